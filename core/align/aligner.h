@@ -1,0 +1,33 @@
+#pragma once
+// Face alignment: a similarity warp of the five detected landmarks onto dlib's face template, which is
+// how the descriptor's training chips were cut (dlib get_face_chip_details, padding 0.25).
+
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "core/detect/face.h"
+
+namespace veriface {
+
+struct AlignedChip {
+  cv::Mat chip;        // CV_8UC3 RGB, size x size
+  cv::Matx23d affine;  // the matrix applied to the (possibly pre-shrunk) image
+  int shrink = 1;      // 1: applied to the image itself; k >= 2: to the image shrunk k times (INTER_AREA)
+};
+
+// dlib's 68-point mean face evaluated at MTCNN's five points (eye centres, nose tip, mouth corners)
+// and placed in a `size` x `size` chip with 25% padding. For 150: (47.55, 46.60) ... (97.61, 103.02).
+std::vector<cv::Point2d> FaceTemplate(int size);
+
+// Warps `rgb` so that `landmarks` land on FaceTemplate(size); bilinear, black outside the image. When
+// the warp would shrink by 2x or more the image is first reduced by that integer factor with area
+// averaging, so that the chip is not aliased (dlib uses a pyramid for the same reason).
+AlignedChip AlignFace(const cv::Mat& rgb, const Landmarks5& landmarks, int size = 150);
+
+// The same warp with every landmark moved by `offset` pixels and the template scaled by `zoom` about
+// the chip centre: the jitter used for test-time augmentation.
+AlignedChip AlignFaceJittered(const cv::Mat& rgb, const Landmarks5& landmarks, int size, cv::Point2d offset,
+                              double zoom);
+
+}  // namespace veriface

@@ -1,0 +1,128 @@
+#include "core/model/face_model.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/sha256.h"
+#include "core/common/status_macros.h"
+
+namespace veriface {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The three MTCNN networks under one parent, so that they travel as one weights file.
+std::shared_ptr<torch::nn::Module> MtcnnParent(const MtcnnNets& nets) {
+  auto parent = std::make_shared<torch::nn::Module>("mtcnn");
+  parent->register_module("pnet", nets.pnet.ptr());
+  parent->register_module("rnet", nets.rnet.ptr());
+  parent->register_module("onet", nets.onet.ptr());
+  return parent;
+}
+
+absl::Status LoadWeights(torch::nn::Module& module, const std::string& bundle_dir, const ComponentSpec& c) {
+  if (c.weights.empty()) {
+    if (module.parameters().empty() && module.buffers().empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("model.json: ", c.arch, " needs a weights file"));
+  }
+  const std::string path = (fs::path(bundle_dir) / c.weights).string();
+  if (!fs::exists(path)) return absl::NotFoundError(absl::StrCat("weights file '", path, "' does not exist"));
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    module.load(archive);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot load '", path, "' into ", c.arch, ": ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SaveWeights(const torch::nn::Module& module, const std::string& path) {
+  try {
+    torch::serialize::OutputArchive archive;
+    module.save(archive);
+    archive.save_to(path);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot write '", path, "': ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string ModuleContentHash(const std::string& arch, const torch::nn::Module& module) {
+  std::string blob = arch;
+  const auto add = [&blob](const std::string& name, const torch::Tensor& t) {
+    const auto c = t.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+    blob += name;
+    blob.append(reinterpret_cast<const char*>(c.data_ptr<float>()), static_cast<size_t>(c.numel()) * sizeof(float));
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) add(p.key(), p.value());
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) add(b.key(), b.value());
+  return Sha256Hex(blob);
+}
+
+FaceModel::FaceModel(ModelSpec spec, std::string bundle_dir, torch::Device device,
+                     std::unique_ptr<MtcnnDetector> detector, std::unique_ptr<Embedder> embedder)
+    : spec_(std::move(spec)),
+      bundle_dir_(std::move(bundle_dir)),
+      device_(device),
+      detector_(std::move(detector)),
+      embedder_(std::move(embedder)) {}
+
+absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::string& bundle_dir, torch::Device device) {
+  VF_ASSIGN_OR_RETURN(ModelSpec spec, ReadModelSpec(bundle_dir));
+  if (spec.detector.arch != "mtcnn") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown detector architecture '", spec.detector.arch, "'"));
+  }
+  MtcnnNets nets{PNet(), RNet(), ONet()};
+  auto parent = MtcnnParent(nets);
+  VF_RETURN_IF_ERROR(LoadWeights(*parent, bundle_dir, spec.detector));
+
+  VF_ASSIGN_OR_RETURN(auto backbone, MakeBackbone(spec.backbone.arch, spec.backbone.params));
+  VF_RETURN_IF_ERROR(LoadWeights(*backbone, bundle_dir, spec.backbone));
+  VF_ASSIGN_OR_RETURN(auto head, MakeHead(spec.head.arch, backbone->feature_dim(), spec.head.params));
+  VF_RETURN_IF_ERROR(LoadWeights(*head, bundle_dir, spec.head));
+  if (head->output_dim() != spec.embedding_dim) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: embedding_dim ", spec.embedding_dim,
+                                                   " but the head outputs ", head->output_dim()));
+  }
+  EmbedderOptions options;
+  options.flip_average = spec.flip_average;
+  auto detector = std::make_unique<MtcnnDetector>(std::move(nets), device);
+  auto embedder = std::make_unique<Embedder>(std::move(backbone), std::move(head), device, options);
+  return std::shared_ptr<const FaceModel>(
+      new FaceModel(std::move(spec), bundle_dir, device, std::move(detector), std::move(embedder)));
+}
+
+absl::StatusOr<ModelSpec> FaceModel::Save(const std::string& bundle_dir, ModelSpec spec, const MtcnnNets& detector,
+                                          const std::shared_ptr<Backbone>& backbone,
+                                          const std::shared_ptr<Head>& head) {
+  std::error_code ec;
+  fs::create_directories(bundle_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create '", bundle_dir, "': ", ec.message()));
+  const auto parent = MtcnnParent(detector);
+  spec.detector.arch = "mtcnn";
+  spec.detector.weights = "detector.pt";
+  spec.backbone.arch = backbone->arch();
+  spec.backbone.params = backbone->params();
+  spec.backbone.weights = "backbone.pt";
+  spec.head.arch = head->arch();
+  spec.head.params = head->params();
+  const bool head_has_weights = !head->parameters().empty() || !head->buffers().empty();
+  spec.head.weights = head_has_weights ? "head.pt" : "";
+  spec.embedding_dim = head->output_dim();
+  VF_RETURN_IF_ERROR(SaveWeights(*parent, (fs::path(bundle_dir) / spec.detector.weights).string()));
+  VF_RETURN_IF_ERROR(SaveWeights(*backbone, (fs::path(bundle_dir) / spec.backbone.weights).string()));
+  if (head_has_weights) VF_RETURN_IF_ERROR(SaveWeights(*head, (fs::path(bundle_dir) / spec.head.weights).string()));
+  // The id names what the embedding depends on: backbone and head, with their parameters.
+  const std::string digest =
+      Sha256Hex(absl::StrCat(ModuleContentHash(backbone->arch() + backbone->params().dump(), *backbone),
+                             ModuleContentHash(head->arch() + head->params().dump(), *head),
+                             spec.flip_average ? "flip" : "noflip"));
+  spec.model_id = absl::StrCat(backbone->arch(), "+", head->arch(), "-", digest.substr(0, 12));
+  VF_RETURN_IF_ERROR(WriteModelSpec(bundle_dir, spec));
+  return spec;
+}
+
+}  // namespace veriface

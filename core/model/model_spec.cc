@@ -1,0 +1,128 @@
+#include "core/model/model_spec.h"
+
+#include <cmath>
+#include <filesystem>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/file_util.h"
+#include "core/common/status_macros.h"
+
+namespace veriface {
+namespace {
+
+using nlohmann::json;
+
+json ComponentToJson(const ComponentSpec& c) {
+  return {{"arch", c.arch}, {"weights", c.weights}, {"params", c.params}};
+}
+
+absl::StatusOr<ComponentSpec> ComponentFromJson(const json& j, const char* what) {
+  if (!j.is_object() || !j.contains("arch") || !j["arch"].is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: '", what, "' needs a string 'arch'"));
+  }
+  ComponentSpec c;
+  c.arch = j["arch"].get<std::string>();
+  c.weights = j.value("weights", "");
+  c.params = j.value("params", json::object());
+  return c;
+}
+
+// 0.7F printed as a double is 0.699999988...; store what a person wrote.
+std::vector<double> RoundedThresholds(const std::array<float, 3>& t) {
+  std::vector<double> out;
+  for (const float v : t) out.push_back(std::round(static_cast<double>(v) * 1e6) / 1e6);
+  return out;
+}
+
+std::string ModelFile(const std::string& dir) { return (std::filesystem::path(dir) / "model.json").string(); }
+
+}  // namespace
+
+absl::StatusOr<double> ModelSpec::DefaultThreshold() const {
+  const auto it = thresholds.find(default_operating_point);
+  if (it == thresholds.end()) {
+    return absl::FailedPreconditionError(absl::StrCat("model ", model_id, " has no threshold for its default ",
+                                                      "operating point '", default_operating_point,
+                                                      "'; run `veriface-eval calibrate` on it"));
+  }
+  return it->second;
+}
+
+json ModelSpec::ToJson() const {
+  const DetectorOptions& d = detector_defaults;
+  json detector_json = ComponentToJson(detector);
+  detector_json["defaults"] = {{"min_face_size", d.min_face_size},
+                               {"scale_factor", d.scale_factor},
+                               {"max_scales", d.max_scales},
+                               {"score_thresholds", RoundedThresholds(d.score_thresholds)}};
+  return {{"format_version", kFormatVersion},
+          {"model_id", model_id},
+          {"description", description},
+          {"detector", detector_json},
+          {"backbone", ComponentToJson(backbone)},
+          {"head", ComponentToJson(head)},
+          {"embedding_dim", embedding_dim},
+          {"similarity", "cosine"},
+          {"test_time", {{"flip_average", flip_average}}},
+          {"thresholds", thresholds},
+          {"default_operating_point", default_operating_point},
+          {"calibration", calibration},
+          {"provenance", provenance},
+          {"accuracy", accuracy}};
+}
+
+absl::StatusOr<ModelSpec> ModelSpec::FromJson(const json& j) {
+  try {
+    if (!j.is_object()) return absl::InvalidArgumentError("model.json: expected an object");
+    const int version = j.value("format_version", 0);
+    if (version != kFormatVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model.json: format_version ", version, " is not the supported ", kFormatVersion));
+    }
+    ModelSpec s;
+    s.model_id = j.value("model_id", "");
+    if (s.model_id.empty()) return absl::InvalidArgumentError("model.json: missing 'model_id'");
+    s.description = j.value("description", "");
+    VF_ASSIGN_OR_RETURN(s.detector, ComponentFromJson(j.value("detector", json()), "detector"));
+    VF_ASSIGN_OR_RETURN(s.backbone, ComponentFromJson(j.value("backbone", json()), "backbone"));
+    VF_ASSIGN_OR_RETURN(s.head, ComponentFromJson(j.value("head", json()), "head"));
+    const json defaults = j["detector"].value("defaults", json::object());
+    DetectorOptions& d = s.detector_defaults;
+    d.min_face_size = defaults.value("min_face_size", d.min_face_size);
+    d.scale_factor = defaults.value("scale_factor", d.scale_factor);
+    d.max_scales = defaults.value("max_scales", d.max_scales);
+    d.score_thresholds = defaults.value("score_thresholds", d.score_thresholds);
+    VF_RETURN_IF_ERROR(d.Validate());
+    s.embedding_dim = j.value("embedding_dim", s.embedding_dim);
+    if (j.value("similarity", "cosine") != "cosine") {
+      return absl::InvalidArgumentError("model.json: only 'cosine' similarity is supported");
+    }
+    s.flip_average = j.value("test_time", json::object()).value("flip_average", s.flip_average);
+    s.thresholds = j.value("thresholds", s.thresholds);
+    s.default_operating_point = j.value("default_operating_point", s.default_operating_point);
+    s.calibration = j.value("calibration", json::object());
+    s.provenance = j.value("provenance", json::object());
+    s.accuracy = j.value("accuracy", json::object());
+    return s;
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: ", e.what()));
+  }
+}
+
+absl::StatusOr<ModelSpec> ReadModelSpec(const std::string& bundle_dir) {
+  VF_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(ModelFile(bundle_dir)));
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(ModelFile(bundle_dir), ": not valid JSON: ", e.what()));
+  }
+  return ModelSpec::FromJson(j);
+}
+
+absl::Status WriteModelSpec(const std::string& bundle_dir, const ModelSpec& spec) {
+  return WriteFileAtomically(ModelFile(bundle_dir), spec.ToJson().dump(2) + "\n");
+}
+
+}  // namespace veriface

@@ -1,0 +1,46 @@
+#include "core/model/tfjs_import.h"
+
+#include <filesystem>
+
+#include "core/common/status_macros.h"
+#include "core/embed/face_resnet.h"
+#include "core/model/face_model.h"
+#include "core/tfjs/tfjs_weights.h"
+
+namespace veriface {
+namespace {
+
+constexpr char kMtcnnManifest[] = "mtcnn_model-weights_manifest.json";
+constexpr char kRecognitionManifest[] = "face_recognition_model-weights_manifest.json";
+
+}  // namespace
+
+absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options) {
+  namespace fs = std::filesystem;
+  const std::string mtcnn_path = (fs::path(options.weights_dir) / kMtcnnManifest).string();
+  const std::string resnet_path = (fs::path(options.weights_dir) / kRecognitionManifest).string();
+  VF_ASSIGN_OR_RETURN(const TfjsWeights mtcnn_weights, TfjsWeights::Read(mtcnn_path));
+  VF_ASSIGN_OR_RETURN(const TfjsWeights resnet_weights, TfjsWeights::Read(resnet_path));
+
+  MtcnnNets nets{PNet(), RNet(), ONet()};
+  VF_RETURN_IF_ERROR(nets.pnet->LoadFromTfjs(mtcnn_weights));
+  VF_RETURN_IF_ERROR(nets.rnet->LoadFromTfjs(mtcnn_weights));
+  VF_RETURN_IF_ERROR(nets.onet->LoadFromTfjs(mtcnn_weights));
+  auto resnet = std::make_shared<FaceResNet>();
+  VF_RETURN_IF_ERROR(resnet->LoadFromTfjs(resnet_weights));
+  auto head = std::make_shared<IdentityHead>(resnet->feature_dim());
+
+  ModelSpec spec;
+  spec.description = "MTCNN + dlib face ResNet (face-api.js weights), pass-through head";
+  spec.flip_average = true;
+  spec.provenance = {{"source", options.source},
+                     {"source_sha256", options.source_sha256},
+                     {"detector_manifest", kMtcnnManifest},
+                     {"detector_parameters", mtcnn_weights.parameter_count()},
+                     {"backbone_manifest", kRecognitionManifest},
+                     {"backbone_parameters", resnet_weights.parameter_count()},
+                     {"training", "none: pretrained weights, pass-through head"}};
+  return FaceModel::Save(options.bundle_dir, spec, nets, resnet, head);
+}
+
+}  // namespace veriface
