@@ -1,0 +1,38 @@
+#pragma once
+// Where tests find their inputs. Shared data is read in place (never copied into the project):
+// ../shared next to the checkout unless VERIFACE_SHARED_DIR says otherwise. The default model is
+// the bundle deploy/setup.sh converts, models/default unless VERIFACE_MODEL_DIR says otherwise.
+
+#include <memory>
+#include <string>
+
+#include "core/model/face_model.h"
+
+namespace veriface::testing {
+
+std::string SourceDir();
+std::string SharedDir();
+std::string LfwDir();
+std::string GoldensDir();
+std::string GroupPhotosDir();
+std::string DefaultModelDir();
+
+// The default bundle on the CPU, loaded once per test binary. Fails the calling test (with the command
+// that makes the bundle) when it is missing.
+std::shared_ptr<const FaceModel> DefaultModel();
+
+// A fresh empty directory under the system temp dir, removed when the returned object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace veriface::testing
