@@ -10,9 +10,9 @@ namespace veriface {
 
 // One enrolled face: a unit-length embedding of one image of one person.
 struct FaceTemplate {
-  std::string template_id;   // unique in the gallery
+  std::string template_id;  // unique in the gallery
   std::string identity_id;
-  std::string model_id;      // the model bundle that produced the embedding
+  std::string model_id;  // the model bundle that produced the embedding
   std::vector<float> embedding;
   int64_t created_unix_ms = 0;
 };

@@ -1,0 +1,15 @@
+#pragma once
+// The inner loop of Identify: one query against a block of contiguous rows.
+
+#include <cstdint>
+
+namespace veriface {
+
+// out[i] = dot(rows + i * dim, query) for i in [0, count). Uses AVX2/FMA when the CPU has them (chosen
+// once, at run time, so one binary runs everywhere) and a portable loop otherwise.
+void DotRows(const float* rows, int64_t count, int64_t dim, const float* query, float* out);
+
+// The portable loop, exposed so tests can check the vector path against it.
+void DotRowsPortable(const float* rows, int64_t count, int64_t dim, const float* query, float* out);
+
+}  // namespace veriface
