@@ -1,0 +1,601 @@
+#include "trainer/eval/commands.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/common/device.h"
+#include "core/common/file_util.h"
+#include "core/common/status_macros.h"
+#include "core/image/decode.h"
+#include "core/model/face_model.h"
+#include "core/model/model_spec.h"
+#include "core/plot/chart.h"
+#include "trainer/eval/evaluator.h"
+#include "trainer/eval/feature_cache.h"
+
+namespace veriface {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr double kFars[] = {1e-2, 1e-3};
+
+struct Session {
+  std::shared_ptr<const FaceModel> model;
+  std::unique_ptr<FeatureCache> cache;
+};
+
+absl::StatusOr<Session> Prepare(const CommonEvalOptions& o) {
+  if (o.threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 0, got ", o.threads));
+  if (o.batch < 1) return absl::InvalidArgumentError(absl::StrCat("--batch must be >= 1, got ", o.batch));
+  if (o.lfw_dir.empty()) return absl::InvalidArgumentError("no LFW folder given (--lfw DIR)");
+  std::error_code ec;
+  if (!fs::is_directory(o.lfw_dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("LFW folder '", o.lfw_dir, "' is not a directory"));
+  }
+  SetTorchThreads(o.threads);
+  Session s;
+  VF_ASSIGN_OR_RETURN(s.model, FaceModel::Load(o.model_dir, torch::Device(torch::kCPU)));
+  if (!o.cache_path.empty()) VF_ASSIGN_OR_RETURN(s.cache, FeatureCache::Open(o.cache_path));
+  return s;
+}
+
+std::string Pct(double v, int decimals = 2) { return absl::StrFormat("%.*f%%", decimals, 100 * v); }
+double Round(double v, int digits) {
+  const double f = std::pow(10.0, digits);
+  return std::isfinite(v) ? std::round(v * f) / f : v;
+}
+// "far_1e-3" for a power of ten, as the model.json operating points are named.
+std::string FarName(double far) {
+  const double e = std::round(std::log10(far));
+  if (std::abs(std::pow(10.0, e) - far) < far * 1e-9) return absl::StrFormat("far_1e%d", static_cast<int>(e));
+  return absl::StrFormat("far_%g", far);
+}
+
+std::string UtcNow() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+std::vector<LfwImageId> UnionImages(const PairsFile& a, const PairsFile* b) {
+  std::vector<LfwImageId> ids = a.Images();
+  if (b) {
+    const std::vector<LfwImageId> more = b->Images();
+    ids.insert(ids.end(), more.begin(), more.end());
+  }
+  return ids;
+}
+
+json FacesJson(const EmbeddedImages& e, const PairsFile& pairs) {
+  // Only the images of these pairs (a train set may add others).
+  std::vector<std::string> missing;
+  int64_t found = 0, several = 0, count = 0;
+  for (const LfwImageId& id : pairs.Images()) {
+    const ImageRecord& r = e.images[static_cast<size_t>(e.FindImage(id))];
+    ++count;
+    if (r.fallback) {
+      missing.push_back(r.id.Key());
+    } else {
+      ++found;
+    }
+    if (r.faces_found > 1) ++several;
+  }
+  return {{"images", count},
+          {"with_face", found},
+          {"with_several_faces", several},
+          {"selection", "the face whose box centre is nearest the image centre"},
+          {"without_face", missing.size()},
+          {"without_face_images", missing},
+          {"without_face_handling", e.fallback_method}};
+}
+
+json RatesJson(const Rates& r) { return {{"tar", Round(r.tar, 6)}, {"far", Round(r.far, 6)}}; }
+
+json CrossValidationJson(const CrossValidation& cv) {
+  json folds = json::array();
+  for (const FoldResult& f : cv.folds) {
+    folds.push_back({{"fold", f.fold + 1},
+                     {"pairs", f.pairs},
+                     {"threshold", Round(f.threshold, 6)},
+                     {"accuracy", Round(f.accuracy, 6)},
+                     {"tar", Round(f.rates.tar, 6)},
+                     {"far", Round(f.rates.far, 6)}});
+  }
+  return {{"mean_accuracy", Round(cv.mean_accuracy, 6)},
+          {"std_accuracy", Round(cv.std_accuracy, 6)},
+          {"std_error_accuracy", Round(cv.std_error_accuracy, 6)},
+          {"mean_threshold", Round(cv.mean_threshold, 6)},
+          {"folds", folds}};
+}
+
+json Stats(const VerificationScores& s, bool same) {
+  double sum = 0, lo = INFINITY, hi = -INFINITY;
+  int64_t n = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.same()[i] != same) continue;
+    const double v = s.scores()[i];
+    sum += v;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    ++n;
+  }
+  return {{"pairs", n}, {"mean", Round(sum / static_cast<double>(n), 6)}, {"min", Round(lo, 6)}, {"max", Round(hi, 6)}};
+}
+
+json PooledJson(const VerificationScores& s) {
+  const EqualErrorRate eer = s.Eer();
+  json tar = json::array();
+  for (const double far : kFars) {
+    const FarOperatingPoint op = s.AtFar(far);
+    tar.push_back({{"target_far", far},
+                   {"tar", Round(op.tar, 6)},
+                   {"far", Round(op.far, 6)},
+                   {"false_accepts", op.false_accepts},
+                   {"threshold", Round(op.threshold, 6)}});
+  }
+  json roc = json::array();
+  for (int e = -40; e <= 0; ++e) {  // FAR 1e-4 .. 1, ten points a decade
+    const FarOperatingPoint op = s.AtFar(std::pow(10.0, e / 10.0));
+    roc.push_back({{"far", Round(op.far, 6)}, {"tar", Round(op.tar, 6)}, {"threshold", Round(op.threshold, 6)}});
+  }
+  return {{"pairs", s.size()},
+          {"auc", Round(s.Auc(), 6)},
+          {"eer", Round(eer.rate, 6)},
+          {"eer_threshold", Round(eer.threshold, 6)},
+          {"tar_at_far", tar},
+          {"similarity_same", Stats(s, true)},
+          {"similarity_different", Stats(s, false)},
+          {"roc_sampled", roc}};
+}
+
+std::vector<std::string> PooledNotes(const VerificationScores& s) {
+  std::vector<std::string> notes = {absl::StrFormat("AUC %.4f", s.Auc()), absl::StrCat("EER ", Pct(s.Eer().rate))};
+  for (const double far : kFars) {
+    notes.push_back(absl::StrFormat("TAR %s at FAR %g", Pct(s.AtFar(far).tar), far));
+  }
+  return notes;
+}
+
+json ModelJson(const FaceModel& m) {
+  return {{"id", m.model_id()}, {"dir", m.bundle_dir()}, {"description", m.spec().description}};
+}
+
+json TestTimeJson(const EmbeddedImages& e) {
+  json views = json::array();
+  for (const ChipView& v : e.tta.views) views.push_back(v.Key());
+  return {{"spec", e.tta.spec}, {"chips_per_image", e.tta.views.size()}, {"views", views}};
+}
+
+json TimingJson(const EmbeddedImages& e, int threads) {
+  return {
+      {"threads", threads},
+      {"cpu", CpuModel()},
+      {"hardware_threads", std::thread::hardware_concurrency()},
+      {"detections_computed", e.detections_computed},
+      {"detections_cached", e.detections_cached},
+      {"detect_ms_per_image", e.detections_computed ? Round(1000 * e.detect_seconds / e.detections_computed, 1) : 0.0},
+      {"chips_computed", e.chips_computed},
+      {"chips_cached", e.chips_cached},
+      {"backbone_ms_per_chip", e.chips_computed ? Round(1000 * e.embed_seconds / e.chips_computed, 2) : 0.0}};
+}
+
+absl::Status WriteJson(const json& j, const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  return WriteFileAtomically(path, j.dump(2) + "\n");
+}
+
+std::string DescribeFaces(const std::vector<FaceDetection>& faces, int central) {
+  std::string out;
+  for (size_t i = 0; i < faces.size(); ++i) {
+    const FaceDetection& f = faces[i];
+    absl::StrAppendFormat(&out, "  %s face %d: box (%.1f, %.1f)-(%.1f, %.1f) %.0fx%.0f  score %.4f\n",
+                          static_cast<int>(i) == central ? "*" : " ", i + 1, f.box.x1, f.box.y1, f.box.x2, f.box.y2,
+                          f.box.width(), f.box.height(), f.score);
+    static const char* kNames[] = {"left eye", "right eye", "nose", "mouth left", "mouth right"};
+    std::vector<std::string> pts;
+    for (size_t k = 0; k < 5; ++k) {
+      pts.push_back(absl::StrFormat("%s (%.1f, %.1f)", kNames[k], f.landmarks[k].x, f.landmarks[k].y));
+    }
+    absl::StrAppend(&out, "      ", absl::StrJoin(pts, ", "), "\n");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string DefaultCachePath() {
+  const char* dir = std::getenv("VERIFACE_CACHE_DIR");
+  if (dir && *dir) return (fs::path(dir) / "eval.sqlite").string();
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return (fs::path(xdg) / "veriface" / "eval.sqlite").string();
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : ".") / ".cache" / "veriface" / "eval.sqlite").string();
+}
+
+absl::Status WriteVerificationPlots(const VerificationScores& scores, double threshold, const std::string& title,
+                                    const std::string& subtitle, const std::vector<std::string>& notes,
+                                    const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create plot folder '", dir, "': ", ec.message()));
+
+  // ROC with a log FAR axis down to the smallest FAR the different pairs can show.
+  const double far_floor =
+      std::pow(10.0, std::floor(std::log10(1.0 / static_cast<double>(scores.num_different())) + 1e-9));
+  plot::Chart roc;
+  roc.title = title.empty() ? "ROC" : absl::StrCat(title, ": ROC");
+  roc.subtitle = subtitle;
+  roc.x = {"false accept rate (different people accepted)", true, far_floor, 1.0, true};
+  plot::LineSeries curve;
+  curve.label = absl::StrFormat("ROC, %d same + %d different pairs", scores.num_same(), scores.num_different());
+  double tar_floor = 1;
+  for (const RocPoint& p : scores.Roc()) {
+    curve.x.push_back(p.far);
+    curve.y.push_back(p.tar);
+    if (p.far <= far_floor) tar_floor = p.tar;
+  }
+  if (tar_floor >= 1) tar_floor = 0.9;
+  roc.y = {"true accept rate (same person accepted)", false, std::max(0.0, std::floor((tar_floor - 0.02) * 20) / 20),
+           1.0, true};
+  roc.lines.push_back(curve);
+  const Rates at = scores.RatesAt(threshold);
+  plot::LineSeries point;
+  point.label = absl::StrFormat("threshold %.4f: TAR %s, FAR %s", threshold, Pct(at.tar), Pct(at.far, 3));
+  point.x = {std::max(at.far, far_floor)};
+  point.y = {at.tar};
+  point.color = plot::PaletteColor(1);
+  point.width = 2.5;
+  point.markers = true;
+  roc.lines.push_back(point);
+  for (const double far : kFars) {
+    roc.references.push_back({true, far, absl::StrFormat("FAR %g", far), {120, 120, 120}, true});
+  }
+  roc.notes = notes;
+  roc.legend = plot::Corner::kBottomRight;
+  VF_RETURN_IF_ERROR(plot::WritePng(roc, (fs::path(dir) / "roc.png").string()));
+
+  plot::Chart hist;
+  hist.title = title.empty() ? "Similarity" : absl::StrCat(title, ": similarity of pairs");
+  hist.subtitle = subtitle;
+  hist.x.label = "cosine similarity of the two embeddings";
+  hist.y.label = "pairs";
+  double lo = INFINITY;
+  for (const double v : scores.scores()) lo = std::min(lo, v);
+  hist.x.min = std::floor(lo * 50) / 50;
+  hist.x.max = 1.0;
+  plot::HistogramSeries same, different;
+  same.label = absl::StrFormat("same person (%d pairs)", scores.num_same());
+  different.label = absl::StrFormat("different people (%d pairs)", scores.num_different());
+  different.color = plot::PaletteColor(1);
+  for (size_t i = 0; i < scores.size(); ++i) (scores.same()[i] ? same : different).values.push_back(scores.scores()[i]);
+  hist.histograms = {different, same};
+  hist.histogram_bins = 100;
+  const int64_t false_rejects = std::llround((1 - at.tar) * static_cast<double>(scores.num_same()));
+  const int64_t false_accepts = std::llround(at.far * static_cast<double>(scores.num_different()));
+  hist.references.push_back({true, threshold, absl::StrFormat("threshold %.4f", threshold), {40, 40, 40}, true});
+  hist.notes = {absl::StrFormat("same person below threshold: %d", false_rejects),
+                absl::StrFormat("different people above: %d", false_accepts)};
+  hist.legend = plot::Corner::kTopLeft;
+  return plot::WritePng(hist, (fs::path(dir) / "similarity.png").string());
+}
+
+absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
+  VF_ASSIGN_OR_RETURN(Session session, Prepare(o.common));
+  const FaceModel& model = *session.model;
+  const std::string pairs_path =
+      o.pairs_path.empty() ? (fs::path(o.common.lfw_dir) / "pairs.txt").string() : o.pairs_path;
+  VF_ASSIGN_OR_RETURN(const PairsFile pairs, ReadPairsFile(pairs_path));
+  std::unique_ptr<PairsFile> train;
+  if (!o.train_pairs_path.empty()) {
+    VF_ASSIGN_OR_RETURN(PairsFile t, ReadPairsFile(o.train_pairs_path));
+    train = std::make_unique<PairsFile>(std::move(t));
+  }
+  LfwImageResolver resolver(o.common.lfw_dir);
+  EmbedOptions eo;
+  eo.batch = o.common.batch;
+  eo.progress = o.common.progress;
+  eo.tta = o.common.tta;
+  eo.cache = session.cache.get();
+  VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedImages(model, UnionImages(pairs, train.get()), resolver, eo));
+  VF_ASSIGN_OR_RETURN(const VerificationScores scores, ScorePairs(embedded, pairs));
+
+  json result = {{"tool", "veriface-eval lfw"},
+                 {"command", o.common.command_line},
+                 {"date", UtcNow()},
+                 {"model", ModelJson(model)},
+                 {"data",
+                  {{"lfw_dir", o.common.lfw_dir},
+                   {"pairs_file", pairs_path},
+                   {"folds", pairs.num_folds},
+                   {"pairs_per_class_per_fold", pairs.pairs_per_class},
+                   {"pairs", pairs.pairs.size()}}},
+                 {"faces", FacesJson(embedded, pairs)},
+                 {"test_time", TestTimeJson(embedded)},
+                 {"score", "cosine similarity of unit-length embeddings; a pair is 'same' when it is > the threshold"}};
+
+  std::string headline;
+  double threshold = 0;
+  if (train) {
+    VF_ASSIGN_OR_RETURN(const VerificationScores train_scores, ScorePairs(embedded, *train));
+    const ThresholdChoice choice = train_scores.BestAccuracyThreshold();
+    threshold = choice.threshold;
+    const double accuracy = scores.AccuracyAt(threshold);
+    result["protocol"] = "threshold of best accuracy on the training pairs, applied to these pairs";
+    result["train"] = {{"pairs_file", o.train_pairs_path},
+                       {"pairs", train->pairs.size()},
+                       {"threshold", Round(threshold, 6)},
+                       {"train_accuracy", Round(choice.accuracy, 6)}};
+    result["test"] = {{"accuracy", Round(accuracy, 6)}, {"rates", RatesJson(scores.RatesAt(threshold))}};
+    headline = absl::StrFormat("accuracy %s at threshold %.4f chosen on %s", Pct(accuracy), threshold,
+                               fs::path(o.train_pairs_path).filename().string());
+  }
+  if (pairs.num_folds >= 2) {
+    VF_ASSIGN_OR_RETURN(const CrossValidation cv, CrossValidate(scores, pairs.Folds()));
+    result["cross_validation"] = CrossValidationJson(cv);
+    if (!train) {
+      result["protocol"] = absl::StrCat(pairs.num_folds, "-fold: for each fold, the threshold of best accuracy on the ",
+                                        "other folds; mean and population standard deviation of the fold accuracies");
+      threshold = cv.mean_threshold;
+      headline = absl::StrFormat("accuracy %s +- %s (%d-fold; mean threshold %.4f)", Pct(cv.mean_accuracy),
+                                 Pct(cv.std_accuracy), pairs.num_folds, cv.mean_threshold);
+    }
+  }
+  if (headline.empty()) {
+    const ThresholdChoice self = scores.BestAccuracyThreshold();
+    threshold = self.threshold;
+    result["protocol"] =
+        "one fold and no --train-pairs: best accuracy with the threshold chosen on these same pairs "
+        "(optimistic; pass --train-pairs for an honest number)";
+    result["self_tuned"] = {{"threshold", Round(threshold, 6)}, {"accuracy", Round(self.accuracy, 6)}};
+    headline = absl::StrFormat("accuracy %s at threshold %.4f tuned on these pairs (optimistic)", Pct(self.accuracy),
+                               threshold);
+  }
+  result["all_pairs"] = PooledJson(scores);
+
+  if (!model.spec().thresholds.empty()) {
+    json at = json::object();
+    for (const auto& [name, t] : model.spec().thresholds) {
+      VF_ASSIGN_OR_RETURN(const CrossValidation cv, EvaluateFoldsAt(scores, pairs.Folds(), t));
+      at[name] = {{"threshold", t},
+                  {"mean_accuracy", Round(cv.mean_accuracy, 6)},
+                  {"std_accuracy", Round(cv.std_accuracy, 6)},
+                  {"rates", RatesJson(scores.RatesAt(t))}};
+    }
+    result["at_bundle_thresholds"] = at;
+    result["at_bundle_thresholds_note"] = absl::StrCat("thresholds from model.json (calibrated with test-time '",
+                                                       model.spec().calibration.value("test_time", std::string("?")),
+                                                       "'); this run used '", embedded.tta.spec, "'");
+  }
+  result["timing"] = TimingJson(embedded, o.common.threads);
+
+  const json& faces = result["faces"];
+  out << absl::StrFormat("%s: %d pairs in %d fold(s), %d images, model %s\n", pairs_path, pairs.pairs.size(),
+                         pairs.num_folds, faces["images"].get<int64_t>(), model.model_id());
+  out << absl::StrFormat("  faces: found in %d images (%d with several: the central one used); none in %d",
+                         faces["with_face"].get<int64_t>(), faces["with_several_faces"].get<int64_t>(),
+                         faces["without_face"].get<int64_t>());
+  if (faces["without_face"].get<int64_t>() > 0) {
+    out << " (" << absl::StrJoin(faces["without_face_images"].get<std::vector<std::string>>(), ", ")
+        << "; fallback: mean landmarks of the found faces)";
+  }
+  out << "\n";
+  out << absl::StrFormat("  test time: %s (%d chips per image)\n", embedded.tta.spec, embedded.tta.views.size());
+  out << "  " << headline << "\n";
+  if (result.contains("cross_validation")) {
+    std::vector<std::string> folds;
+    for (const json& f : result["cross_validation"]["folds"]) folds.push_back(Pct(f["accuracy"].get<double>()));
+    out << "  per fold: " << absl::StrJoin(folds, " ") << "\n";
+  }
+  out << "  all pairs: " << absl::StrJoin(PooledNotes(scores), ", ") << "\n";
+  if (result.contains("at_bundle_thresholds")) {
+    for (const auto& [name, v] : result["at_bundle_thresholds"].items()) {
+      out << absl::StrFormat("  at the bundle's %s threshold %.4f: accuracy %s, TAR %s, FAR %s\n", name,
+                             v["threshold"].get<double>(), Pct(v["mean_accuracy"].get<double>()),
+                             Pct(v["rates"]["tar"].get<double>()), Pct(v["rates"]["far"].get<double>(), 3));
+    }
+  }
+  out << absl::StrFormat("  detection: %d computed, %d cached; chips: %d computed, %d cached\n",
+                         embedded.detections_computed, embedded.detections_cached, embedded.chips_computed,
+                         embedded.chips_cached);
+
+  if (!o.plots_dir.empty()) {
+    std::vector<std::string> notes = {headline.substr(0, headline.find(" ("))};
+    for (const std::string& n : PooledNotes(scores)) notes.push_back(n);
+    const std::string title = absl::StrCat("LFW ", fs::path(pairs_path).filename().string());
+    const std::string subtitle =
+        absl::StrFormat("%s, test time '%s', %d images (%d without a face)", model.model_id(), embedded.tta.spec,
+                        faces["images"].get<int64_t>(), faces["without_face"].get<int64_t>());
+    VF_RETURN_IF_ERROR(WriteVerificationPlots(scores, threshold, title, subtitle, notes, o.plots_dir));
+    result["plots"] = {(fs::path(o.plots_dir) / "roc.png").string(),
+                       (fs::path(o.plots_dir) / "similarity.png").string()};
+    out << "  plots: " << o.plots_dir << "/{roc,similarity}.png\n";
+  }
+  if (!o.out_json.empty()) {
+    VF_RETURN_IF_ERROR(WriteJson(result, o.out_json));
+    out << "  results: " << o.out_json << "\n";
+  }
+  return result;
+}
+
+absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) {
+  VF_ASSIGN_OR_RETURN(Session session, Prepare(o.common));
+  const FaceModel& model = *session.model;
+  const std::string bundle_tta = model.spec().flip_average ? "flip" : "none";
+  if (!o.common.tta.empty() && o.common.tta != bundle_tta && !o.dry_run) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("thresholds must be calibrated with the test-time augmentation the bundle serves with ('",
+                     bundle_tta, "'), not '", o.common.tta, "'; use --dry-run to only look"));
+  }
+  const std::string pairs_path =
+      o.pairs_path.empty() ? (fs::path(o.common.lfw_dir) / "pairsDevTrain.txt").string() : o.pairs_path;
+  VF_ASSIGN_OR_RETURN(const PairsFile pairs, ReadPairsFile(pairs_path));
+  std::string test_path = o.test_pairs_path;
+  std::error_code ec;
+  if (test_path.empty()) {
+    const fs::path guess = fs::path(o.common.lfw_dir) / "pairsDevTest.txt";
+    if (fs::is_regular_file(guess, ec) && fs::absolute(guess, ec) != fs::absolute(pairs_path, ec)) {
+      test_path = guess.string();
+    }
+  }
+  if (test_path == "none") test_path.clear();
+  std::unique_ptr<PairsFile> test;
+  if (!test_path.empty()) {
+    VF_ASSIGN_OR_RETURN(PairsFile t, ReadPairsFile(test_path));
+    test = std::make_unique<PairsFile>(std::move(t));
+  }
+
+  LfwImageResolver resolver(o.common.lfw_dir);
+  EmbedOptions eo;
+  eo.batch = o.common.batch;
+  eo.progress = o.common.progress;
+  eo.tta = o.common.tta;
+  eo.cache = session.cache.get();
+  VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedImages(model, UnionImages(pairs, test.get()), resolver, eo));
+  VF_ASSIGN_OR_RETURN(const VerificationScores scores, ScorePairs(embedded, pairs));
+
+  std::map<std::string, double> thresholds;
+  json results = json::object();
+  const ThresholdChoice best = scores.BestAccuracyThreshold();
+  thresholds["best_accuracy"] = Round(best.threshold, 6);
+  results["best_accuracy"] = {{"threshold", thresholds["best_accuracy"]},
+                              {"accuracy", Round(best.accuracy, 6)},
+                              {"rates", RatesJson(scores.RatesAt(best.threshold))}};
+  for (const double far : kFars) {
+    const FarOperatingPoint op = scores.AtFar(far);
+    const std::string name = FarName(far);
+    thresholds[name] = Round(op.threshold, 6);
+    results[name] = {{"threshold", thresholds[name]},
+                     {"accuracy", Round(scores.AccuracyAt(op.threshold), 6)},
+                     {"rates", RatesJson({op.tar, op.far})},
+                     {"false_accepts", op.false_accepts}};
+  }
+
+  json record = {
+      {"tool", "veriface-eval calibrate"},
+      {"command", o.common.command_line},
+      {"date", UtcNow()},
+      {"set", absl::StrCat(fs::path(pairs_path).filename().string(), " in ", o.common.lfw_dir)},
+      {"pairs", pairs.pairs.size()},
+      {"same_pairs", scores.num_same()},
+      {"different_pairs", scores.num_different()},
+      {"faces", FacesJson(embedded, pairs)},
+      {"test_time", embedded.tta.spec},
+      {"score", "cosine similarity of unit-length embeddings; match when it is above the threshold"},
+      {"method",
+       {{"best_accuracy",
+         "the midpoint between sorted scores that classifies the most calibration pairs correctly (middle of ties)"},
+        {"far", absl::StrCat("the lowest midpoint threshold whose false accept rate on the ", scores.num_different(),
+                             " different pairs is at most the target (FAR 1e-3 allows ",
+                             std::floor(1e-3 * static_cast<double>(scores.num_different())),
+                             " false accepts here: coarse)")}}},
+      {"results", results}};
+
+  out << absl::StrFormat("calibration on %s: %d pairs, %d images (%d without a face), test time '%s'\n", pairs_path,
+                         pairs.pairs.size(), record["faces"]["images"].get<int64_t>(),
+                         record["faces"]["without_face"].get<int64_t>(), embedded.tta.spec);
+  for (const auto& [name, t] : thresholds) {
+    const Rates r = scores.RatesAt(t);
+    out << absl::StrFormat("  %-14s threshold %.6f  accuracy %s  TAR %s  FAR %s\n", name, t, Pct(scores.AccuracyAt(t)),
+                           Pct(r.tar), Pct(r.far, 3));
+  }
+  if (test) {
+    VF_ASSIGN_OR_RETURN(const VerificationScores held_out, ScorePairs(embedded, *test));
+    json check = {{"pairs_file", test_path}, {"pairs", test->pairs.size()}};
+    out << absl::StrFormat("held-out check on %s (%d pairs):\n", test_path, test->pairs.size());
+    for (const auto& [name, t] : thresholds) {
+      const Rates r = held_out.RatesAt(t);
+      check[name] = {{"accuracy", Round(held_out.AccuracyAt(t), 6)}, {"rates", RatesJson(r)}};
+      out << absl::StrFormat("  %-14s accuracy %s  TAR %s  FAR %s\n", name, Pct(held_out.AccuracyAt(t)), Pct(r.tar),
+                             Pct(r.far, 3));
+    }
+    record["held_out_check"] = check;
+  }
+
+  VF_ASSIGN_OR_RETURN(ModelSpec spec, ReadModelSpec(o.common.model_dir));
+  for (const auto& [name, t] : thresholds) spec.thresholds[name] = t;
+  if (!o.default_operating_point.empty()) {
+    if (!spec.thresholds.count(o.default_operating_point)) {
+      std::vector<std::string> names;
+      for (const auto& [name, t] : spec.thresholds) names.push_back(name);
+      return absl::InvalidArgumentError(absl::StrCat("unknown operating point '", o.default_operating_point,
+                                                     "'; the bundle has ", absl::StrJoin(names, ", ")));
+    }
+    spec.default_operating_point = o.default_operating_point;
+  }
+  spec.calibration = record;
+  if (o.dry_run) {
+    out << "dry run: " << o.common.model_dir << "/model.json left unchanged\n";
+  } else {
+    VF_RETURN_IF_ERROR(WriteModelSpec(o.common.model_dir, spec));
+    out << absl::StrFormat("wrote thresholds to %s/model.json (default operating point '%s')\n", o.common.model_dir,
+                           spec.default_operating_point);
+  }
+  return record;
+}
+
+absl::Status RunPair(const std::string& model_dir, const std::string& image_a, const std::string& image_b, int threads,
+                     std::ostream& out) {
+  if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 0, got ", threads));
+  SetTorchThreads(threads);
+  VF_ASSIGN_OR_RETURN(const auto model, FaceModel::Load(model_dir, torch::Device(torch::kCPU)));
+  std::vector<cv::Mat> chips;
+  for (const std::string& path : {image_a, image_b}) {
+    VF_ASSIGN_OR_RETURN(const cv::Mat rgb, LoadImageFile(path));
+    auto faces = model->Detect(rgb, model->spec().detector_defaults);
+    if (!faces.ok()) return absl::Status(faces.status().code(), absl::StrCat(path, ": ", faces.status().message()));
+    const int central = SelectFace(*faces, FaceSelection::kCentral, rgb.cols, rgb.rows);
+    out << absl::StrFormat("%s: %dx%d, %d face%s%s\n", path, rgb.cols, rgb.rows, faces->size(),
+                           faces->size() == 1 ? "" : "s", faces->size() > 1 ? " (* = central, compared)" : "");
+    out << DescribeFaces(*faces, faces->size() > 1 ? central : -1);
+    if (central < 0) return absl::NotFoundError(absl::StrCat("no face found in ", path));
+    chips.push_back(model->Align(rgb, (*faces)[static_cast<size_t>(central)]));
+  }
+  torch::Tensor emb;
+  try {
+    emb = model->Embed(chips);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("embedding failed: ", e.what()));
+  }
+  const double similarity = (emb[0] * emb[1]).sum().item<double>();
+  out << absl::StrFormat("cosine similarity %.4f\n", similarity);
+  const auto threshold = model->spec().DefaultThreshold();
+  if (threshold.ok()) {
+    // The design's rule for the service: a match when the similarity reaches the threshold.
+    out << absl::StrFormat("%s (threshold %.4f at operating point '%s')\n",
+                           similarity >= *threshold ? "MATCH: same person" : "NO MATCH: different people", *threshold,
+                           model->spec().default_operating_point);
+  } else {
+    out << "no decision: the bundle has no calibrated thresholds yet (run `veriface-eval calibrate --model "
+        << model_dir << " --lfw DIR`)\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace veriface

@@ -1,0 +1,60 @@
+#pragma once
+// A persistent cache for the evaluator (SQLite, one file): per image content, the faces the detector
+// found, and per image, crop view and landmarks, the backbone features of that chip. A second run over
+// the same images is then only reads; a new test-time augmentation computes just its new views, and a
+// new head reuses the backbone's features.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/detect/face.h"
+
+struct sqlite3;
+
+namespace veriface {
+
+struct CachedDetection {
+  int width = 0;
+  int height = 0;
+  std::vector<FaceDetection> faces;
+};
+
+class FeatureCache {
+ public:
+  // Opens (creating if needed) the cache file; its folder is created too.
+  static absl::StatusOr<std::unique_ptr<FeatureCache>> Open(const std::string& path);
+  ~FeatureCache();
+  FeatureCache(const FeatureCache&) = delete;
+  FeatureCache& operator=(const FeatureCache&) = delete;
+
+  // `image`: the image's content hash; `detector`: what the detections depend on (weights and options).
+  absl::StatusOr<std::optional<CachedDetection>> GetDetection(const std::string& image, const std::string& detector);
+  absl::Status PutDetection(const std::string& image, const std::string& detector, const CachedDetection& d);
+
+  // `backbone`: what the features depend on; `view`: ChipView::Key(); `face`: the landmarks used.
+  absl::StatusOr<std::optional<std::vector<float>>> GetFeature(const std::string& image, const std::string& backbone,
+                                                               const std::string& view, const std::string& face);
+  absl::Status PutFeature(const std::string& image, const std::string& backbone, const std::string& view,
+                          const std::string& face, const std::vector<float>& feature);
+
+  // Groups the writes between them into one transaction (much faster than one per write).
+  absl::Status Begin();
+  absl::Status Commit();
+
+  const std::string& path() const { return path_; }
+
+ private:
+  FeatureCache(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  absl::Status Exec(const char* sql);
+
+  sqlite3* db_;
+  std::string path_;
+};
+
+// Landmarks as text with 1/1000 pixel precision: the cache key of the face a chip was cut from.
+std::string LandmarksKey(const Landmarks5& landmarks);
+
+}  // namespace veriface
