@@ -218,7 +218,10 @@ class DynamicBatcher {
     }
     if (observer_) observer_->OnBatch(options_.name, static_cast<int64_t>(n), compute, failure.ok());
     for (size_t i = 0; i < n; ++i) {
-      promises[i].set_value(failure.ok() ? std::move(results[i]) : Result(failure));
+      // Each caller gets a status of its own rather than a shared copy of `failure`: the callers'
+      // threads then never share a status payload's reference count with this one.
+      promises[i].set_value(failure.ok() ? std::move(results[i])
+                                         : Result(absl::Status(failure.code(), failure.message())));
     }
   }
 
