@@ -1,11 +1,10 @@
 // veriface-import: converts face-api.js's tfjs weights (the npm package's package/weights/) into a
 // Veriface model bundle: model.json plus LibTorch weight archives.
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "core/model/tfjs_import.h"
 

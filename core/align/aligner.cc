@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cmath>
-
 #include <opencv2/imgproc.hpp>
 
 #include "core/align/similarity.h"
@@ -18,10 +17,18 @@ cv::Point2d Mean(std::initializer_list<cv::Point2d> pts) {
 
 // dlib's mean face (68 points, unit square; from dlib's interpolation.h) at MTCNN's five points.
 std::array<cv::Point2d, 5> UnitTemplate() {
-  const cv::Point2d left_eye = Mean({{0.121737, 0.216423}, {0.187122, 0.178758}, {0.265825, 0.179852},
-                                     {0.334606, 0.231733}, {0.260918, 0.245099}, {0.182743, 0.244077}});
-  const cv::Point2d right_eye = Mean({{0.645647, 0.231733}, {0.714428, 0.179852}, {0.793132, 0.178758},
-                                      {0.858516, 0.216423}, {0.79751, 0.244077}, {0.719335, 0.245099}});
+  const cv::Point2d left_eye = Mean({{0.121737, 0.216423},
+                                     {0.187122, 0.178758},
+                                     {0.265825, 0.179852},
+                                     {0.334606, 0.231733},
+                                     {0.260918, 0.245099},
+                                     {0.182743, 0.244077}});
+  const cv::Point2d right_eye = Mean({{0.645647, 0.231733},
+                                      {0.714428, 0.179852},
+                                      {0.793132, 0.178758},
+                                      {0.858516, 0.216423},
+                                      {0.79751, 0.244077},
+                                      {0.719335, 0.245099}});
   return {left_eye, right_eye, cv::Point2d(0.490127, 0.515625), cv::Point2d(0.254149, 0.780233),
           cv::Point2d(0.726104, 0.780233)};
 }
@@ -43,8 +50,8 @@ AlignedChip Warp(const cv::Mat& rgb, const std::vector<cv::Point2d>& src, const 
     out.shrink = k;
     image = &shrunk;
   }
-  cv::warpAffine(*image, out.chip, cv::Mat(out.affine), cv::Size(size, size), cv::INTER_LINEAR,
-                 cv::BORDER_CONSTANT, cv::Scalar::all(0));
+  cv::warpAffine(*image, out.chip, cv::Mat(out.affine), cv::Size(size, size), cv::INTER_LINEAR, cv::BORDER_CONSTANT,
+                 cv::Scalar::all(0));
   return out;
 }
 

@@ -2,9 +2,8 @@
 // Face alignment: a similarity warp of the five detected landmarks onto dlib's face template, which is
 // how the descriptor's training chips were cut (dlib get_face_chip_details, padding 0.25).
 
-#include <vector>
-
 #include <opencv2/core.hpp>
+#include <vector>
 
 #include "core/detect/face.h"
 

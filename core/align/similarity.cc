@@ -27,7 +27,7 @@ cv::Matx23d FitSimilarity(const std::vector<cv::Point2d>& src, const std::vector
   const double a = norm > 0 ? dot / norm : 1.0;
   const double b = norm > 0 ? cross / norm : 0.0;
   return {a, -b, md.x - (a * ms.x - b * ms.y),  //
-          b, a, md.y - (b * ms.x + a * ms.y)};
+          b, a,  md.y - (b * ms.x + a * ms.y)};
 }
 
 }  // namespace veriface

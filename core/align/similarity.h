@@ -1,9 +1,8 @@
 #pragma once
 // Least-squares 2-D similarity transform (rotation, uniform scale, translation; never a reflection).
 
-#include <vector>
-
 #include <opencv2/core.hpp>
+#include <vector>
 
 namespace veriface {
 

@@ -15,10 +15,9 @@ absl::StatusOr<torch::Device> ParseDevice(const std::string& spec) {
   }
   if (absl::StartsWith(spec, "cuda")) {
     int index = 0;
-    if (spec != "cuda" && !(absl::StartsWith(spec, "cuda:") && absl::SimpleAtoi(spec.substr(5), &index) &&
-                            index >= 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("device '", spec, "' is not 'cpu', 'auto', 'cuda' or 'cuda:N'"));
+    if (spec != "cuda" &&
+        !(absl::StartsWith(spec, "cuda:") && absl::SimpleAtoi(spec.substr(5), &index) && index >= 0)) {
+      return absl::InvalidArgumentError(absl::StrCat("device '", spec, "' is not 'cpu', 'auto', 'cuda' or 'cuda:N'"));
     }
     if (!torch::cuda::is_available()) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -1,9 +1,9 @@
 #pragma once
 // Where tensors live: parsed once from configuration ("cpu", "cuda:N" or "auto").
 
-#include <string>
-
 #include <torch/torch.h>
+
+#include <string>
 
 #include "absl/status/statusor.h"
 

@@ -16,8 +16,8 @@ double BoxOverlap(const Box& a, const Box& b, Overlap kind) {
   return kind == Overlap::kUnion ? inter / (area_a + area_b - inter) : inter / std::min(area_a, area_b);
 }
 
-std::vector<int> NonMaxSuppression(const std::vector<Box>& boxes, const std::vector<float>& scores,
-                                   double threshold, Overlap kind) {
+std::vector<int> NonMaxSuppression(const std::vector<Box>& boxes, const std::vector<float>& scores, double threshold,
+                                   Overlap kind) {
   // Ascending stable order, consumed from the back: the best score first, and among equal scores the
   // later index first, exactly as the reference's argsort(kind='stable') + pop().
   std::vector<int> order(scores.size());

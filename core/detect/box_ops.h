@@ -10,7 +10,7 @@
 namespace veriface {
 namespace mtcnn {
 
-using Box = std::array<double, 4>;  // l, t, r, b
+using Box = std::array<double, 4>;        // l, t, r, b
 using Regression = std::array<float, 4>;  // dl, dt, dr, db, in units of the box size
 
 enum class Overlap { kUnion, kMinimum };
@@ -20,8 +20,8 @@ double BoxOverlap(const Box& a, const Box& b, Overlap kind);
 
 // Greedy non-maximum suppression: repeatedly keep the highest score (equal scores: the later index)
 // and drop the boxes that overlap it by more than `threshold`. Returns kept indices, best first.
-std::vector<int> NonMaxSuppression(const std::vector<Box>& boxes, const std::vector<float>& scores,
-                                   double threshold, Overlap kind);
+std::vector<int> NonMaxSuppression(const std::vector<Box>& boxes, const std::vector<float>& scores, double threshold,
+                                   Overlap kind);
 
 // JavaScript's Math.round: halves go up.
 double JsRound(double v);

@@ -4,8 +4,7 @@
 
 namespace veriface {
 
-int SelectFace(const std::vector<FaceDetection>& faces, FaceSelection selection, int image_width,
-               int image_height) {
+int SelectFace(const std::vector<FaceDetection>& faces, FaceSelection selection, int image_width, int image_height) {
   int best = -1;
   double best_key = 0;
   for (int i = 0; i < static_cast<int>(faces.size()); ++i) {

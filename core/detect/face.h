@@ -2,9 +2,8 @@
 // What a face detector reports: plain values, no tensors.
 
 #include <array>
-#include <vector>
-
 #include <opencv2/core.hpp>
+#include <vector>
 
 namespace veriface {
 
@@ -33,7 +32,6 @@ enum class FaceSelection { kLargest, kCentral, kHighestScore };
 
 // Index of the selected face, or -1 when there is none. Ties go to the earlier face (the detector lists
 // faces by descending score).
-int SelectFace(const std::vector<FaceDetection>& faces, FaceSelection selection, int image_width,
-               int image_height);
+int SelectFace(const std::vector<FaceDetection>& faces, FaceSelection selection, int image_width, int image_height);
 
 }  // namespace veriface

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -75,8 +74,8 @@ torch::Tensor ExtractPatches(const cv::Mat& rgb, const std::vector<Box>& boxes, 
     if (x1 > x0 && y1 > y0) {
       const cv::Rect src(static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0),
                          static_cast<int>(y1 - y0));
-      rgb(src).copyTo(canvas(cv::Rect(static_cast<int>(x0 - (l - 1)), static_cast<int>(y0 - (t - 1)), src.width,
-                                      src.height)));
+      rgb(src).copyTo(
+          canvas(cv::Rect(static_cast<int>(x0 - (l - 1)), static_cast<int>(y0 - (t - 1)), src.width, src.height)));
     }
     cv::Mat patch(size, size, CV_8UC3, out[static_cast<int64_t>(k)].data_ptr<uint8_t>());
     cv::resize(canvas, patch, patch.size(), 0, 0, cv::INTER_AREA);
@@ -116,7 +115,8 @@ Candidates MtcnnDetector::Stage1(const cv::Mat& rgb, const DetectorOptions& opti
     for (int64_t i = 0; i < p.size(0); ++i) {
       for (int64_t j = 0; j < p.size(1); ++j) {
         if (!(p[i][j] >= options.score_thresholds[0])) continue;
-        boxes.push_back({mtcnn::JsRound((i * mtcnn::kCellStride + 1) / s), mtcnn::JsRound((j * mtcnn::kCellStride + 1) / s),
+        boxes.push_back({mtcnn::JsRound((i * mtcnn::kCellStride + 1) / s),
+                         mtcnn::JsRound((j * mtcnn::kCellStride + 1) / s),
                          mtcnn::JsRound((i * mtcnn::kCellStride + mtcnn::kCellSize) / s),
                          mtcnn::JsRound((j * mtcnn::kCellStride + mtcnn::kCellSize) / s)});
         scores.push_back(p[i][j]);

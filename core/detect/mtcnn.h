@@ -4,11 +4,11 @@
 // area-averaged (anti-aliased) pyramid and patches, zero-filled patches at the image border, and
 // landmarks placed in O-Net's input box.
 
+#include <torch/torch.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "core/detect/box_ops.h"
 #include "core/detect/detector.h"
@@ -51,8 +51,7 @@ class MtcnnDetector final : public FaceDetector {
  public:
   MtcnnDetector(MtcnnNets nets, torch::Device device);
 
-  absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb,
-                                                     const DetectorOptions& options) const override;
+  absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb, const DetectorOptions& options) const override;
 
   // The three stages, for tests and per-stage timing.
   mtcnn::Candidates Stage1(const cv::Mat& rgb, const DetectorOptions& options) const;

@@ -84,11 +84,11 @@ RNetImpl::RNetImpl()
       prelu4_(register_buffer("prelu4", torch::zeros({128}))) {}
 
 std::tuple<torch::Tensor, torch::Tensor> RNetImpl::forward(const torch::Tensor& input) {
-  auto x = PRelu(conv1_(input), prelu1_);  // 22x22
-  x = MaxPoolTfSame(x, 3, 2);              // 11x11
-  x = PRelu(conv2_(x), prelu2_);           // 9x9
+  auto x = PRelu(conv1_(input), prelu1_);    // 22x22
+  x = MaxPoolTfSame(x, 3, 2);                // 11x11
+  x = PRelu(conv2_(x), prelu2_);             // 9x9
   x = torch::max_pool2d(x, {3, 3}, {2, 2});  // 4x4, VALID
-  x = PRelu(conv3_(x), prelu3_);           // 3x3x64
+  x = PRelu(conv3_(x), prelu3_);             // 3x3x64
   x = PRelu(fc1_(FlattenNhwc(x)), prelu4_);
   return {FaceProbability(fc2_1_(x)), fc2_2_(x)};
 }

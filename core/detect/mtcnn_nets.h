@@ -5,9 +5,9 @@
 // the weights come from a Caffe/MATLAB lineage that stored images column-major. Outputs are indexed
 // accordingly (P-Net's first spatial axis is image x). All convolutions are stride 1, VALID, with bias.
 
-#include <tuple>
-
 #include <torch/torch.h>
+
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "core/nn/conv2d.h"

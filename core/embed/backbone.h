@@ -2,12 +2,12 @@
 // The backbone interface: aligned face chips in, feature vectors out. A new architecture is one new
 // file implementing this, plus one line in backbone_factory.cc.
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <string>
 
 #include "absl/status/statusor.h"
 

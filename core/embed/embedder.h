@@ -2,11 +2,11 @@
 // Backbone + head + L2 normalisation, with optional flip averaging: aligned chips in, unit-length
 // embeddings out.
 
-#include <memory>
-#include <vector>
-
-#include <opencv2/core.hpp>
 #include <torch/torch.h>
+
+#include <memory>
+#include <opencv2/core.hpp>
+#include <vector>
 
 #include "core/embed/backbone.h"
 #include "core/embed/head.h"

@@ -67,11 +67,11 @@ struct BlockSpec {
 };
 
 constexpr BlockSpec kBlocks[] = {
-    {"conv32_1", 32, 32, false},     {"conv32_2", 32, 32, false},    {"conv32_3", 32, 32, false},
-    {"conv64_down", 32, 64, true},   {"conv64_1", 64, 64, false},    {"conv64_2", 64, 64, false},
-    {"conv64_3", 64, 64, false},     {"conv128_down", 64, 128, true}, {"conv128_1", 128, 128, false},
-    {"conv128_2", 128, 128, false},  {"conv256_down", 128, 256, true}, {"conv256_1", 256, 256, false},
-    {"conv256_2", 256, 256, false},  {"conv256_down_out", 256, 256, true},
+    {"conv32_1", 32, 32, false},    {"conv32_2", 32, 32, false},          {"conv32_3", 32, 32, false},
+    {"conv64_down", 32, 64, true},  {"conv64_1", 64, 64, false},          {"conv64_2", 64, 64, false},
+    {"conv64_3", 64, 64, false},    {"conv128_down", 64, 128, true},      {"conv128_1", 128, 128, false},
+    {"conv128_2", 128, 128, false}, {"conv256_down", 128, 256, true},     {"conv256_1", 256, 256, false},
+    {"conv256_2", 256, 256, false}, {"conv256_down_out", 256, 256, true},
 };
 
 }  // namespace
@@ -86,11 +86,11 @@ FaceResNet::FaceResNet()
 }
 
 torch::Tensor FaceResNet::forward(const torch::Tensor& chips) {
-  auto x = (chips - mean_) / 256.0;               // dlib's input layer divides by 256, not 255
-  x = stem_(x);                                   // 150 -> 72
-  x = torch::max_pool2d(x, {3, 3}, {2, 2});       // 72 -> 35, VALID
+  auto x = (chips - mean_) / 256.0;                  // dlib's input layer divides by 256, not 255
+  x = stem_(x);                                      // 150 -> 72
+  x = torch::max_pool2d(x, {3, 3}, {2, 2});          // 72 -> 35, VALID
   for (auto& [name, block] : blocks_) x = block(x);  // 35 -> 17 -> 8 -> 4 -> 2
-  x = x.mean({2, 3});                             // the zero padding counts in the mean
+  x = x.mean({2, 3});                                // the zero padding counts in the mean
   return torch::matmul(x, fc_);
 }
 

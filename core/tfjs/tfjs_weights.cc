@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -65,8 +64,8 @@ absl::StatusOr<Entry> ParseEntry(const json& w, const std::string& where) {
         absl::StrCat(where, ": tensor '", e.name, "' has unsupported dtype '", e.stored_dtype, "'"));
   }
   if (e.quantized && e.stored_dtype != "uint8" && e.stored_dtype != "uint16") {
-    return absl::UnimplementedError(absl::StrCat(where, ": tensor '", e.name,
-                                                 "' has unsupported quantization dtype '", e.stored_dtype, "'"));
+    return absl::UnimplementedError(
+        absl::StrCat(where, ": tensor '", e.name, "' has unsupported quantization dtype '", e.stored_dtype, "'"));
   }
   return e;
 }
@@ -114,8 +113,8 @@ absl::StatusOr<TfjsWeights> TfjsWeights::Read(const std::string& manifest_path) 
   TfjsWeights weights;
   weights.manifest_path_ = manifest_path;
   for (const json& group : manifest) {
-    if (!group.is_object() || !group.contains("paths") || !group.contains("weights") ||
-        !group["paths"].is_array() || !group["weights"].is_array()) {
+    if (!group.is_object() || !group.contains("paths") || !group.contains("weights") || !group["paths"].is_array() ||
+        !group["weights"].is_array()) {
       return absl::InvalidArgumentError(absl::StrCat(manifest_path, ": a group lacks 'paths' or 'weights'"));
     }
     std::string buffer;

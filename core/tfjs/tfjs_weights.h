@@ -3,12 +3,12 @@
 // shards and the tensors packed in them, in order, with no padding) plus the shards themselves.
 // Quantised entries hold one (uint8) or two (uint16) bytes per value: value = q * scale + min.
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 
