@@ -1,0 +1,107 @@
+// Test-time views: the spec grammar and what each view cuts.
+
+#include "trainer/eval/chip_views.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <opencv2/core.hpp>
+
+#include "core/align/aligner.h"
+
+namespace veriface {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::vector<std::string> Keys(const TtaConfig& c) {
+  std::vector<std::string> keys;
+  for (const ChipView& v : c.views) keys.push_back(v.Key());
+  return keys;
+}
+
+TEST(ParseTta, BuildsTheViews) {
+  EXPECT_THAT(Keys(*ParseTta("none")), ElementsAre("template dx=0 dy=0 zoom=1"));
+  EXPECT_THAT(Keys(*ParseTta("")), ElementsAre("template dx=0 dy=0 zoom=1"));
+  EXPECT_THAT(Keys(*ParseTta("flip")), ElementsAre("template dx=0 dy=0 zoom=1", "template dx=0 dy=0 zoom=1 flip"));
+  EXPECT_THAT(Keys(*ParseTta("shift=2")),
+              ElementsAre("template dx=0 dy=0 zoom=1", "template dx=-2 dy=0 zoom=1", "template dx=2 dy=0 zoom=1",
+                          "template dx=0 dy=-2 zoom=1", "template dx=0 dy=2 zoom=1"));
+  EXPECT_EQ(ParseTta("flip+shift=2")->views.size(), 10u);
+  EXPECT_THAT(Keys(*ParseTta("zoom=0.1")),
+              ElementsAre("template dx=0 dy=0 zoom=1", "template dx=0 dy=0 zoom=0.9", "template dx=0 dy=0 zoom=1.1"));
+  EXPECT_THAT(Keys(*ParseTta("faceapi + nobase + flip")), ElementsAre("faceapi", "faceapi flip"));
+  EXPECT_EQ(ParseTta(" flip + faceapi ")->spec, "flip+faceapi");
+}
+
+TEST(ParseTta, RejectsBadTerms) {
+  EXPECT_THAT(ParseTta("flip+blur").status().message(), HasSubstr("unknown test-time augmentation term 'blur'"));
+  EXPECT_THAT(ParseTta("shift=x").status().message(), HasSubstr("'shift=x': expected a number"));
+  EXPECT_THAT(ParseTta("zoom=2").status().message(), HasSubstr("[0.001, 0.5]"));
+  EXPECT_THAT(ParseTta("nobase").status().message(), HasSubstr("leaves no view"));
+}
+
+// A textured image whose landmarks sit exactly on the 150-pixel template shifted by (40, 30): the
+// template warp is then a pure translation, scale 1.
+struct Scene {
+  cv::Mat rgb;
+  Landmarks5 landmarks;
+};
+Scene MakeScene() {
+  Scene s;
+  s.rgb = cv::Mat(250, 250, CV_8UC3);
+  cv::randu(s.rgb, 0, 255);
+  const std::vector<cv::Point2d> t = FaceTemplate(150);
+  for (size_t i = 0; i < 5; ++i) s.landmarks[i] = t[i] + cv::Point2d(40, 30);
+  return s;
+}
+
+TEST(MakeChip, ShiftedViewMovesTheFaceInTheChip) {
+  const Scene s = MakeScene();
+  ChipView base, right, down;
+  right.shift_x = 3;
+  down.shift_y = -2;
+  const cv::Mat b = MakeChip(s.rgb, s.landmarks, 150, base);
+  const cv::Mat r = MakeChip(s.rgb, s.landmarks, 150, right);
+  const cv::Mat d = MakeChip(s.rgb, s.landmarks, 150, down);
+  ASSERT_EQ(b.size(), cv::Size(150, 150));
+  EXPECT_EQ(b.at<cv::Vec3b>(0, 0), s.rgb.at<cv::Vec3b>(30, 40));
+  // The face moved 3 pixels right: chip column x+3 shows what column x showed.
+  EXPECT_EQ(cv::norm(r(cv::Rect(3, 0, 147, 150)), b(cv::Rect(0, 0, 147, 150)), cv::NORM_INF), 0.0);
+  // ... and 2 pixels up.
+  EXPECT_EQ(cv::norm(d(cv::Rect(0, 0, 150, 148)), b(cv::Rect(0, 2, 150, 148)), cv::NORM_INF), 0.0);
+}
+
+TEST(MakeChip, FlipMirrorsAndZoomEnlarges) {
+  const Scene s = MakeScene();
+  ChipView base, mirrored, zoomed;
+  mirrored.flip = true;
+  zoomed.zoom = 2;
+  const cv::Mat b = MakeChip(s.rgb, s.landmarks, 150, base);
+  const cv::Mat m = MakeChip(s.rgb, s.landmarks, 150, mirrored);
+  EXPECT_EQ(m.at<cv::Vec3b>(10, 0), b.at<cv::Vec3b>(10, 149));
+  // Zoom 2 about the chip centre: chip pixel (75 + 2k) shows image pixel (40 + 75 + k).
+  const cv::Mat z = MakeChip(s.rgb, s.landmarks, 150, zoomed);
+  EXPECT_EQ(z.at<cv::Vec3b>(75 + 20, 75 + 10), s.rgb.at<cv::Vec3b>(30 + 75 + 10, 40 + 75 + 5));
+}
+
+TEST(FaceApiCrop, SquareAroundEyesAndMouthPaddedAtTheBorder) {
+  cv::Mat rgb(200, 200, CV_8UC3, cv::Scalar(10, 200, 30));
+  // Eyes at (80, 90) and (120, 90), mouth corners (85, 135), (115, 135): mouth centre (100, 135),
+  // |mouth - eye| = sqrt(20^2 + 45^2) = 49.24, side floor(49.24 / 0.45) = 109.
+  Landmarks5 lm = {cv::Point2d(80, 90), {120, 90}, {100, 110}, {85, 135}, {115, 135}};
+  const cv::Mat chip = FaceApiCrop(rgb, lm, 150);
+  ASSERT_EQ(chip.size(), cv::Size(150, 150));
+  EXPECT_EQ(chip.at<cv::Vec3b>(75, 75), cv::Vec3b(10, 200, 30));
+  // Move the face down to the bottom edge: the crop is clipped to 62 of its 109 rows and zero-padded
+  // back to a square, 23 rows above and 24 below (face-api's rounding).
+  for (auto& p : lm) p.y += 80;
+  const cv::Mat edge = FaceApiCrop(rgb, lm, 150);
+  EXPECT_EQ(edge.at<cv::Vec3b>(2, 75), cv::Vec3b(0, 0, 0));
+  EXPECT_EQ(edge.at<cv::Vec3b>(147, 75), cv::Vec3b(0, 0, 0));
+  EXPECT_EQ(edge.at<cv::Vec3b>(75, 75), cv::Vec3b(10, 200, 30));
+}
+
+}  // namespace
+}  // namespace veriface
