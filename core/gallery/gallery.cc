@@ -129,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(std::unique_ptr<GallerySt
         "-D embeddings) and cannot be used with model '", model_id, "' (", embedding_dim, "-D): its ",
         snapshot.templates.size(), " templates are not comparable; re-embed the gallery or use another gallery file"));
   }
-  for (const FaceTemplate& t : snapshot.templates) {
+  for (const TemplateRecord& t : snapshot.templates) {
     if (t.model_id != model_id) {
       return absl::FailedPreconditionError(absl::StrCat("gallery template '", t.template_id, "' of identity '",
                                                         t.identity_id, "' was made with model '", t.model_id,
@@ -158,7 +158,7 @@ absl::Status Gallery::LoadSnapshot(GallerySnapshot snapshot) {
   matrix_.reserve(snapshot.templates.size() * dim);
   row_template_.reserve(snapshot.templates.size());
   row_identity_.reserve(snapshot.templates.size());
-  for (FaceTemplate& t : snapshot.templates) {
+  for (TemplateRecord& t : snapshot.templates) {
     auto it = identity_index_.find(t.identity_id);
     if (it == identity_index_.end()) {
       return absl::DataLossError(
@@ -268,7 +268,7 @@ absl::StatusOr<std::vector<std::string>> Gallery::Enroll(const std::string& iden
                                                    limits_.max_metadata_bytes));
   }
 
-  std::vector<FaceTemplate> templates(rows.size());
+  std::vector<TemplateRecord> templates(rows.size());
   std::vector<std::string> ids;
   ids.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -404,40 +404,57 @@ absl::StatusOr<std::vector<IdentityMatch>> Gallery::Identify(const std::vector<f
   std::shared_lock<std::shared_mutex> lock(mutex_);
   const int64_t rows = static_cast<int64_t>(row_template_.size());
   const int64_t dim = embedding_dim_;
+  // Pass 1, the only one that touches the whole matrix: each identity's best similarity. Which
+  // template gave it is found again afterwards for the k winners only, so the scan writes 4 bytes per
+  // identity rather than 12.
   std::vector<float> best(identities_.size(), -std::numeric_limits<float>::infinity());
-  std::vector<int64_t> best_row(identities_.size(), -1);
   float scores[kBlockRows];
   for (int64_t start = 0; start < rows; start += kBlockRows) {
     const int64_t count = std::min(kBlockRows, rows - start);
     DotRows(matrix_.data() + start * dim, count, dim, q.data(), scores);
     const int32_t* owner = row_identity_.data() + start;
-    for (int64_t i = 0; i < count; ++i) {
-      if (scores[i] > best[owner[i]]) {
-        best[owner[i]] = scores[i];
-        best_row[owner[i]] = start + i;
-      }
-    }
+    for (int64_t i = 0; i < count; ++i) best[owner[i]] = std::max(best[owner[i]], scores[i]);
   }
 
-  std::vector<int32_t> candidates;
-  for (size_t i = 0; i < best.size(); ++i) {
-    if (best_row[i] >= 0 && best[i] >= min_similarity) candidates.push_back(static_cast<int32_t>(i));
-  }
+  // Pass 2: exact top-k with a bounded heap whose top is the worst kept; most identities are rejected
+  // by one comparison with it.
   const auto better = [&](int32_t a, int32_t b) {
     if (best[a] != best[b]) return best[a] > best[b];
     return identities_[a].record.identity_id < identities_[b].record.identity_id;
   };
-  if (static_cast<int64_t>(candidates.size()) > k) {
-    std::nth_element(candidates.begin(), candidates.begin() + k, candidates.end(), better);
-    candidates.resize(k);
+  std::vector<int32_t> heap;
+  heap.reserve(k + 1);
+  for (int32_t i = 0; i < static_cast<int32_t>(best.size()); ++i) {
+    if (!(best[i] >= min_similarity)) continue;
+    if (static_cast<int>(heap.size()) < k) {
+      heap.push_back(i);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(i, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = i;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
   }
-  std::sort(candidates.begin(), candidates.end(), better);
+  std::sort_heap(heap.begin(), heap.end(), better);
   std::vector<IdentityMatch> matches;
-  matches.reserve(candidates.size());
-  for (int32_t c : candidates) {
-    matches.push_back(IdentityMatch{identities_[c].record.identity_id, row_template_[best_row[c]], best[c]});
-  }
+  matches.reserve(heap.size());
+  for (int32_t identity : heap) matches.push_back(BestTemplate(identity, q.data()));
   return matches;
+}
+
+IdentityMatch Gallery::BestTemplate(int32_t identity, const float* query) const {
+  const IdentityInfo& info = identities_[identity];
+  IdentityMatch match{info.record.identity_id, "", -std::numeric_limits<float>::infinity()};
+  for (const std::string& id : info.template_ids) {
+    const int64_t row = template_row_.at(id);
+    float score = 0;
+    DotRows(matrix_.data() + row * embedding_dim_, 1, embedding_dim_, query, &score);
+    if (score > match.similarity) {
+      match.similarity = score;
+      match.best_template_id = id;
+    }
+  }
+  return match;
 }
 
 absl::StatusOr<IdentityMatch> Gallery::Compare(const std::vector<float>& query, const std::string& identity_id) const {
@@ -447,17 +464,7 @@ absl::StatusOr<IdentityMatch> Gallery::Compare(const std::vector<float>& query, 
   if (it == identity_index_.end()) {
     return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_id), " in the gallery"));
   }
-  IdentityMatch match{identity_id, "", -std::numeric_limits<float>::infinity()};
-  for (const std::string& id : identities_[it->second].template_ids) {
-    const int64_t row = template_row_.at(id);
-    float score = 0;
-    DotRows(matrix_.data() + row * embedding_dim_, 1, embedding_dim_, q.data(), &score);
-    if (score > match.similarity) {
-      match.similarity = score;
-      match.best_template_id = id;
-    }
-  }
-  return match;
+  return BestTemplate(it->second, q.data());
 }
 
 int64_t Gallery::identity_count() const {

@@ -98,6 +98,8 @@ class Gallery {
   // Memory-only mutations; the caller holds write_mutex_ and mutex_ exclusively.
   void AppendRows(int32_t identity, const std::vector<std::vector<float>>& rows, const std::vector<std::string>& ids);
   void RemoveIdentity(int32_t identity);
+  // The identity's template most similar to `query`; the caller holds mutex_.
+  IdentityMatch BestTemplate(int32_t identity, const float* query) const;
 
   std::unique_ptr<GalleryStore> store_;
   const std::string model_id_;

@@ -23,7 +23,7 @@ class GalleryStore {
   virtual absl::Status BindModel(const std::string& model_id, int64_t embedding_dim) = 0;
 
   // Inserts or updates `identity` and appends `templates`, atomically.
-  virtual absl::Status AddTemplates(const IdentityRecord& identity, const std::vector<FaceTemplate>& templates) = 0;
+  virtual absl::Status AddTemplates(const IdentityRecord& identity, const std::vector<TemplateRecord>& templates) = 0;
 
   // Removes the identity and all its templates, leaving no trace of them in the file. NOT_FOUND if
   // there is no such identity.

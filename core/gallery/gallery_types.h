@@ -8,8 +8,9 @@
 
 namespace veriface {
 
-// One enrolled face: a unit-length embedding of one image of one person.
-struct FaceTemplate {
+// One enrolled face: a unit-length embedding of one image of one person. (Not "FaceTemplate": that
+// name is the alignment template in core/align/aligner.h.)
+struct TemplateRecord {
   std::string template_id;  // unique in the gallery
   std::string identity_id;
   std::string model_id;  // the model bundle that produced the embedding
@@ -30,7 +31,7 @@ struct GallerySnapshot {
   std::string model_id;  // the model the gallery was built with; empty for a new gallery
   int64_t embedding_dim = 0;
   std::vector<IdentityRecord> identities;
-  std::vector<FaceTemplate> templates;
+  std::vector<TemplateRecord> templates;
 };
 
 }  // namespace veriface

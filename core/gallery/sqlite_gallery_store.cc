@@ -248,7 +248,7 @@ absl::StatusOr<GallerySnapshot> SqliteGalleryStore::Load() {
     while (true) {
       VF_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      FaceTemplate t;
+      TemplateRecord t;
       t.template_id = stmt.ColumnText(0);
       t.identity_id = stmt.ColumnText(1);
       t.model_id = stmt.ColumnText(2);
@@ -295,7 +295,7 @@ absl::Status SqliteGalleryStore::BindModel(const std::string& model_id, int64_t 
 }
 
 absl::Status SqliteGalleryStore::AddTemplates(const IdentityRecord& identity,
-                                              const std::vector<FaceTemplate>& templates) {
+                                              const std::vector<TemplateRecord>& templates) {
   if (identity.identity_id.empty()) return absl::InvalidArgumentError("identity id is empty");
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Impl& impl = *impl_;
@@ -312,7 +312,7 @@ absl::Status SqliteGalleryStore::AddTemplates(const IdentityRecord& identity,
     impl.insert_metadata.BindText(1, identity.identity_id).BindText(2, key).BindText(3, value);
     VF_RETURN_IF_ERROR(impl.insert_metadata.Run());
   }
-  for (const FaceTemplate& t : templates) {
+  for (const TemplateRecord& t : templates) {
     if (t.identity_id != identity.identity_id) {
       return absl::InvalidArgumentError(absl::StrCat("template '", t.template_id, "' belongs to identity '",
                                                      t.identity_id, "', not '", identity.identity_id, "'"));

@@ -30,7 +30,7 @@ class SqliteGalleryStore : public GalleryStore {
 
   absl::StatusOr<GallerySnapshot> Load() override;
   absl::Status BindModel(const std::string& model_id, int64_t embedding_dim) override;
-  absl::Status AddTemplates(const IdentityRecord& identity, const std::vector<FaceTemplate>& templates) override;
+  absl::Status AddTemplates(const IdentityRecord& identity, const std::vector<TemplateRecord>& templates) override;
   absl::Status DeleteIdentity(const std::string& identity_id) override;
 
   // Copies every WAL frame into the database and truncates the WAL to zero bytes.
