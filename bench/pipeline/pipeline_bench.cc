@@ -82,8 +82,8 @@ double DescriptorFlops() {
 void BM_Descriptor(benchmark::State& state) {
   const auto batch = static_cast<int>(state.range(0));
   const cv::Mat rgb = Image("data/lfw/Abel_Pacheco/Abel_Pacheco_0001.jpg");
-  const auto faces = Model().Detect(rgb, {});
-  const cv::Mat chip = Model().Align(rgb, faces->front());
+  const auto detected = Model().Detect(rgb, {});
+  const cv::Mat chip = Model().Align(rgb, detected->front());
   const std::vector<cv::Mat> chips(static_cast<size_t>(batch), chip);
   const auto start = Clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(Model().embedder().Features(chips));
