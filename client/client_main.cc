@@ -1,0 +1,607 @@
+// veriface: the command-line client of veriface-server. One subcommand per RPC, human output by
+// default and JSON with --json, plus bulk enrolment with a progress bar and a load generator.
+
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "client/connection.h"
+#include "client/image_files.h"
+#include "client/load.h"
+#include "proto/grpc_health/v1/health.grpc.pb.h"
+
+#ifndef VERIFACE_VERSION
+#define VERIFACE_VERSION "0.0.0-dev"
+#endif
+
+namespace veriface::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+struct Globals {
+  ConnectionOptions connection;
+  bool json = false;
+};
+
+int Fail(const std::string& message) {
+  std::cerr << "veriface: " << message << "\n";
+  return 1;
+}
+
+int Fail(const grpc::Status& status) { return Fail(Describe(status)); }
+
+void PrintJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  std::cout << out;
+}
+
+std::string BoxText(const v1::Face& f) {
+  return absl::StrFormat("(%.0f,%.0f)-(%.0f,%.0f) score %.3f", f.box().x1(), f.box().y1(), f.box().x2(), f.box().y2(),
+                         f.score());
+}
+
+std::string UsedFaceText(const v1::UsedFace& u) {
+  return absl::StrFormat("face %d of %d at %s in a %dx%d image", u.index() + 1, u.faces_detected(), BoxText(u.face()),
+                         u.image_width(), u.image_height());
+}
+
+v1::FaceSelection ParseSelection(const std::string& name) {
+  if (name == "largest") return v1::FACE_SELECTION_LARGEST;
+  if (name == "central") return v1::FACE_SELECTION_CENTRAL;
+  if (name == "score") return v1::FACE_SELECTION_HIGHEST_SCORE;
+  if (name == "single") return v1::FACE_SELECTION_SINGLE;
+  return v1::FACE_SELECTION_UNSPECIFIED;
+}
+
+const std::vector<std::string> kSelections{"largest", "central", "score", "single"};
+
+// "id:NAME" names an enrolled identity; anything else is an image file.
+absl::Status FillFaceInput(const std::string& arg, v1::FaceInput* input) {
+  if (arg.rfind("id:", 0) == 0) {
+    input->set_identity_id(arg.substr(3));
+    return absl::OkStatus();
+  }
+  auto bytes = ReadFileBytes(arg);
+  if (!bytes.ok()) return bytes.status();
+  input->set_image(*std::move(bytes));
+  return absl::OkStatus();
+}
+
+struct ThresholdFlags {
+  double threshold = 2;  // outside [-1, 1]: not given
+  std::string operating_point;
+  void Add(CLI::App* app) {
+    app->add_option("--threshold", threshold, "Cosine-similarity threshold in [-1, 1] for this call");
+    app->add_option("--operating-point", operating_point, "A named operating point of the model (see `info`)");
+  }
+  void Fill(v1::ThresholdOverride* out) const {
+    if (threshold <= 1) out->set_threshold(threshold);
+    if (!operating_point.empty()) out->set_operating_point(operating_point);
+  }
+};
+
+// ---- health, info -------------------------------------------------------------------------------------
+
+int Health(const Globals& g, const std::string& service, double wait_seconds) {
+  auto stub = grpc::health::v1::Health::NewStub(MakeChannel(g.connection));
+  const Clock::time_point give_up =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait_seconds));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status;
+  while (true) {
+    grpc::ClientContext context;
+    PrepareContext(g.connection, context);
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    status = stub->Check(&context, request, &response);
+    const bool serving = status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+    if (serving || Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(response);
+  } else {
+    std::cout << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
+  }
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
+int Info(const Globals& g) {
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;
+  PrepareContext(g.connection, context);
+  v1::ModelInfo info;
+  const grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(info);
+    return 0;
+  }
+  std::vector<std::string> points;
+  for (const auto& [name, value] : info.thresholds()) points.push_back(absl::StrFormat("%s=%.4f", name, value));
+  std::string accuracy;
+  (void)google::protobuf::util::MessageToJsonString(info.accuracy(), &accuracy);
+  std::cout << "model       " << info.model_id() << "\n"
+            << "            " << info.description() << "\n"
+            << "embedding   " << info.embedding_dim() << "-D, cosine similarity\n"
+            << "threshold   " << absl::StrFormat("%.4f", info.default_threshold()) << " ("
+            << info.default_threshold_source() << ")\n"
+            << "calibrated  " << (points.empty() ? "none" : absl::StrJoin(points, ", ")) << "\n"
+            << "accuracy    " << accuracy << "\n"
+            << "min face    " << info.default_min_face_size() << " px\n"
+            << "device      " << info.device() << "\n"
+            << "server      " << info.server_version() << "\n"
+            << "gallery     " << info.gallery_identities() << " identities, " << info.gallery_templates()
+            << " templates\n";
+  return 0;
+}
+
+// ---- embed, verify, identify --------------------------------------------------------------------------
+
+int Embed(const Globals& g, const std::string& path, int min_face_size, bool skip_embeddings) {
+  auto bytes = ReadFileBytes(path);
+  if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
+  v1::EmbedRequest request;
+  request.set_image(*std::move(bytes));
+  request.mutable_detection()->set_min_face_size(min_face_size);
+  request.set_skip_embeddings(skip_embeddings);
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;
+  PrepareContext(g.connection, context);
+  v1::EmbedResponse response;
+  const grpc::Status status = stub->Embed(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(response);
+    return 0;
+  }
+  std::cout << response.faces_size() << " face(s) in the " << response.image_width() << "x" << response.image_height()
+            << " image";
+  if (response.faces_omitted() > 0) std::cout << " (" << response.faces_omitted() << " more omitted)";
+  std::cout << "\n";
+  for (int i = 0; i < response.faces_size(); ++i) {
+    const v1::Face& f = response.faces(i);
+    std::cout << "face " << i + 1 << ": " << BoxText(f);
+    if (f.embedding_size() > 0) {
+      std::cout << absl::StrFormat("  embedding [%.4f, %.4f, %.4f, ...] (%d-D)", f.embedding(0), f.embedding(1),
+                                   f.embedding(2), f.embedding_size());
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int Verify(const Globals& g, const std::string& a, const std::string& b, const std::string& selection,
+           const ThresholdFlags& threshold) {
+  v1::VerifyRequest request;
+  for (const auto& [arg, side] : {std::pair{&a, request.mutable_a()}, std::pair{&b, request.mutable_b()}}) {
+    if (const absl::Status s = FillFaceInput(*arg, side); !s.ok()) return Fail(std::string(s.message()));
+    side->set_face_selection(ParseSelection(selection));
+  }
+  threshold.Fill(request.mutable_threshold());
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;
+  PrepareContext(g.connection, context);
+  v1::VerifyResponse response;
+  const grpc::Status status = stub->Verify(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(response);
+    return 0;
+  }
+  std::cout << (response.match() ? "MATCH" : "NO MATCH")
+            << absl::StrFormat("  similarity %.4f (threshold %.4f, %s)\n", response.similarity(), response.threshold(),
+                               response.threshold_source());
+  if (response.has_face_a()) std::cout << "a: " << UsedFaceText(response.face_a()) << "\n";
+  if (!response.template_id_a().empty()) std::cout << "a: template " << response.template_id_a() << "\n";
+  if (response.has_face_b()) std::cout << "b: " << UsedFaceText(response.face_b()) << "\n";
+  if (!response.template_id_b().empty()) std::cout << "b: template " << response.template_id_b() << "\n";
+  return 0;
+}
+
+int Identify(const Globals& g, const std::string& path, int top_k, bool all, const std::string& selection,
+             const ThresholdFlags& threshold) {
+  auto bytes = ReadFileBytes(path);
+  if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
+  v1::IdentifyRequest request;
+  request.set_image(*std::move(bytes));
+  request.set_top_k(top_k);
+  request.set_include_below_threshold(all);
+  request.set_face_selection(ParseSelection(selection));
+  threshold.Fill(request.mutable_threshold());
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;
+  PrepareContext(g.connection, context);
+  v1::IdentifyResponse response;
+  const grpc::Status status = stub->Identify(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(response);
+    return 0;
+  }
+  std::cout << UsedFaceText(response.face()) << "\n";
+  if (response.matches_size() == 0) {
+    std::cout << absl::StrFormat("no enrolled identity reaches the threshold %.4f (%s)\n", response.threshold(),
+                                 response.threshold_source());
+  }
+  for (int i = 0; i < response.matches_size(); ++i) {
+    const v1::IdentityMatch& m = response.matches(i);
+    std::cout << absl::StrFormat("%2d. %-30s %.4f  %s\n", i + 1, m.identity_id(), m.similarity(),
+                                 m.match() ? "match" : "below threshold");
+  }
+  return 0;
+}
+
+// ---- enroll ---------------------------------------------------------------------------------------------
+
+// One line on standard error, redrawn in place.
+class ProgressBar {
+ public:
+  ProgressBar(size_t total, bool enabled) : total_(total), enabled_(enabled), start_(Clock::now()) {}
+  void Update(size_t done, size_t failed) {
+    if (!enabled_) return;
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
+    constexpr int kWidth = 30;
+    const int filled = total_ == 0 ? kWidth : static_cast<int>(kWidth * done / total_);
+    std::fprintf(stderr, "\r[%s%s] %zu/%zu images  %.1f/s  ETA %d:%02d  failed %zu ",
+                 std::string(static_cast<size_t>(filled), '#').c_str(),
+                 std::string(static_cast<size_t>(kWidth - filled), '.').c_str(), done, total_, rate,
+                 static_cast<int>(eta) / 60, static_cast<int>(eta) % 60, failed);
+    std::fflush(stderr);
+  }
+  void Finish() {
+    if (enabled_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  const size_t total_;
+  const bool enabled_;
+  const Clock::time_point start_;
+};
+
+int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::string& id,
+           const std::vector<std::string>& meta, int max_per_identity, const std::string& selection, bool progress) {
+  auto plan = PlanEnrollment(paths, id, max_per_identity);
+  if (!plan.ok()) return Fail(std::string(plan.status().message()));
+  const std::vector<EnrollItem>& items = *plan;
+  std::map<std::string, std::string> metadata;
+  for (const std::string& kv : meta) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(absl::StrCat("--meta '", kv, "' is not KEY=VALUE"));
+    metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+
+  // One stream for the whole plan, one request per image, so that a bad photo costs only itself. The
+  // writer thread reads files and sends; this thread reads the acknowledgements.
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;  // no deadline: a bulk enrolment takes as long as it takes
+  auto stream = stub->EnrollStream(&context);
+  std::mutex mutex;
+  std::vector<size_t> sent;  // stream index -> item
+  std::vector<std::pair<size_t, std::string>> failures;
+  std::thread writer([&] {
+    for (size_t i = 0; i < items.size(); ++i) {
+      auto bytes = ReadFileBytes(items[i].path);
+      if (!bytes.ok()) {
+        std::lock_guard<std::mutex> lock(mutex);
+        failures.emplace_back(i, std::string(bytes.status().message()));
+        continue;
+      }
+      v1::EnrollRequest request;
+      request.set_identity_id(items[i].identity_id);
+      request.mutable_metadata()->insert(metadata.begin(), metadata.end());
+      request.add_images(*std::move(bytes));
+      request.set_face_selection(ParseSelection(selection));
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        sent.push_back(i);
+      }
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+
+  ProgressBar bar(items.size(), progress);
+  json done = json::array();
+  std::set<std::string> identities;
+  size_t acknowledged = 0;
+  v1::EnrollStreamResponse response;
+  const Clock::time_point start = Clock::now();
+  while (stream->Read(&response)) {
+    size_t item = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      item = sent.at(static_cast<size_t>(response.index()));
+      if (response.has_error()) {
+        failures.emplace_back(item, Describe(grpc::Status(static_cast<grpc::StatusCode>(response.error().code()),
+                                                          response.error().message())));
+      }
+    }
+    if (response.has_enrolled()) {
+      ++acknowledged;
+      identities.insert(items[item].identity_id);
+      done.push_back({{"path", items[item].path},
+                      {"identity_id", items[item].identity_id},
+                      {"template_id", response.enrolled().template_ids(0)}});
+    }
+    bar.Update(acknowledged + failures.size(), failures.size());
+  }
+  writer.join();
+  const grpc::Status status = stream->Finish();
+  bar.Finish();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (g.json) {
+    json failed = json::array();
+    for (const auto& [item, message] : failures) failed.push_back({{"path", items[item].path}, {"error", message}});
+    std::cout << json{{"enrolled", done}, {"failed", failed}, {"identities", identities.size()}}.dump(2) << "\n";
+  } else {
+    std::cout << absl::StrFormat("enrolled %zu image(s) into %zu identit%s in %.1f s", acknowledged, identities.size(),
+                                 identities.size() == 1 ? "y" : "ies", elapsed);
+    if (!failures.empty()) std::cout << "; " << failures.size() << " failed";
+    std::cout << "\n";
+    for (size_t i = 0; i < failures.size() && i < 20; ++i) {
+      std::cerr << "  " << items[failures[i].first].path << ": " << failures[i].second << "\n";
+    }
+    if (failures.size() > 20) std::cerr << "  ... and " << failures.size() - 20 << " more\n";
+  }
+  if (!status.ok()) return Fail(status);
+  return failures.empty() ? 0 : 1;
+}
+
+// ---- identities -----------------------------------------------------------------------------------------
+
+void PrintIdentity(const v1::Identity& identity) {
+  std::vector<std::string> meta;
+  for (const auto& [k, v] : identity.metadata()) meta.push_back(absl::StrCat(k, "=", v));
+  std::cout << absl::StrFormat("%-30s %4d template(s)  %s\n", identity.identity_id(), identity.template_ids_size(),
+                               absl::StrJoin(meta, " "));
+}
+
+int List(const Globals& g, int page_size, bool all) {
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  std::string token;
+  v1::ListIdentitiesResponse combined;
+  do {
+    v1::ListIdentitiesRequest request;
+    request.set_page_size(page_size);
+    request.set_page_token(token);
+    grpc::ClientContext context;
+    PrepareContext(g.connection, context);
+    v1::ListIdentitiesResponse page;
+    const grpc::Status status = stub->ListIdentities(&context, request, &page);
+    if (!status.ok()) return Fail(status);
+    combined.mutable_identities()->MergeFrom(page.identities());
+    combined.set_total_identities(page.total_identities());
+    combined.set_next_page_token(page.next_page_token());
+    token = page.next_page_token();
+  } while (all && !token.empty());
+  if (g.json) {
+    PrintJson(combined);
+    return 0;
+  }
+  for (const v1::Identity& identity : combined.identities()) PrintIdentity(identity);
+  std::cout << combined.identities_size() << " of " << combined.total_identities() << " identities";
+  if (!combined.next_page_token().empty()) std::cout << " (more: --all, or --page-token " << token << ")";
+  std::cout << "\n";
+  return 0;
+}
+
+int Get(const Globals& g, const std::string& id) {
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;
+  PrepareContext(g.connection, context);
+  v1::GetIdentityRequest request;
+  request.set_identity_id(id);
+  v1::Identity identity;
+  const grpc::Status status = stub->GetIdentity(&context, request, &identity);
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(identity);
+    return 0;
+  }
+  PrintIdentity(identity);
+  for (const std::string& t : identity.template_ids()) std::cout << "  template " << t << "\n";
+  return 0;
+}
+
+int Delete(const Globals& g, const std::vector<std::string>& ids) {
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  int rc = 0;
+  for (const std::string& id : ids) {
+    grpc::ClientContext context;
+    PrepareContext(g.connection, context);
+    v1::DeleteIdentityRequest request;
+    request.set_identity_id(id);
+    v1::DeleteIdentityResponse response;
+    const grpc::Status status = stub->DeleteIdentity(&context, request, &response);
+    if (!status.ok()) {
+      rc = Fail(status);
+      continue;
+    }
+    if (g.json) {
+      PrintJson(response);
+    } else {
+      std::cout << "deleted " << response.identity_id() << " (" << response.templates_deleted() << " template(s))\n";
+    }
+  }
+  return rc;
+}
+
+// ---- load -------------------------------------------------------------------------------------------------
+
+int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_images, const std::string& mix_text,
+         LoadOptions options) {
+  auto mix = ParseMix(mix_text);
+  if (!mix.ok()) return Fail(std::string(mix.status().message()));
+  options.mix = *mix;
+  auto files = CollectImages(paths, max_images);
+  if (!files.ok()) return Fail(std::string(files.status().message()));
+  std::vector<std::string> images;
+  for (const std::string& f : *files) {
+    auto bytes = ReadFileBytes(f);
+    if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
+    images.push_back(*std::move(bytes));
+  }
+  auto report = RunLoad(g.connection, options, images);
+  if (!report.ok()) return Fail(std::string(report.status().message()));
+  const auto summary_json = [](const LatencySummary& s) {
+    return json{{"calls", s.calls},   {"p50_ms", s.p50_ms}, {"p90_ms", s.p90_ms},
+                {"p99_ms", s.p99_ms}, {"max_ms", s.max_ms}, {"mean_ms", s.mean_ms}};
+  };
+  if (g.json) {
+    json out{{"mix", options.mix},
+             {"concurrency", report->concurrency},
+             {"images", images.size()},
+             {"elapsed_s", report->elapsed_seconds},
+             {"calls", report->calls},
+             {"ok", report->ok},
+             {"throughput_per_s", report->throughput},
+             {"latency", summary_json(report->latency)},
+             {"errors", report->errors},
+             {"error_examples", report->error_examples}};
+    for (const auto& [name, s] : report->by_rpc) out["by_rpc"][name] = summary_json(s);
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << absl::StrFormat("%d calls in %.2f s at concurrency %d over %zu images: %d ok, %.2f calls/s\n",
+                                 report->calls, report->elapsed_seconds, report->concurrency, images.size(), report->ok,
+                                 report->throughput);
+    std::cout << absl::StrFormat("%-10s %8s %9s %9s %9s %9s\n", "rpc", "calls", "p50 ms", "p90 ms", "p99 ms", "max ms");
+    for (const auto& [name, s] : report->by_rpc) {
+      std::cout << absl::StrFormat("%-10s %8d %9.1f %9.1f %9.1f %9.1f\n", name, s.calls, s.p50_ms, s.p90_ms, s.p99_ms,
+                                   s.max_ms);
+    }
+    for (const auto& [code, n] : report->errors) {
+      std::cout << absl::StrFormat("errors: %d %s (e.g. %s)\n", n, code, report->error_examples[code]);
+    }
+  }
+  return report->ok == report->calls ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"veriface: command-line client of veriface-server"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(VERIFACE_VERSION));
+  Globals g;
+  if (const char* env = std::getenv("VERIFACE_SERVER"); env != nullptr && *env != '\0') g.connection.server = env;
+  app.add_option("-s,--server", g.connection.server,
+                 "Server address host:port (default $VERIFACE_SERVER or "
+                 "localhost:50051)");
+  app.add_option("--timeout", g.connection.timeout_seconds, "Deadline per call in seconds; 0: none")
+      ->capture_default_str();
+  app.add_flag("--json", g.json, "Print JSON instead of text");
+
+  std::string service;
+  double wait = 0;
+  auto* health = app.add_subcommand("health", "Ask grpc.health.v1 whether the server is SERVING (exit 0 if so)");
+  health->add_option("--service", service, "Service name; empty asks about the whole server");
+  health->add_option("--wait", wait, "Keep asking for up to this many seconds until SERVING");
+
+  auto* info = app.add_subcommand("info", "The model, its thresholds and accuracy, and the gallery size");
+
+  std::string image;
+  int min_face = 0;
+  bool no_embeddings = false;
+  auto* embed = app.add_subcommand("embed", "Every face in an image, with its embedding");
+  embed->add_option("image", image, "Image file")->required();
+  embed->add_option("--min-face-size", min_face, "Smallest face searched for, in pixels (0: the model's)");
+  embed->add_flag("--no-embeddings", no_embeddings, "Only detect");
+
+  std::string a, b, selection = "largest";
+  ThresholdFlags threshold;
+  auto* verify = app.add_subcommand("verify", "Are two faces the same person? A and B: image files or id:IDENTITY");
+  verify->add_option("a", a, "Image file or id:IDENTITY")->required();
+  verify->add_option("b", b, "Image file or id:IDENTITY")->required();
+  verify->add_option("--face", selection, "Face of a multi-face image")->check(CLI::IsMember(kSelections));
+  threshold.Add(verify);
+
+  int top_k = 5;
+  bool all = false;
+  auto* identify = app.add_subcommand("identify", "Who is this? The most similar enrolled identities");
+  identify->add_option("image", image, "Image file")->required();
+  identify->add_option("-k,--top-k", top_k, "How many identities at most")->capture_default_str();
+  identify->add_flag("--all", all, "Also show identities below the threshold");
+  identify->add_option("--face", selection, "Face of a multi-face image")->check(CLI::IsMember(kSelections));
+  threshold.Add(identify);
+
+  std::vector<std::string> paths, meta;
+  std::string id, enroll_selection = "central";
+  int max_per_identity = 0;
+  bool progress = ::isatty(STDERR_FILENO) != 0;
+  auto* enroll = app.add_subcommand(
+      "enroll", "Enrol images: files, a folder of one person's photos, or a folder in LFW layout (Person/*.jpg)");
+  enroll->add_option("paths", paths, "Image files and folders")->required();
+  enroll->add_option("--id", id, "Enrol everything as this identity (default: the folder names)");
+  enroll->add_option("--meta", meta, "Display metadata KEY=VALUE (repeatable)");
+  enroll->add_option("--max-per-identity", max_per_identity, "At most this many images per identity (0: all)");
+  enroll->add_option("--face", enroll_selection, "Face of a multi-face image; `single` refuses photos with several")
+      ->check(CLI::IsMember(kSelections));
+  enroll->add_flag("--progress,!--no-progress", progress, "Show a progress bar (default: when on a terminal)");
+
+  int page_size = 100;
+  bool list_all = false;
+  auto* list = app.add_subcommand("list", "Enrolled identities");
+  list->add_option("--page-size", page_size, "Identities per page")->capture_default_str();
+  list->add_flag("--all", list_all, "Fetch every page");
+
+  auto* get = app.add_subcommand("get", "One enrolled identity and its templates");
+  get->add_option("id", id, "Identity id")->required();
+
+  std::vector<std::string> ids;
+  auto* del = app.add_subcommand("delete", "Delete identities and all their templates");
+  del->add_option("ids", ids, "Identity ids")->required();
+
+  LoadOptions load_options;
+  std::string mix = "verify";
+  size_t max_images = 200;
+  auto* load = app.add_subcommand("load", "Load generator: throughput and latency percentiles");
+  load->add_option("images", paths, "Image files or folders to send (searched recursively)")->required();
+  load->add_option("--mix", mix, "RPC mix, e.g. verify=3,identify=1,embed=1")->capture_default_str();
+  load->add_option("-c,--concurrency", load_options.concurrency, "Calls in flight")->capture_default_str();
+  load->add_option("-n,--count", load_options.count, "Calls in all");
+  load->add_option("-d,--duration", load_options.duration_seconds, "Seconds to run (when no --count)");
+  load->add_option("--warmup", load_options.warmup, "Unmeasured calls first")->capture_default_str();
+  load->add_option("--max-images", max_images, "Use at most this many images")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (*health) return Health(g, service, wait);
+  if (*info) return Info(g);
+  if (*embed) return Embed(g, image, min_face, no_embeddings);
+  if (*verify) return Verify(g, a, b, selection, threshold);
+  if (*identify) return Identify(g, image, top_k, all, selection, threshold);
+  if (*enroll) return Enroll(g, paths, id, meta, max_per_identity, enroll_selection, progress);
+  if (*list) return List(g, page_size, list_all);
+  if (*get) return Get(g, id);
+  if (*del) return Delete(g, ids);
+  if (*load) {
+    if (load_options.count <= 0 && load_options.duration_seconds <= 0) load_options.count = 100;
+    return Load(g, paths, max_images, mix, load_options);
+  }
+  return 2;
+}
+
+}  // namespace
+}  // namespace veriface::client
+
+int main(int argc, char** argv) { return veriface::client::Main(argc, argv); }

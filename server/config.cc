@@ -1,0 +1,256 @@
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/common/status_macros.h"
+
+namespace veriface::server {
+namespace {
+
+// One configuration key: how to read it from a YAML scalar and how to show its value as YAML.
+struct Key {
+  std::function<absl::Status(const YAML::Node&)> read;
+  std::function<std::string()> show;
+};
+
+std::string Quoted(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string ShowNumber(double v) {
+  std::ostringstream out;
+  out.precision(12);
+  out << v;
+  return out.str();
+}
+
+// The table of every key, bound to the fields of one ServerConfig.
+class Schema {
+ public:
+  explicit Schema(ServerConfig& c) {
+    Str("server.listen", c.listen, /*allow_empty=*/false);
+    Int("server.max_receive_message_bytes", c.max_receive_message_bytes, 1024, 1LL << 30);
+    Int("server.max_send_message_bytes", c.max_send_message_bytes, 1024, 1LL << 30);
+    Int("server.max_threads", c.max_threads, 2, 4096);
+    Real("server.shutdown_grace_seconds", c.shutdown_grace_seconds, 0, 3600);
+    Int("server.stream_window", c.stream_window, 1, 1024);
+    Str("server.ready_file", c.ready_file, true);
+    Bool("metrics.enabled", c.metrics_enabled);
+    Str("metrics.listen", c.metrics_listen, false);
+    Str("model.dir", c.model_dir, false);
+    Str("model.device", c.device, false);
+    Real("model.fallback_threshold", c.fallback_threshold, -1, 1);
+    Int("inference.torch_threads", c.torch_threads, 0, 1024);
+    Batching("inference.detect", c.detect);
+    Batching("inference.embed", c.embed);
+    Int("limits.max_image_bytes", c.max_image_bytes, 1024, 1LL << 30);
+    Int("limits.max_image_pixels", c.max_image_pixels, 144, 1LL << 32);
+    Int("limits.max_faces_per_image", c.max_faces_per_image, 1, 10000);
+    Int("limits.max_images_per_enroll", c.max_images_per_enroll, 1, 10000);
+    Int("limits.max_top_k", c.max_top_k, 1, 100000);
+    Int("limits.max_page_size", c.max_page_size, 1, 100000);
+    Int("limits.min_face_size_floor", c.min_face_size_floor, 12, 10000);
+    Str("gallery.path", c.gallery_path, false);
+    Int("gallery.max_templates", c.max_templates, 1, std::numeric_limits<int64_t>::max());
+    Int("gallery.max_templates_per_identity", c.max_templates_per_identity, 1, std::numeric_limits<int64_t>::max());
+    Str("logging.level", c.log_level, false);
+  }
+
+  const Key* Find(const std::string& name) const {
+    const auto it = keys_.find(name);
+    return it == keys_.end() ? nullptr : &it->second;
+  }
+  std::string KnownKeys() const {
+    std::vector<std::string> names;
+    for (const auto& [name, key] : keys_) names.push_back(name);
+    return absl::StrJoin(names, ", ");
+  }
+  // Nested YAML, one section per dotted prefix, keys in name order.
+  std::string Write() const {
+    std::string out;
+    std::vector<std::string> open;  // the sections of the previous key
+    for (const auto& [name, key] : keys_) {
+      const std::vector<std::string> parts = absl::StrSplit(name, '.');
+      size_t common = 0;
+      while (common < open.size() && common + 1 < parts.size() && open[common] == parts[common]) ++common;
+      for (size_t i = common; i + 1 < parts.size(); ++i) {
+        out += std::string(2 * i, ' ') + parts[i] + ":\n";
+      }
+      open.assign(parts.begin(), parts.end() - 1);
+      out += std::string(2 * (parts.size() - 1), ' ') + parts.back() + ": " + key.show() + "\n";
+    }
+    return out;
+  }
+
+ private:
+  template <typename T>
+  static absl::StatusOr<T> As(const YAML::Node& node, const char* type_name) {
+    if (!node.IsScalar())
+      return absl::InvalidArgumentError(
+          absl::StrCat("expected ", type_name, ", got a ", node.IsMap() ? "map" : "list"));
+    try {
+      return node.as<T>();
+    } catch (const YAML::Exception&) {
+      return absl::InvalidArgumentError(absl::StrCat("expected ", type_name, ", got '", node.Scalar(), "'"));
+    }
+  }
+
+  template <typename T>
+  void Int(const std::string& name, T& field, int64_t min, int64_t max) {
+    keys_[name] =
+        Key{[&field, min, max](const YAML::Node& n) -> absl::Status {
+              VF_ASSIGN_OR_RETURN(const int64_t v, As<int64_t>(n, "an integer"));
+              if (v < min || v > max) {
+                return absl::InvalidArgumentError(absl::StrCat("value ", v, " is out of range [", min, ", ", max, "]"));
+              }
+              field = static_cast<T>(v);
+              return absl::OkStatus();
+            },
+            [&field] { return std::to_string(static_cast<int64_t>(field)); }};
+  }
+  void Real(const std::string& name, double& field, double min, double max) {
+    keys_[name] =
+        Key{[&field, min, max](const YAML::Node& n) -> absl::Status {
+              VF_ASSIGN_OR_RETURN(const double v, As<double>(n, "a number"));
+              if (!(v >= min && v <= max)) {
+                return absl::InvalidArgumentError(absl::StrCat("value ", v, " is out of range [", min, ", ", max, "]"));
+              }
+              field = v;
+              return absl::OkStatus();
+            },
+            [&field] { return ShowNumber(field); }};
+  }
+  void Bool(const std::string& name, bool& field) {
+    keys_[name] = Key{[&field](const YAML::Node& n) -> absl::Status {
+                        VF_ASSIGN_OR_RETURN(field, As<bool>(n, "true or false"));
+                        return absl::OkStatus();
+                      },
+                      [&field] { return std::string(field ? "true" : "false"); }};
+  }
+  void Str(const std::string& name, std::string& field, bool allow_empty) {
+    keys_[name] = Key{[&field, allow_empty](const YAML::Node& n) -> absl::Status {
+                        if (n.IsNull() && allow_empty) {
+                          field.clear();
+                          return absl::OkStatus();
+                        }
+                        VF_ASSIGN_OR_RETURN(std::string v, As<std::string>(n, "a string"));
+                        if (v.empty() && !allow_empty) return absl::InvalidArgumentError("must not be empty");
+                        field = std::move(v);
+                        return absl::OkStatus();
+                      },
+                      [&field] { return Quoted(field); }};
+  }
+  void Batching(const std::string& prefix, BatchingConfig& b) {
+    Int(prefix + ".max_batch", b.max_batch, 1, 4096);
+    Int(prefix + ".max_queue_delay_us", b.max_queue_delay_us, 0, 10'000'000);
+    Int(prefix + ".max_queue_size", b.max_queue_size, 1, 1'000'000);
+    Int(prefix + ".workers", b.workers, 1, 256);
+  }
+
+  std::map<std::string, Key> keys_;
+};
+
+absl::Status Apply(const Schema& schema, const std::string& name, const YAML::Node& value, const std::string& where) {
+  const Key* key = schema.Find(name);
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": unknown configuration key '", name, "' (known keys: ", schema.KnownKeys(), ")"));
+  }
+  const absl::Status s = key->read(value);
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "': ", s.message()));
+  return absl::OkStatus();
+}
+
+// Applies every leaf of a YAML map, naming each by its dotted path.
+absl::Status ApplyTree(const Schema& schema, const YAML::Node& node, const std::string& prefix,
+                       const std::string& where) {
+  if (!node.IsMap()) {
+    if (prefix.empty() && node.IsNull()) return absl::OkStatus();  // an empty file
+    if (prefix.empty()) return absl::InvalidArgumentError(absl::StrCat(where, ": expected a map of sections"));
+    return Apply(schema, prefix, node, where);
+  }
+  for (const auto& item : node) {
+    const std::string name = absl::StrCat(prefix, prefix.empty() ? "" : ".", item.first.as<std::string>());
+    if (item.second.IsMap()) {
+      if (schema.Find(name) != nullptr) return Apply(schema, name, item.second, where);
+      VF_RETURN_IF_ERROR(ApplyTree(schema, item.second, name, where));
+    } else {
+      VF_RETURN_IF_ERROR(Apply(schema, name, item.second, where));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const ServerConfig& c) {
+  if (c.fallback_threshold < -1 || c.fallback_threshold > 1) {
+    return absl::InvalidArgumentError("model.fallback_threshold must be in [-1, 1]");
+  }
+  if (c.metrics_enabled && c.metrics_listen == c.listen) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics.listen and server.listen are both '", c.listen, "'; the metrics need their own port"));
+  }
+  if (c.max_image_bytes > c.max_receive_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_image_bytes (", c.max_image_bytes,
+                                                   ") is larger than server.max_receive_message_bytes (",
+                                                   c.max_receive_message_bytes, "): no such image could arrive"));
+  }
+  static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  bool level_ok = false;
+  for (const char* level : kLevels) level_ok = level_ok || c.log_level == level;
+  if (!level_ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("logging.level '", c.log_level, "' is not one of trace, debug, info, warn, error, critical, off"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> LoadConfig(const std::string& path,
+                                        const std::vector<std::pair<std::string, std::string>>& overrides) {
+  ServerConfig config;
+  const Schema schema(config);
+  if (!path.empty()) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot read configuration file '", path, "'"));
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": not valid YAML: ", e.what()));
+    }
+    VF_RETURN_IF_ERROR(ApplyTree(schema, root, "", path));
+  }
+  for (const auto& [name, text] : overrides) {
+    YAML::Node value;
+    try {
+      value = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat("--set ", name, "=", text, ": not a valid value: ", e.what()));
+    }
+    if (value.IsNull() && !text.empty()) value = YAML::Node(text);
+    VF_RETURN_IF_ERROR(Apply(schema, name, value, "command line"));
+  }
+  VF_RETURN_IF_ERROR(Validate(config));
+  return config;
+}
+
+std::string ConfigToYaml(const ServerConfig& config) {
+  ServerConfig copy = config;
+  return Schema(copy).Write();
+}
+
+}  // namespace veriface::server

@@ -1,0 +1,73 @@
+#pragma once
+// The server's configuration: config/veriface.yaml documents every key and its default. A file need only
+// name what it changes; unknown keys and out-of-range values are refused with the key's full name.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace veriface::server {
+
+// One model stage's dynamic batcher (detection on decoded images, embedding on aligned chips).
+struct BatchingConfig {
+  int max_batch = 1;
+  int64_t max_queue_delay_us = 2000;
+  int max_queue_size = 64;
+  int workers = 1;
+};
+
+struct ServerConfig {
+  // server
+  std::string listen = "0.0.0.0:50051";
+  int64_t max_receive_message_bytes = 64LL << 20;
+  int64_t max_send_message_bytes = 16LL << 20;
+  int max_threads = 64;  // gRPC's synchronous-server thread cap
+  double shutdown_grace_seconds = 10;
+  int stream_window = 16;  // EnrollStream items in flight per stream
+  std::string ready_file;  // written once serving: {"grpc_port":..,"metrics_port":..,"pid":..}
+
+  // metrics
+  bool metrics_enabled = true;
+  std::string metrics_listen = "0.0.0.0:9464";
+
+  // model
+  std::string model_dir = "models/default";
+  std::string device = "cpu";
+  // Used only when the bundle has no calibrated threshold for its default operating point.
+  double fallback_threshold = 0.9125;
+
+  // inference
+  int torch_threads = 0;  // 0: one per hardware core
+  BatchingConfig detect{4, 2000, 64, 1};
+  BatchingConfig embed{32, 2000, 256, 1};
+
+  // limits
+  int64_t max_image_bytes = 16LL << 20;
+  int64_t max_image_pixels = 36'000'000;
+  int max_faces_per_image = 32;
+  int max_images_per_enroll = 64;
+  int max_top_k = 100;
+  int max_page_size = 1000;
+  int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
+
+  // gallery
+  std::string gallery_path = "gallery.db";
+  int64_t max_templates = 2'000'000;
+  int64_t max_templates_per_identity = 1000;
+
+  // logging
+  std::string log_level = "info";
+};
+
+// Reads `path` (empty: built-in defaults only), then applies `overrides` of the form ("model.device",
+// "cuda:0") in order, then validates. Errors are INVALID_ARGUMENT naming the file, key and value.
+absl::StatusOr<ServerConfig> LoadConfig(const std::string& path,
+                                        const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// The effective configuration as YAML (for --print-config and the start-up log).
+std::string ConfigToYaml(const ServerConfig& config);
+
+}  // namespace veriface::server

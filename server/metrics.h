@@ -1,0 +1,87 @@
+#pragma once
+// The server's Prometheus metrics (prometheus-cpp), served on their own port. Names follow Prometheus
+// conventions: a veriface_ prefix, base units (seconds), _total on counters, _info gauges set to 1.
+//
+//   veriface_rpc_requests_total{method,code}       counter    RPCs finished, by gRPC status code
+//   veriface_rpc_duration_seconds{method}          histogram  RPC latency, handler start to status
+//   veriface_stream_items_total{method,code}       counter    items of streaming RPCs, by outcome
+//   veriface_batch_queue_wait_seconds{stage}       histogram  submit to a worker taking the item
+//   veriface_batch_compute_seconds{stage}          histogram  one batch function call
+//   veriface_batch_size{stage}                     histogram  items per batch
+//   veriface_batch_queue_depth{stage}              gauge      items waiting
+//   veriface_batch_dropped_total{stage,reason}     counter    items answered without compute
+//   veriface_faces_per_image                       histogram  faces the detector found per image
+//   veriface_gallery_identities / _templates       gauge      gallery size
+//   veriface_build_info{version,grpc_version,torch_version}  gauge = 1
+//   veriface_model_info{model_id,embedding_dim,device}       gauge = 1
+
+#include <grpcpp/support/status.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "core/batch/batch_observer.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace veriface::server {
+
+// "OK", "INVALID_ARGUMENT", ...: the names gRPC's documentation uses.
+const char* StatusCodeName(grpc::StatusCode code);
+
+class Metrics : public BatchObserver {
+ public:
+  explicit Metrics(const std::string& torch_version);
+  ~Metrics() override;
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Serves /metrics on `listen` ("host:port"; port 0 picks a free one). UNAVAILABLE when it cannot bind.
+  absl::Status Serve(const std::string& listen);
+  // The bound port, or 0 when not serving.
+  int port() const;
+
+  void ObserveRpc(const std::string& method, grpc::StatusCode code, std::chrono::steady_clock::duration elapsed);
+  void ObserveStreamItem(const std::string& method, grpc::StatusCode code);
+  void ObserveFaces(int faces);
+  void SetGallerySize(int64_t identities, int64_t templates);
+  void SetModelInfo(const std::string& model_id, int64_t embedding_dim, const std::string& device);
+
+  // BatchObserver
+  void OnQueueDepth(const std::string& batcher, int64_t depth) override;
+  void OnQueueWait(const std::string& batcher, std::chrono::microseconds wait) override;
+  void OnBatch(const std::string& batcher, int64_t size, std::chrono::microseconds compute, bool ok) override;
+  void OnDropped(const std::string& batcher, DropReason reason) override;
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+
+  prometheus::Family<prometheus::Counter>& rpc_requests_;
+  prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Counter>& stream_items_;
+  prometheus::Family<prometheus::Histogram>& queue_wait_;
+  prometheus::Family<prometheus::Histogram>& compute_;
+  prometheus::Family<prometheus::Histogram>& batch_size_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Counter>& dropped_;
+  prometheus::Family<prometheus::Counter>& batch_failures_;
+  prometheus::Histogram& faces_per_image_;
+  prometheus::Gauge& gallery_identities_;
+  prometheus::Gauge& gallery_templates_;
+  prometheus::Family<prometheus::Gauge>& build_info_;
+  prometheus::Family<prometheus::Gauge>& model_info_;
+};
+
+}  // namespace veriface::server

@@ -1,0 +1,174 @@
+// veriface-server: loads the configuration, listens, loads the model and the gallery (health says
+// NOT_SERVING until then), serves until SIGTERM or SIGINT, then drains and exits 0.
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/file_util.h"
+#include "server/call_guard.h"
+#include "server/config.h"
+#include "server/credentials.h"
+#include "server/health_service.h"
+#include "server/metrics.h"
+#include "server/veriface_service.h"
+#include "server/version.h"
+
+namespace veriface::server {
+namespace {
+
+struct Flags {
+  std::string config_path;
+  std::vector<std::string> sets;
+  bool print_config = false;
+};
+
+// Runs the server; returns the process exit code.
+int Run(const ServerConfig& config) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("veriface-server"));
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+
+  // Metrics first: a port clash is found before the model is loaded.
+  const auto metrics = std::make_shared<Metrics>(TorchVersion());
+  if (config.metrics_enabled) {
+    if (const absl::Status s = metrics->Serve(config.metrics_listen); !s.ok()) {
+      spdlog::critical("{}", std::string(s.message()));
+      return 1;
+    }
+  }
+
+  const auto credentials = MakeServerCredentials(config);
+  if (!credentials.ok()) {
+    spdlog::critical("{}", std::string(credentials.status().message()));
+    return 1;
+  }
+  VerifaceService service(config, metrics, std::make_shared<AllowAllGuard>());
+  HealthService health(veriface::v1::Veriface::service_full_name());
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, *credentials, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_send_message_bytes));
+  grpc::ResourceQuota quota("veriface-server");
+  quota.SetMaxThreads(config.max_threads);
+  builder.SetResourceQuota(quota);
+  builder.RegisterService(&service);
+  builder.RegisterService(&health);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    spdlog::critical("cannot listen on '{}' (server.listen): the address is malformed or in use", config.listen);
+    return 1;
+  }
+  spdlog::info("veriface-server {} listening on port {} (gRPC), metrics on port {}", kVersion, port, metrics->port());
+  if (!config.ready_file.empty()) {
+    const std::string ready = absl::StrCat("{\"grpc_port\": ", port, ", \"metrics_port\": ", metrics->port(),
+                                           ", \"pid\": ", ::getpid(), "}\n");
+    if (const absl::Status s = WriteFileAtomically(config.ready_file, ready); !s.ok()) {
+      spdlog::critical("server.ready_file: {}", std::string(s.message()));
+      return 1;
+    }
+  }
+
+  // SIGTERM and SIGINT are blocked in every thread (see main); this one takes them synchronously.
+  std::promise<int> stop;
+  std::thread([&stop] {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int signal = 0;
+    sigwait(&set, &signal);
+    stop.set_value(signal);
+  }).detach();
+
+  if (const absl::Status s = service.Load(); !s.ok()) {
+    spdlog::critical("{}", std::string(s.message()));
+    server->Shutdown(std::chrono::system_clock::now());
+    return 1;
+  }
+  health.SetServing(true);
+  spdlog::info("serving");
+
+  const int signal = stop.get_future().get();
+  spdlog::info("{}: draining (up to {} s), then stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT",
+               config.shutdown_grace_seconds);
+  health.Shutdown();
+  // Stops accepting at once; calls in progress get the grace period, then are cancelled.
+  const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::duration<double>(config.shutdown_grace_seconds));
+  server->Shutdown(std::chrono::system_clock::now() + grace);
+  server->Wait();
+  service.Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace veriface::server
+
+int main(int argc, char** argv) {
+  using namespace veriface::server;
+  // Before any thread starts, so that every thread inherits the mask and only sigwait sees the signals.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  CLI::App app{"veriface-server: face verification over gRPC"};
+  Flags flags;
+  app.set_version_flag("--version", std::string(kVersion));
+  app.add_option("-c,--config", flags.config_path, "YAML configuration (config/veriface.yaml documents every key)");
+  app.add_option("--set", flags.sets, "Override any configuration key: --set inference.embed.max_batch=16")
+      ->type_name("KEY=VALUE");
+  const std::pair<const char*, const char*> shorthands[] = {{"--listen", "server.listen"},
+                                                            {"--metrics-listen", "metrics.listen"},
+                                                            {"--model", "model.dir"},
+                                                            {"--device", "model.device"},
+                                                            {"--gallery", "gallery.path"},
+                                                            {"--torch-threads", "inference.torch_threads"},
+                                                            {"--ready-file", "server.ready_file"},
+                                                            {"--log-level", "logging.level"}};
+  std::vector<std::string> values(std::size(shorthands));
+  for (size_t i = 0; i < std::size(shorthands); ++i) {
+    app.add_option(shorthands[i].first, values[i], absl::StrCat("Same as --set ", shorthands[i].second, "=..."));
+  }
+  app.add_flag("--print-config", flags.print_config, "Print the effective configuration as YAML and exit");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (const std::string& s : flags.sets) {
+    const size_t eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "veriface-server: --set '" << s << "' is not KEY=VALUE\n";
+      return 2;
+    }
+    overrides.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+  }
+  for (size_t i = 0; i < std::size(shorthands); ++i) {
+    if (app.count(shorthands[i].first) > 0) overrides.emplace_back(shorthands[i].second, values[i]);
+  }
+  const auto config = LoadConfig(flags.config_path, overrides);
+  if (!config.ok()) {
+    std::cerr << "veriface-server: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (flags.print_config) {
+    std::cout << ConfigToYaml(*config) << "\n";
+    return 0;
+  }
+  return Run(*config);
+}

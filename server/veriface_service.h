@@ -1,0 +1,67 @@
+#pragma once
+// veriface.v1.Veriface: thin glue between gRPC messages and core/. Each RPC checks its request, hands
+// images to the pipeline's batched stages, and reads or writes the gallery; every failure becomes a
+// status with a message a caller can act on (see the status table in veriface.proto).
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "proto/veriface/v1/veriface.grpc.pb.h"
+#include "server/call_guard.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/pipeline.h"
+
+namespace veriface {
+class Gallery;
+}
+
+namespace veriface::server {
+
+class VerifaceService final : public veriface::v1::Veriface::Service {
+ public:
+  // Until Load() succeeds every RPC answers UNAVAILABLE.
+  VerifaceService(ServerConfig config, std::shared_ptr<Metrics> metrics, std::shared_ptr<const CallGuard> guard);
+  ~VerifaceService() override;
+
+  // Loads the model and the gallery (refusing a gallery made with another model), then starts serving.
+  absl::Status Load();
+  // After the gRPC server has stopped: finishes queued model work and closes the gallery.
+  void Shutdown();
+
+  grpc::Status Embed(grpc::ServerContext* context, const v1::EmbedRequest* request,
+                     v1::EmbedResponse* response) override;
+  grpc::Status Verify(grpc::ServerContext* context, const v1::VerifyRequest* request,
+                      v1::VerifyResponse* response) override;
+  grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
+                      v1::EnrollResponse* response) override;
+  grpc::Status EnrollStream(grpc::ServerContext* context,
+                            grpc::ServerReaderWriter<v1::EnrollStreamResponse, v1::EnrollRequest>* stream) override;
+  grpc::Status Identify(grpc::ServerContext* context, const v1::IdentifyRequest* request,
+                        v1::IdentifyResponse* response) override;
+  grpc::Status DeleteIdentity(grpc::ServerContext* context, const v1::DeleteIdentityRequest* request,
+                              v1::DeleteIdentityResponse* response) override;
+  grpc::Status GetIdentity(grpc::ServerContext* context, const v1::GetIdentityRequest* request,
+                           v1::Identity* response) override;
+  grpc::Status ListIdentities(grpc::ServerContext* context, const v1::ListIdentitiesRequest* request,
+                              v1::ListIdentitiesResponse* response) override;
+  grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
+                            v1::ModelInfo* response) override;
+
+  // What the loaded model and gallery need from each request; defined in the .cc file.
+  struct Backend;
+
+ private:
+  template <typename Fn>
+  grpc::Status Handle(Rpc rpc, grpc::ServerContext* context, Fn&& fn);
+  void PublishGallerySize(const Backend& backend);
+
+  const ServerConfig config_;
+  const std::shared_ptr<Metrics> metrics_;
+  const std::shared_ptr<const CallGuard> guard_;
+  std::shared_ptr<Backend> backend_;  // read and written with std::atomic_load / std::atomic_store
+};
+
+}  // namespace veriface::server

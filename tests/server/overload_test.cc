@@ -1,0 +1,111 @@
+// Saturation: a full model-stage queue answers RESOURCE_EXHAUSTED at once, work whose deadline passed
+// in the queue is dropped before compute, and memory stays bounded across bursts.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <thread>
+
+#include "tests/server/server_process.h"
+#include "tests/testing/test_env.h"
+
+namespace veriface::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Sends `calls` Verify calls at once, each comparing two large group photos; returns their statuses.
+std::vector<grpc::Status> Burst(ServerProcess& server, int calls, double deadline_seconds) {
+  const std::string a = ReadBytes(GroupPhotosDir() + "/sample1.jpg");
+  const std::string b = ReadBytes(GroupPhotosDir() + "/sample6.jpg");
+  std::vector<grpc::Status> results(static_cast<size_t>(calls));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < calls; ++i) {
+    threads.emplace_back([&, i] {
+      v1::VerifyRequest request;
+      request.mutable_a()->set_image(a);
+      request.mutable_b()->set_image(b);
+      v1::VerifyResponse response;
+      results[static_cast<size_t>(i)] = server.stub()->Verify(Context(deadline_seconds).get(), request, &response);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+std::map<grpc::StatusCode, int> Count(const std::vector<grpc::Status>& results) {
+  std::map<grpc::StatusCode, int> n;
+  for (const auto& s : results) ++n[s.error_code()];
+  return n;
+}
+
+TEST(OverloadTest, AFullQueueIsResourceExhaustedAtOnceAndMemoryStaysBounded) {
+  TempDir dir;
+  // One detection worker, one image per batch, room for two waiting.
+  auto server = ServerProcess::Start(
+      dir.File("gallery.db"), {"--set", "inference.detect.max_queue_size=2", "--set", "inference.detect.max_batch=1",
+                               "--set", "inference.detect.workers=1"});
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  ServerProcess& s = **server;
+
+  int64_t rss_after_first = 0;
+  for (int round = 0; round < 4; ++round) {
+    const auto results = Burst(s, 16, 120);
+    auto counts = Count(results);
+    EXPECT_GE(counts[grpc::StatusCode::OK], 1) << "round " << round;
+    EXPECT_GE(counts[grpc::StatusCode::RESOURCE_EXHAUSTED], 1) << "round " << round;
+    EXPECT_EQ(counts[grpc::StatusCode::OK] + counts[grpc::StatusCode::RESOURCE_EXHAUSTED], 16) << "round " << round;
+    for (const auto& r : results) {
+      if (r.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        EXPECT_THAT(r.error_message(), HasSubstr("queue is full"));
+      }
+    }
+    EXPECT_EQ(s.Health(), "SERVING");
+    if (round == 0) rss_after_first = s.RssKib();
+  }
+  // Rounds after the first reuse what it allocated: no growth per refused call.
+  EXPECT_LT(s.RssKib(), rss_after_first + 256 * 1024) << "RSS grew from " << rss_after_first << " KiB";
+
+  auto metrics = HttpGet(s.metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_GT(MetricValue(*metrics, "veriface_batch_dropped_total", {{"stage", "detect"}, {"reason", "queue_full"}}), 0);
+  EXPECT_GT(
+      MetricValue(*metrics, "veriface_rpc_requests_total", {{"method", "Verify"}, {"code", "RESOURCE_EXHAUSTED"}}), 0);
+  EXPECT_EQ(s.Stop(), 0);
+}
+
+TEST(OverloadTest, CallsWhoseDeadlinePassesInTheQueueAreNotComputed) {
+  TempDir dir;
+  auto server = ServerProcess::Start(
+      dir.File("gallery.db"), {"--set", "inference.detect.max_queue_size=64", "--set", "inference.detect.max_batch=1",
+                               "--set", "inference.detect.workers=1"});
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  ServerProcess& s = **server;
+  // 12 calls x 2 large photos, one at a time, cannot all be detected within a second.
+  const auto results = Burst(s, 12, 1.0);
+  auto counts = Count(results);
+  EXPECT_GE(counts[grpc::StatusCode::DEADLINE_EXCEEDED], 1);
+  EXPECT_EQ(counts[grpc::StatusCode::OK] + counts[grpc::StatusCode::DEADLINE_EXCEEDED], 12);
+
+  // Wait for the queue to empty, then check that the expired items were dropped, not computed.
+  double depth = 1;
+  for (int i = 0; i < 600 && depth > 0; ++i) {
+    auto m = HttpGet(s.metrics_port(), "/metrics");
+    ASSERT_TRUE(m.ok());
+    depth = MetricValue(*m, "veriface_batch_queue_depth", {{"stage", "detect"}});
+    if (depth > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto metrics = HttpGet(s.metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  const double dropped =
+      MetricValue(*metrics, "veriface_batch_dropped_total", {{"stage", "detect"}, {"reason", "deadline_exceeded"}}) +
+      MetricValue(*metrics, "veriface_batch_dropped_total", {{"stage", "detect"}, {"reason", "cancelled"}});
+  const double computed = MetricValue(*metrics, "veriface_batch_size_sum", {{"stage", "detect"}});
+  EXPECT_GT(dropped, 0);
+  EXPECT_LT(computed, 24);  // fewer images detected than were submitted
+  EXPECT_EQ(s.Health(), "SERVING");
+  EXPECT_EQ(s.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace veriface::testing

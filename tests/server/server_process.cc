@@ -1,0 +1,263 @@
+#include "tests/server/server_process.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "proto/grpc_health/v1/health.grpc.pb.h"
+#include "tests/testing/test_env.h"
+
+extern char** environ;
+
+namespace veriface::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Spawns `argv` with stdout and stderr sent to files; returns the pid or -1.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | (err_path == out_path ? O_APPEND : O_TRUNC), 0644);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+// waitpid with a limit: the exit code (128 + signal for a signal), or -1 while still running.
+int WaitPid(pid_t pid, std::chrono::milliseconds limit) {
+  const Clock::time_point until = Clock::now() + limit;
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0) return 255;
+    if (Clock::now() >= until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
+std::string ServerBinary() {
+  const char* env = std::getenv("VERIFACE_SERVER_BINARY");
+  if (env != nullptr && *env != '\0') return env;
+#ifdef VERIFACE_SERVER_BINARY_DEFAULT
+  return VERIFACE_SERVER_BINARY_DEFAULT;
+#else
+  return "veriface-server";
+#endif
+}
+
+std::string ClientBinary() {
+  const char* env = std::getenv("VERIFACE_CLIENT_BINARY");
+  if (env != nullptr && *env != '\0') return env;
+#ifdef VERIFACE_CLIENT_BINARY_DEFAULT
+  return VERIFACE_CLIENT_BINARY_DEFAULT;
+#else
+  return "veriface";
+#endif
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string LfwImagePath(const std::string& person, int n) {
+  return absl::StrFormat("%s/%s/%s_%04d.jpg", LfwDir(), person, person, n);
+}
+
+std::string LfwImage(const std::string& person, int n) { return ReadBytes(LfwImagePath(person, n)); }
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& gallery_path,
+                                                                    const std::vector<std::string>& extra_args) {
+  std::unique_ptr<ServerProcess> server(new ServerProcess());
+  std::string pattern = (fs::temp_directory_path() / "veriface-server-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) return absl::InternalError("mkdtemp failed");
+  server->dir_ = pattern;
+  server->log_path_ = server->dir_ + "/server.log";
+  const std::string ready = server->dir_ + "/ready.json";
+  std::vector<std::string> argv = {ServerBinary(), "--model",     DefaultModelDir(),  "--gallery",   gallery_path,
+                                   "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file",
+                                   ready};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  server->pid_ = Spawn(argv, server->log_path_, server->log_path_);
+  if (server->pid_ < 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0]));
+
+  // The ready file appears once it listens; health turns SERVING once the model and gallery are loaded.
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(ready)) {
+    if (server->Wait(std::chrono::milliseconds(50)) >= 0 || Clock::now() > give_up) {
+      return absl::UnavailableError(absl::StrCat("the server exited or never listened; its log:\n", server->log()));
+    }
+  }
+  const std::string text = ReadBytes(ready);
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(R"re("grpc_port": (\d+), "metrics_port": (\d+))re"))) {
+    return absl::InternalError(absl::StrCat("unexpected ready file: ", text));
+  }
+  server->grpc_port_ = std::stoi(m[1]);
+  server->metrics_port_ = std::stoi(m[2]);
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(128 << 20);
+  args.SetMaxReceiveMessageSize(128 << 20);
+  server->channel_ = grpc::CreateCustomChannel(server->address(), grpc::InsecureChannelCredentials(), args);
+  while (server->Health() != "SERVING") {
+    if (server->Wait(std::chrono::milliseconds(100)) >= 0 || Clock::now() > give_up) {
+      return absl::UnavailableError(absl::StrCat("the server never became SERVING; its log:\n", server->log()));
+    }
+  }
+  return server;
+}
+
+ServerProcess::~ServerProcess() {
+  if (running()) Kill();
+  std::error_code ec;
+  if (!dir_.empty()) fs::remove_all(dir_, ec);
+}
+
+std::string ServerProcess::log() const { return ReadBytes(log_path_); }
+
+std::string ServerProcess::Health() const {
+  auto stub = grpc::health::v1::Health::NewStub(channel_);
+  auto context = Context(5);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub->Check(context.get(), grpc::health::v1::HealthCheckRequest(), &response);
+  if (!status.ok()) return absl::StrCat("error ", status.error_code(), ": ", status.error_message());
+  return grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+}
+
+int ServerProcess::Wait(std::chrono::milliseconds limit) {
+  if (exit_code_ >= 0) return exit_code_;
+  exit_code_ = WaitPid(pid_, limit);
+  return exit_code_;
+}
+
+bool ServerProcess::running() { return Wait(std::chrono::milliseconds(0)) < 0; }
+
+int ServerProcess::Stop(std::chrono::seconds limit) {
+  if (!running()) return exit_code_;
+  ::kill(pid_, SIGTERM);
+  const int code = Wait(limit);
+  if (code < 0) Kill();
+  return code;
+}
+
+void ServerProcess::Kill() {
+  if (!running()) return;
+  ::kill(pid_, SIGKILL);
+  Wait(std::chrono::seconds(30));
+}
+
+int64_t ServerProcess::RssKib() const {
+  std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds limit) {
+  TempDir dir;
+  const std::string out = dir.File("out"), err = dir.File("err");
+  CommandResult result;
+  const pid_t pid = Spawn(argv, out, err);
+  if (pid < 0) {
+    result.err = "cannot start " + argv[0];
+    return result;
+  }
+  result.exit_code = WaitPid(pid, limit);
+  if (result.exit_code < 0) {
+    ::kill(pid, SIGKILL);
+    WaitPid(pid, std::chrono::seconds(10));
+  }
+  result.out = ReadBytes(out);
+  result.err = ReadBytes(err);
+  return result;
+}
+
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot connect to port ", port));
+  }
+  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (::send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
+    ::close(fd);
+    return absl::UnavailableError("send failed");
+  }
+  std::string response;
+  char buffer[8192];
+  ssize_t n = 0;
+  while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) response.append(buffer, static_cast<size_t>(n));
+  ::close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.", 0) != 0 || body == std::string::npos) {
+    return absl::InternalError(absl::StrCat("not an HTTP response: ", response.substr(0, 200)));
+  }
+  if (response.find(" 200 ") == std::string::npos || response.find(" 200 ") > body) {
+    return absl::InternalError(absl::StrCat("HTTP error: ", response.substr(0, response.find("\r\n"))));
+  }
+  return response.substr(body + 4);
+}
+
+double MetricValue(const std::string& exposition, const std::string& name,
+                   const std::vector<std::pair<std::string, std::string>>& labels) {
+  std::istringstream lines(exposition);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t end_of_name = line.find_first_of("{ ");
+    if (end_of_name == std::string::npos || line.substr(0, end_of_name) != name) continue;
+    bool all = true;
+    for (const auto& [key, value] : labels) {
+      all = all && line.find(absl::StrCat(key, "=\"", value, "\"")) != std::string::npos;
+    }
+    if (all) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return 0;
+}
+
+std::unique_ptr<grpc::ClientContext> Context(double seconds) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)));
+  return context;
+}
+
+}  // namespace veriface::testing

@@ -1,0 +1,89 @@
+#pragma once
+// The real veriface-server binary as a child process on a free loopback port, with the default model
+// and a gallery file of the test's choosing; plus the small helpers the server and client tests share.
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/veriface/v1/veriface.grpc.pb.h"
+
+namespace veriface::testing {
+
+std::string ServerBinary();
+std::string ClientBinary();
+
+class ServerProcess {
+ public:
+  // Starts the server (127.0.0.1, free ports, the default model, `gallery_path`) with `extra_args`
+  // appended to its command line, and waits until grpc.health.v1 says SERVING. The error carries the
+  // server's log when it exits or does not get there.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const std::string& gallery_path,
+                                                              const std::vector<std::string>& extra_args = {});
+  ~ServerProcess();  // kills the server if it is still running
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  std::unique_ptr<v1::Veriface::Stub> stub() const { return v1::Veriface::NewStub(channel_); }
+  std::string log() const;  // everything it wrote to stdout and stderr
+
+  // "SERVING", "NOT_SERVING", or the failed call's status.
+  std::string Health() const;
+
+  // Sends SIGTERM and waits (up to `limit`); returns the exit code, 128 + signal if it died of one, or -1
+  // if it was still running at the limit (it is then killed).
+  int Stop(std::chrono::seconds limit = std::chrono::seconds(60));
+  // SIGKILL, and waits for it.
+  void Kill();
+  bool running();
+  // Resident memory in KiB, from /proc.
+  int64_t RssKib() const;
+
+ private:
+  ServerProcess() = default;
+  int Wait(std::chrono::milliseconds limit);  // exit code as Stop() describes, or -1 while running
+
+  pid_t pid_ = -1;
+  int grpc_port_ = 0;
+  int metrics_port_ = 0;
+  int exit_code_ = -1;
+  std::string log_path_;
+  std::string dir_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Runs a program with arguments, waits up to `limit`, and captures its output.
+struct CommandResult {
+  int exit_code = -1;  // -1 when it ran past the limit (it is killed)
+  std::string out;     // standard output
+  std::string err;     // standard error
+};
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds limit = std::chrono::seconds(120));
+
+// The bytes of LFW image `n` (1-based) of `person`, e.g. ("George_W_Bush", 1).
+std::string LfwImage(const std::string& person, int n);
+std::string LfwImagePath(const std::string& person, int n);
+std::string ReadBytes(const std::string& path);
+
+// GET http://127.0.0.1:`port``path` over a plain socket; the body, or an error.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
+
+// The value of one sample line of a Prometheus text exposition, e.g.
+// MetricValue(text, "veriface_rpc_requests_total", {{"method","Verify"},{"code","OK"}}); 0 when absent.
+double MetricValue(const std::string& exposition, const std::string& name,
+                   const std::vector<std::pair<std::string, std::string>>& labels);
+
+// A client context whose deadline is `seconds` from now.
+std::unique_ptr<grpc::ClientContext> Context(double seconds = 60);
+
+}  // namespace veriface::testing
