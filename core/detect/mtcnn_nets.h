@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "core/nn/conv2d.h"
+#include "core/nn/linear.h"
 #include "core/tfjs/tfjs_weights.h"
 
 namespace veriface {
@@ -38,7 +39,7 @@ class RNetImpl : public torch::nn::Module {
 
  private:
   FastConv2d conv1_, conv2_, conv3_;
-  torch::nn::Linear fc1_, fc2_1_, fc2_2_;
+  FastLinear fc1_, fc2_1_, fc2_2_;
   torch::Tensor prelu1_, prelu2_, prelu3_, prelu4_;
 };
 TORCH_MODULE(RNet);
@@ -53,7 +54,7 @@ class ONetImpl : public torch::nn::Module {
 
  private:
   FastConv2d conv1_, conv2_, conv3_, conv4_;
-  torch::nn::Linear fc1_, fc2_1_, fc2_2_, fc2_3_;
+  FastLinear fc1_, fc2_1_, fc2_2_, fc2_3_;
   torch::Tensor prelu1_, prelu2_, prelu3_, prelu4_, prelu5_;
 };
 TORCH_MODULE(ONet);

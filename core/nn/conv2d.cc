@@ -19,7 +19,8 @@ torch::Tensor FastConv2dImpl::forward(const torch::Tensor& x) {
   const int64_t p = spec_.padding;
   const bool inference = !torch::GradMode::is_enabled() || (!x.requires_grad() && !weight.requires_grad());
   if (inference && x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
-    return at::mkldnn_convolution(x.contiguous(), weight,
+    // Channels-last inputs stay channels-last: oneDNN's direct kernels are about twice as fast on them.
+    return at::mkldnn_convolution(x.contiguous(x.suggest_memory_format()), weight,
                                   bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, {p, p}, {s, s},
                                   {1, 1}, spec_.groups);
   }
