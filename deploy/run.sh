@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The README's run command: set up (idempotent), build, and start veriface-server on the default model.
+# Extra arguments go to the server, e.g. deploy/run.sh --listen 127.0.0.1:50051 --device auto
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$ROOT/deploy/setup.sh"
+BUILD_DIR="${VERIFACE_BUILD_DIR:-$ROOT/build}"
+mkdir -p "$ROOT/var"
+cd "$ROOT"
+exec "$BUILD_DIR/server/veriface-server" --config "$ROOT/config/veriface.yaml" \
+  --model "$ROOT/models/default" --gallery "$ROOT/var/gallery.db" "$@"
