@@ -3,9 +3,9 @@
 // (MobileNetV2, VGG19, Inception-ResNet-V2) is built of. torch::nn::Conv2d rather than FastConv2d
 // because these networks need rectangular kernels with per-axis padding (Inception's 1x7 / 7x1).
 
-#include <cstdint>
-
 #include <torch/torch.h>
+
+#include <cstdint>
 
 namespace veriface {
 
@@ -41,10 +41,10 @@ class ConvBnActImpl : public torch::nn::Module {
  public:
   explicit ConvBnActImpl(const ConvBnActSpec& s)
       : conv_(register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(s.in, s.out, {s.kernel_h, s.kernel_w})
-                                                              .stride(s.stride)
-                                                              .padding({s.pad_h, s.pad_w})
-                                                              .groups(s.groups)
-                                                              .bias(false)))),
+                                                            .stride(s.stride)
+                                                            .padding({s.pad_h, s.pad_w})
+                                                            .groups(s.groups)
+                                                            .bias(false)))),
         bn_(register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(s.out).eps(s.bn_eps)))),
         act_(s.act) {
     // He initialisation for ReLU networks trained from scratch (the LibTorch default is scaled for

@@ -4,12 +4,12 @@
 // output layer, and a residual form y = x + f(x) whose output layer starts at zero, so that over a
 // pretrained descriptor training starts from the pass-through head and learns a correction.
 
+#include <torch/torch.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "core/embed/head.h"

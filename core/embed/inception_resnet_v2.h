@@ -6,12 +6,12 @@
 // multiplier scales every convolution and the three residual stages can be made shallower than the
 // paper's 10 / 20 / 10 blocks. Output: the globally average-pooled final 1x1 convolution, [N, 1536*width].
 
+#include <torch/torch.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "core/embed/backbone.h"

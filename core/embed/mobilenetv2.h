@@ -4,12 +4,12 @@
 // that it fits a small CPU, and a configurable square input (112 or 160 suit aligned face chips).
 // Output: the globally average-pooled last 1x1 convolution, [N, last_channels].
 
+#include <torch/torch.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "core/embed/backbone.h"

@@ -3,11 +3,10 @@
 // range checks, so that a typo or an out-of-range value is a readable error, never a crash.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -12,8 +12,8 @@ namespace {
 
 constexpr int64_t kPool = 0;
 // Configuration E: channels of each 3x3 convolution, kPool for a 2x2 max-pool.
-constexpr int64_t kLayers[] = {64,  64,  kPool, 128, 128, kPool, 256, 256, 256, 256, kPool,
-                               512, 512, 512,   512, kPool, 512, 512, 512, 512, kPool};
+constexpr int64_t kLayers[] = {64,  64,  kPool, 128, 128,   kPool, 256, 256, 256, 256,  kPool,
+                               512, 512, 512,   512, kPool, 512,   512, 512, 512, kPool};
 
 }  // namespace
 

@@ -5,11 +5,11 @@
 // from scratch without it), a width multiplier for small machines, and global average pooling in place
 // of the two 4096-wide ImageNet layers. Output: [N, 512 * width].
 
-#include <cstdint>
-#include <string>
-
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "core/embed/backbone.h"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmark 1b: LFW View 1. A dense head over the frozen face-resnet trained on the DevTrain people,
+# validated on pairsDevTest.txt (whose people never train), against the source bundle (backbone alone,
+# pass-through head) on the same pairs and faces.
+#
+#   bench/train/head_devtest.sh [extra veriface-train options]
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+WORK=$WORK_ROOT/head-devtest
+rm -rf "$WORK"
+start=$(date +%s)
+cmd=(nice -n 10 "$TRAIN" train --data "$LFW" --train-people "$LFW/peopleDevTrain.txt"
+     --val-pairs "$LFW/pairsDevTest.txt" --source-model "$ROOT/models/default" --cache-dir "$CACHE"
+     --work-dir "$WORK" --result "$WORK/result.json" "$@")
+"${cmd[@]}"
+record_result train_head_devtest "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"

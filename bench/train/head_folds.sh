@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Benchmark 1a: a dense head over the frozen pretrained face-resnet, trained with the triplet loss, by the
+# LFW View 2 fold protocol: for each fold k, train on the people of the other nine folds of people.txt,
+# choose the threshold on the other nine folds' pairs, test fold k. Also the source bundle (pass-through
+# head) on the same faces, and a final head trained on every fold's people (bundle in $FINAL).
+#
+#   bench/train/head_folds.sh [extra veriface-train options]
+# Needs the default bundle (models/default) and LFW (../shared/data/lfw). First run: detects and caches
+# the faces of all 13,233 images and their backbone features (the long part); later runs take minutes.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+WORK=$WORK_ROOT/head-folds
+FINAL=${FINAL:-$ROOT/models/trained-head}
+start=$(date +%s)
+cmd=(nice -n 10 "$TRAIN" folds --data "$LFW" --people "$LFW/people.txt" --pairs "$LFW/pairs.txt"
+     --source-model "$ROOT/models/default" --cache-dir "$CACHE" --work-dir "$WORK" --resume
+     --final-out "$FINAL" --result "$WORK/result.json" "$@")
+"${cmd[@]}" >/dev/null
+record_result train_head_folds "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"

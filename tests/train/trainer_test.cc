@@ -1,0 +1,311 @@
+// The trainer on a handful of real LFW people: the face cache, checkpoint + resume continuing exactly
+// as an uninterrupted run, refusals, and small end-to-end runs whose bundles FaceModel::Load serves
+// with the same embeddings the trainer computed.
+
+#include "core/train/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "core/align/aligner.h"
+#include "core/image/decode.h"
+#include "core/train/face_cache.h"
+#include "tests/testing/test_env.h"
+
+namespace veriface {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const char* const kTrainPeople[] = {"Colin_Powell",      "Tony_Blair",   "Donald_Rumsfeld",
+                                    "Gerhard_Schroeder", "Ariel_Sharon", "Hugo_Chavez"};
+const char* const kSinglePeople[] = {"Jean_Chretien", "John_Ashcroft", "Junichiro_Koizumi"};
+const char* const kValPeople[] = {"Serena_Williams", "Jacques_Chirac", "Vladimir_Putin"};
+
+std::string LfwImage(const std::string& person, int i) {
+  return absl::StrCat(testing::LfwDir(), "/", person, "/", person, "_", std::string(4 - std::to_string(i).size(), '0'),
+                      i, ".jpg");
+}
+
+// A small folder in LFW layout made of links to the shared images (nothing copied), a validation pairs
+// file over three people who also have images in the folder (so they must be held out), and a cache
+// folder shared by every test of this binary.
+struct SmallLfw {
+  testing::TempDir dir;
+  std::string root, val_pairs, cache;
+
+  SmallLfw() {
+    root = dir.File("lfw");
+    cache = dir.File("cache");
+    const auto link = [&](const std::string& person, int count) {
+      fs::create_directories(root + "/" + person);
+      for (int i = 1; i <= count; ++i) {
+        const std::string src = LfwImage(person, i);
+        fs::create_symlink(src, root + "/" + person + "/" + fs::path(src).filename().string());
+      }
+    };
+    for (const char* p : kTrainPeople) link(p, 5);
+    for (const char* p : kSinglePeople) link(p, 1);
+    for (const char* p : kValPeople) link(p, 3);
+    val_pairs = dir.File("pairs_val.txt");
+    std::ofstream(val_pairs) << "4\n"
+                             << "Serena_Williams\t1\t2\nJacques_Chirac\t1\t2\nVladimir_Putin\t1\t3\n"
+                             << "Serena_Williams\t2\t3\n"
+                             << "Serena_Williams\t1\tJacques_Chirac\t1\nJacques_Chirac\t2\tVladimir_Putin\t2\n"
+                             << "Vladimir_Putin\t1\tSerena_Williams\t3\nJacques_Chirac\t3\tSerena_Williams\t2\n";
+  }
+};
+
+SmallLfw& Data() {
+  static SmallLfw data;  // made once per test binary, removed at exit
+  return data;
+}
+
+TrainerConfig BaseConfig(const std::string& work_dir) {
+  TrainerConfig c;
+  c.data_dir = Data().root;
+  c.val_pairs = Data().val_pairs;
+  c.source_bundle = testing::DefaultModelDir();
+  c.cache_dir = Data().cache;
+  c.work_dir = work_dir;
+  c.device = "cpu";
+  c.threads = 2;
+  c.loader_threads = 2;
+  c.sampler.people_per_batch = 4;
+  c.sampler.images_per_person = 3;
+  c.sampler.extra_negatives = 2;
+  c.sampler.batches_per_epoch = 3;
+  c.epochs = 2;
+  c.warmup_epochs = 0.5;
+  return c;
+}
+
+// A tiny MobileNetV2 trained from scratch on augmented chips: the image path.
+TrainerConfig ImageConfig(const std::string& work_dir) {
+  TrainerConfig c = BaseConfig(work_dir);
+  c.backbone = "mobilenetv2";
+  c.backbone_params = {{"input_size", 64}, {"width", 0.25}, {"last_channels", 64}};
+  c.freeze_backbone = false;
+  c.head_params = {{"output_dim", 32}};
+  return c;
+}
+
+void ExpectSameWeights(const torch::nn::Module& a, const torch::nn::Module& b) {
+  const auto pa = a.named_parameters();
+  const auto pb = b.named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  const auto ba = a.named_buffers();
+  const auto bb = b.named_buffers();
+  for (const auto& x : ba) EXPECT_TRUE(torch::equal(x.value(), bb[x.key()])) << x.key();
+}
+
+TEST(FaceCacheTest, SecondPassReadsEverythingFromDiskAndKeysByContent) {
+  const auto model = testing::DefaultModel();
+  ASSERT_NE(model, nullptr);
+  testing::TempDir dir;
+  FaceCacheOptions o;
+  o.dir = dir.path();
+  const std::vector<std::string> paths = {LfwImage("Tony_Blair", 1), LfwImage("Colin_Powell", 2)};
+  FaceCache first(model, o);
+  const auto faces = first.Faces(paths);
+  ASSERT_TRUE(faces.ok()) << faces.status();
+  ASSERT_TRUE((*faces)[0].found && (*faces)[1].found);
+  const auto chips = first.Chips(paths, *faces, 112);
+  ASSERT_TRUE(chips.ok()) << chips.status();
+  EXPECT_EQ(first.faces_computed(), 2);
+  EXPECT_EQ(first.chips_computed(), 2);
+
+  // A second cache object on the same folder, with one file seen under another name: all hits.
+  const std::string renamed = dir.File("renamed.jpg");
+  fs::create_symlink(paths[0], renamed);
+  FaceCache second(model, o);
+  const std::vector<std::string> again = {renamed, paths[1]};
+  const auto faces2 = second.Faces(again);
+  ASSERT_TRUE(faces2.ok());
+  const auto chips2 = second.Chips(again, *faces2, 112);
+  ASSERT_TRUE(chips2.ok());
+  EXPECT_EQ(second.faces_computed(), 0);
+  EXPECT_EQ(second.chips_computed(), 0);
+  EXPECT_EQ(cv::norm((*chips)[0], (*chips2)[0], cv::NORM_INF), 0.0);
+  // The cached chip is the pipeline's own: detect, central face, align.
+  const auto rgb = LoadImageFile(paths[1]);
+  ASSERT_TRUE(rgb.ok());
+  const auto detected = model->Detect(*rgb, model->spec().detector_defaults);
+  ASSERT_TRUE(detected.ok());
+  const int k = SelectFace(*detected, FaceSelection::kCentral, rgb->cols, rgb->rows);
+  ASSERT_GE(k, 0);
+  EXPECT_EQ(
+      cv::norm(AlignFace(*rgb, (*detected)[static_cast<size_t>(k)].landmarks, 112).chip, (*chips2)[1], cv::NORM_INF),
+      0.0);
+}
+
+TEST(FaceCacheTest, UnreadableImageIsAnErrorNamingTheFile) {
+  const auto model = testing::DefaultModel();
+  ASSERT_NE(model, nullptr);
+  testing::TempDir dir;
+  std::ofstream(dir.File("broken.jpg")) << "not a jpeg";
+  FaceCache cache(model, FaceCacheOptions{});
+  const auto faces = cache.Faces({dir.File("broken.jpg")});
+  ASSERT_FALSE(faces.ok());
+  EXPECT_NE(std::string(faces.status().message()).find("broken.jpg"), std::string::npos) << faces.status();
+}
+
+TEST(TrainerTest, ResumeContinuesExactlyAsAnUninterruptedRun) {
+  testing::TempDir work;
+  // Uninterrupted: two epochs.
+  auto straight = Trainer::Create(ImageConfig(work.File("straight")));
+  ASSERT_TRUE(straight.ok()) << straight.status();
+  const auto s1 = (*straight)->Run();
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  ASSERT_TRUE(s1->finished);
+  ASSERT_EQ(s1->history.size(), 2u);
+  EXPECT_EQ(s1->held_out_people, 3) << "the validation people are in the folder but must not train";
+  EXPECT_GT(s1->history[0].steps, 0);
+  EXPECT_TRUE(s1->history[0].validated);
+
+  // Interrupted after one epoch, then resumed by a fresh trainer.
+  TrainerConfig first = ImageConfig(work.File("resumed"));
+  first.stop_after = 1;
+  auto part = Trainer::Create(first);
+  ASSERT_TRUE(part.ok());
+  const auto s2 = (*part)->Run();
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_FALSE(s2->finished);
+  EXPECT_EQ(s2->history.size(), 1u);
+
+  TrainerConfig second = ImageConfig(work.File("resumed"));
+  second.resume = true;
+  auto rest = Trainer::Create(second);
+  ASSERT_TRUE(rest.ok());
+  const auto s3 = (*rest)->Run();
+  ASSERT_TRUE(s3.ok()) << s3.status();
+  ASSERT_TRUE(s3->finished);
+  ASSERT_EQ(s3->history.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(s3->history[e].loss, s1->history[e].loss) << "epoch " << e + 1;
+    EXPECT_EQ(s3->history[e].val_accuracy, s1->history[e].val_accuracy) << "epoch " << e + 1;
+  }
+  EXPECT_EQ(s3->best_epoch, s1->best_epoch);
+  ExpectSameWeights(*(*rest)->backbone(), *(*straight)->backbone());
+  ExpectSameWeights(*(*rest)->head(), *(*straight)->head());
+  EXPECT_TRUE(fs::exists(work.File("resumed/log.csv")));
+  EXPECT_TRUE(fs::exists(work.File("resumed/training.png")));
+  EXPECT_TRUE(fs::exists(work.File("resumed/validation.png")));
+
+  // The bundle of the from-scratch network loads and embeds as the trainer does.
+  const std::string bundle = work.File("bundle");
+  const auto scores = (*rest)->ScorePairs(*ReadPairsFile(Data().val_pairs));
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  ModelSpec spec;
+  Trainer::Calibrate(*scores, "validation pairs", &spec);
+  const auto written = (*rest)->WriteBundle(bundle, spec);
+  ASSERT_TRUE(written.ok()) << written.status();
+  const auto loaded = FaceModel::Load(bundle, torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->spec().backbone.arch, "mobilenetv2");
+  EXPECT_EQ((*loaded)->chip_size(), 64);
+  EXPECT_EQ((*loaded)->spec().embedding_dim, 32);
+}
+
+TEST(TrainerTest, RefusesToOverwriteOrToResumeWithOtherSettings) {
+  testing::TempDir work;
+  TrainerConfig c = BaseConfig(work.File("run"));
+  c.epochs = 1;
+  c.warmup_epochs = 0;
+  c.sampler.batches_per_epoch = 1;
+  c.feature_views = 2;
+  auto t = Trainer::Create(c);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_TRUE((*t)->Run().ok());
+
+  auto again = Trainer::Create(c);
+  ASSERT_TRUE(again.ok());
+  const auto overwrite = (*again)->Run();
+  EXPECT_EQ(overwrite.status().code(), absl::StatusCode::kFailedPrecondition) << overwrite.status();
+
+  c.resume = true;
+  c.lr = 0.5;
+  auto other = Trainer::Create(c);
+  ASSERT_TRUE(other.ok());
+  const auto mismatch = (*other)->Run();
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kFailedPrecondition) << mismatch.status();
+}
+
+TEST(TrainerTest, BadConfigurationsAreReadableErrors) {
+  testing::TempDir work;
+  TrainerConfig c = BaseConfig(work.path());
+  c.backbone = "vgg19";  // with freeze_backbone still true
+  EXPECT_FALSE(Trainer::Create(c).ok());
+  c = BaseConfig(work.path());
+  c.optimizer = "lbfgs";
+  EXPECT_FALSE(Trainer::Create(c).ok());
+  c = BaseConfig(work.path());
+  c.source_bundle = work.File("nowhere");
+  EXPECT_FALSE(Trainer::Create(c).ok());
+  c = BaseConfig(work.path());
+  c.head = "identity";  // nothing to train
+  EXPECT_FALSE(Trainer::Create(c).ok());
+}
+
+// The product path: a head over the frozen pretrained descriptor, trained over cached features; its
+// bundle loads with FaceModel::Load and embeds exactly as the trainer does.
+TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
+  testing::TempDir work;
+  TrainerConfig c = BaseConfig(work.File("run"));
+  c.head_params = {{"residual", true}};
+  c.feature_views = 4;
+  c.sampler.batches_per_epoch = 4;
+  auto t = Trainer::Create(c);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const auto summary = (*t)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->train_people, 9);  // 6 with five images + 3 single-image negatives
+  EXPECT_EQ(summary->anchor_people, 6);
+  EXPECT_EQ(summary->val_pairs, 8);
+
+  const auto pairs = ReadPairsFile(Data().val_pairs);
+  ASSERT_TRUE(pairs.ok());
+  const auto scores = (*t)->ScorePairs(*pairs);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  ModelSpec spec;
+  spec.accuracy = {{"note", "test run"}};
+  Trainer::Calibrate(*scores, "8 test pairs", &spec);
+  const std::string bundle = work.File("bundle");
+  const auto written = (*t)->WriteBundle(bundle, spec);
+  ASSERT_TRUE(written.ok()) << written.status();
+
+  const auto model = FaceModel::Load(bundle, torch::kCPU);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelSpec& s = (*model)->spec();
+  EXPECT_EQ(s.backbone.arch, "face-resnet");
+  EXPECT_EQ(s.head.arch, "dense");
+  EXPECT_EQ(s.thresholds.count("best_accuracy"), 1u);
+  EXPECT_EQ(s.thresholds.count("far_1e-3"), 1u);
+  EXPECT_TRUE(s.DefaultThreshold().ok());
+  EXPECT_EQ(s.provenance["training"]["data"]["held_out_people"], 3);
+  EXPECT_EQ(s.provenance["training"]["config"]["backbone"], "face-resnet");
+  EXPECT_NE(s.model_id, testing::DefaultModel()->model_id());
+
+  // The served embedding (detect, central face, align, backbone with flip, head, normalise) equals
+  // the trainer's for the same image.
+  const std::string image = LfwImage("Vladimir_Putin", 1);
+  const auto ours = (*t)->EmbedImages({image});
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  FaceCache cache(*model, FaceCacheOptions{});
+  const auto faces = cache.Faces({image});
+  ASSERT_TRUE(faces.ok() && (*faces)[0].found);
+  const auto chips = cache.Chips({image}, *faces, (*model)->chip_size());
+  ASSERT_TRUE(chips.ok());
+  const auto served = (*model)->Embed(*chips);
+  EXPECT_EQ(served.sizes(), (std::vector<int64_t>{1, 128}));
+  EXPECT_NEAR(served.norm().item<double>(), 1.0, 1e-5);
+  EXPECT_LT((served - *ours).abs().max().item<double>(), 1e-4);
+}
+
+}  // namespace
+}  // namespace veriface
