@@ -70,6 +70,22 @@ while read -r soname arrow path _; do
 done < <(for e in "${elves[@]}"; do ldd "$e"; done)
 [ "${#missing[@]}" -eq 0 ] || fail "libraries not found on this machine: ${missing[*]}"
 
+# Which Debian package each came from, asked in one go. dpkg knows a file by the path its package installed
+# it at, /lib/... or /usr/lib/... on a merged-/usr system, so both spellings are asked.
+declare -A owner=()
+candidates=()
+# A library chosen through /etc/alternatives (libblas.so.3) belongs to the package of the file it points to.
+declare -A real=()
+for src in "${origin[@]}"; do
+  real["$src"]="$(readlink -f "$src")"
+  candidates+=("$src" "${src#/usr}" "/usr${src#/usr}" "${real[$src]}")
+done
+while IFS= read -r line; do
+  pkg="${line%%: *}"    # "libfoo1:amd64: /usr/lib/x86_64-linux-gnu/libfoo.so.1"
+  pkg="${pkg%%,*}"      # a file two packages share: the first
+  owner["${line#*: }"]="${pkg%%:*}"
+done < <(dpkg-query -S "${candidates[@]}" 2>/dev/null || true)
+
 manifest="$home/share/runtime-libraries.txt"
 echo "# soname  source  debian-package (copied by deploy/docker/install-runtime.sh)" > "$manifest"
 declare -A packages=()
@@ -77,9 +93,7 @@ for soname in $(printf '%s\n' "${!origin[@]}" | sort); do
   src="${origin[$soname]}"
   cp -L "$src" "$home/lib/$soname"
   chmod 0644 "$home/lib/$soname"
-  # dpkg knows a file by the path its package installed it at: /lib or /usr/lib on a merged-/usr system.
-  pkg="$(dpkg-query -S "$src" 2>/dev/null || dpkg-query -S "${src#/usr}" 2>/dev/null || dpkg-query -S "/usr$src" 2>/dev/null || true)"
-  pkg="${pkg%%:*}"
+  pkg="${owner[$src]:-${owner[${src#/usr}]:-${owner[/usr${src#/usr}]:-${owner[${real[$src]}]:-}}}}"
   echo "$soname $src ${pkg:--}" >> "$manifest"
   [ -n "$pkg" ] && packages["$pkg"]=1
 done

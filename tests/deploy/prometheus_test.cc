@@ -1,0 +1,275 @@
+// The monitoring files against the real thing: a veriface-server from the build (default model, a gallery of
+// the test's own, free loopback ports), its metrics port read directly, and a real Prometheus server (Debian's
+// `prometheus`) scraping it with the project's alert rules loaded.
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "tests/deploy/deploy_util.h"
+#include "tests/server/server_process.h"
+#include "tests/testing/test_env.h"
+
+namespace veriface::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kVerifyCalls = 3;
+
+// Every PromQL expression of the dashboard and of the alert rules, named for messages.
+std::vector<std::pair<std::string, std::string>> MonitoringExpressions() {
+  std::vector<std::pair<std::string, std::string>> all;
+  const nlohmann::json dashboard =
+      nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false);
+  for (const auto& [title, expr] : DashboardExpressions(dashboard)) all.emplace_back("panel '" + title + "'", expr);
+  for (const auto& [name, expr] : RuleExpressions(YAML::LoadFile(RepoPath("deploy/prometheus/alerts.yml")))) {
+    all.emplace_back("alert " + name, expr);
+  }
+  return all;
+}
+
+// Makes calls through the `veriface` client: `kVerifyCalls` Verifies of one person, an enrolment, an
+// Identify, and one Embed of a file that is no image (INVALID_ARGUMENT).
+void MakeClientCalls(const ServerProcess& server, const TempDir& dir) {
+  const std::string a = LfwImagePath("George_W_Bush", 1), b = LfwImagePath("George_W_Bush", 2);
+  const std::vector<std::string> base = {ClientBinary(), "--server", server.address()};
+  auto run = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  };
+  for (int i = 0; i < kVerifyCalls; ++i) {
+    const CommandResult r = run({"verify", a, b});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  const CommandResult enrolled = run({"enroll", "--id", "bush", a});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.out << enrolled.err;
+  const CommandResult identified = run({"identify", b});
+  ASSERT_EQ(identified.exit_code, 0) << identified.out << identified.err;
+  std::ofstream(dir.File("not-an-image.jpg")) << "these bytes are no image";
+  const CommandResult refused = run({"embed", dir.File("not-an-image.jpg")});
+  ASSERT_NE(refused.exit_code, 0) << refused.out << refused.err;
+}
+
+// Label names a selector right after a veriface metric name matches on: `veriface_x{a="1", b=~"2"}` -> x: {a, b}.
+std::vector<std::pair<std::string, std::string>> SelectorLabels(const std::string& expr) {
+  static const std::regex kSelector(R"((veriface_[a-zA-Z0-9_]+)\{([^}]*)\})");
+  static const std::regex kMatcher(R"(([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=))");
+  std::vector<std::pair<std::string, std::string>> found;
+  for (auto s = std::sregex_iterator(expr.begin(), expr.end(), kSelector); s != std::sregex_iterator(); ++s) {
+    const std::string metric = (*s)[1], body = (*s)[2];
+    for (auto m = std::sregex_iterator(body.begin(), body.end(), kMatcher); m != std::sregex_iterator(); ++m) {
+      found.emplace_back(metric, (*m)[1]);
+    }
+  }
+  return found;
+}
+
+// Label names of `by (...)` and `without (...)` clauses.
+std::set<std::string> GroupingLabels(const std::string& expr) {
+  static const std::regex kBy(R"(\b(?:by|without)\s*\(([^)]*)\))");
+  std::set<std::string> labels;
+  for (auto g = std::sregex_iterator(expr.begin(), expr.end(), kBy); g != std::sregex_iterator(); ++g) {
+    for (const auto part : absl::StrSplit((*g)[1].str(), ',', absl::SkipWhitespace())) {
+      labels.insert(std::string(absl::StripAsciiWhitespace(part)));
+    }
+  }
+  return labels;
+}
+
+TEST(ServerMetrics, TheServerExportsEveryMetricAndLabelTheDashboardAndAlertsUse) {
+  TempDir dir;
+  auto server = ServerProcess::Start(dir.File("gallery.db"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  MakeClientCalls(**server, dir);
+  const absl::StatusOr<std::string> exposition = HttpGet((*server)->metrics_port(), "/metrics");
+  ASSERT_TRUE(exposition.ok()) << exposition.status();
+  const auto exported = ExposedMetrics(*exposition);
+
+  // Labels Prometheus adds or that histograms carry, besides the server's own.
+  std::set<std::string> known_labels = {"job", "instance", "le"};
+  for (const auto& [name, labels] : exported) known_labels.insert(labels.begin(), labels.end());
+
+  const auto expressions = MonitoringExpressions();
+  ASSERT_GT(expressions.size(), 10u);
+  for (const auto& [where, expr] : expressions) {
+    for (const std::string& metric : VerifaceMetricsIn(expr)) {
+      EXPECT_TRUE(exported.count(metric)) << where << " uses " << metric << ", which the server does not export";
+    }
+    for (const auto& [metric, label] : SelectorLabels(expr)) {
+      if (label == "job" || label == "instance") continue;
+      const auto it = exported.find(metric);
+      // A family with no sample yet shows no labels; its name was checked above.
+      if (it == exported.end() || it->second.empty()) continue;
+      EXPECT_TRUE(it->second.count(label)) << where << " selects " << metric << " by '" << label
+                                           << "', a label it does not have";
+    }
+    for (const std::string& label : GroupingLabels(expr)) {
+      EXPECT_TRUE(known_labels.count(label)) << where << " groups by '" << label << "', which no metric has";
+    }
+  }
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->log();
+}
+
+// A Prometheus server on a free loopback port, scraping `target` every second with the project's alert rules.
+class PrometheusServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PrometheusServer>> Start(const std::string& dir, const std::string& target) {
+    const std::string binary = Which("prometheus");
+    if (binary.empty()) {
+      return absl::NotFoundError("prometheus not found: install Debian's prometheus package (deploy/setup.sh does)");
+    }
+    const std::string config = dir + "/prometheus.yml";
+    std::ofstream(config) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                          << "rule_files:\n  - " << RepoPath("deploy/prometheus/alerts.yml") << "\n"
+                          << "scrape_configs:\n  - job_name: veriface\n    static_configs:\n"
+                          << "      - targets: [\"" << target << "\"]\n";
+    std::string last_log;
+    // The port is free when chosen but may be taken before Prometheus binds it: then it exits, and we retry.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::unique_ptr<PrometheusServer> p(new PrometheusServer());
+      p->port_ = FreeLoopbackPort();
+      ChildOptions options;
+      options.argv = {binary, "--config.file=" + config, absl::StrCat("--storage.tsdb.path=", dir, "/data", attempt),
+                      absl::StrCat("--web.listen-address=127.0.0.1:", p->port_)};
+      options.log_path = absl::StrCat(dir, "/prometheus", attempt, ".log");
+      auto child = ChildProcess::Start(options);
+      if (!child.ok()) return child.status();
+      p->process_ = std::move(*child);
+      const bool ready = PollUntil(
+          [&] { return HttpGet(p->port_, "/-/ready").ok() || p->process_->Exited().has_value(); },
+          std::chrono::seconds(120));
+      if (ready && !p->process_->Exited().has_value()) return p;
+      last_log = p->process_->Log();
+    }
+    return absl::UnavailableError("Prometheus did not start; its log:\n" + last_log);
+  }
+
+  int port() const { return port_; }
+  ChildProcess& process() { return *process_; }
+
+  // Polls `expr` until it has one sample equal to `want`; the last value seen otherwise.
+  bool WaitForValue(const std::string& expr, double want, std::string* last) {
+    return PollUntil(
+        [&] {
+          const auto v = PromScalar(port_, expr);
+          *last = !v.ok() ? v.status().ToString() : v->has_value() ? std::to_string(**v) : "(no sample)";
+          return v.ok() && v->has_value() && **v == want;
+        },
+        std::chrono::seconds(120));
+  }
+
+ private:
+  PrometheusServer() = default;
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAndAlerts) {
+  TempDir dir;
+  auto server = ServerProcess::Start(dir.File("gallery.db"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto prometheus = PrometheusServer::Start(dir.path(), absl::StrCat("127.0.0.1:", (*server)->metrics_port()));
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+  PrometheusServer& prom = **prometheus;
+  std::string last;
+
+  // Scraped at least once before the calls, and no Verify counted yet.
+  ASSERT_TRUE(prom.WaitForValue(R"(up{job="veriface"})", 1, &last)) << last << "\n" << prom.process().Log();
+  const auto before = PromScalar(prom.port(), R"(sum(veriface_rpc_requests_total{job="veriface", method="Verify"}))");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_FALSE(before->has_value() && **before != 0) << "Verify counted before any call: " << **before;
+
+  MakeClientCalls(**server, dir);
+
+  // The counters moved by exactly the calls made, as Prometheus sees them.
+  EXPECT_TRUE(prom.WaitForValue(R"(sum(veriface_rpc_requests_total{job="veriface", method="Verify", code="OK"}))",
+                                kVerifyCalls, &last))
+      << last;
+  EXPECT_TRUE(prom.WaitForValue(
+      R"(sum(veriface_rpc_requests_total{job="veriface", method="Embed", code="INVALID_ARGUMENT"}))", 1, &last))
+      << last;
+  EXPECT_TRUE(prom.WaitForValue(R"(sum(veriface_rpc_duration_seconds_count{job="veriface", method="Verify"}))",
+                                kVerifyCalls, &last))
+      << last;
+  EXPECT_TRUE(prom.WaitForValue(R"(sum(veriface_gallery_identities{job="veriface"}))", 1, &last)) << last;
+
+  // Every dashboard and alert expression runs in this Prometheus, with Grafana's variables filled in.
+  for (const auto& [where, expr] : MonitoringExpressions()) {
+    const auto answer = PromQuery(prom.port(), SubstituteGrafanaVariables(expr, "veriface"));
+    EXPECT_TRUE(answer.ok()) << where << ": " << answer.status();
+  }
+  // The panels about what just happened show data.
+  const nlohmann::json dashboard =
+      nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false);
+  const auto panels = DashboardExpressions(dashboard);
+  for (const char* title : {"Requests", "RPC rate by method", "RPC errors by method and code",
+                            "Latency by method (p50, p90, p99)", "Queue depth by stage", "Batch size by stage (mean, p90)",
+                            "Gallery size", "Identities", "Model"}) {
+    bool found = false;
+    for (const auto& [panel, expr] : panels) {
+      if (panel != title) continue;
+      found = true;
+      const std::string query = SubstituteGrafanaVariables(expr, "veriface");
+      EXPECT_TRUE(PollUntil(
+          [&] {
+            const auto answer = PromQuery(prom.port(), query);
+            return answer.ok() && !(*answer)["result"].empty();
+          },
+          std::chrono::seconds(60)))
+          << "panel '" << title << "' shows nothing: " << query;
+    }
+    EXPECT_TRUE(found) << "no panel titled '" << title << "'";
+  }
+
+  // The alert rules are loaded and evaluate without error; none is active while the server is healthy.
+  const size_t rule_count = RuleExpressions(YAML::LoadFile(RepoPath("deploy/prometheus/alerts.yml"))).size();
+  nlohmann::json rules;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        const auto body = HttpGet(prom.port(), "/api/v1/rules");
+        if (!body.ok()) return false;
+        rules = nlohmann::json::parse(*body, nullptr, false);
+        size_t healthy = 0;
+        for (const auto& group : rules["data"]["groups"]) {
+          for (const auto& rule : group["rules"]) healthy += rule.value("health", "") == "ok" ? 1 : 0;
+        }
+        return healthy == rule_count;
+      },
+      std::chrono::seconds(120)))
+      << rules.dump(1);
+  for (const auto& group : rules["data"]["groups"]) {
+    for (const auto& rule : group["rules"]) {
+      EXPECT_TRUE(rule["alerts"].empty()) << rule.value("name", "") << " is active: " << rule["alerts"].dump();
+    }
+  }
+
+  // Stopping the server (cleanly) makes VerifaceDown pending for this target.
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->log();
+  nlohmann::json alerts;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        const auto body = HttpGet(prom.port(), "/api/v1/alerts");
+        if (!body.ok()) return false;
+        alerts = nlohmann::json::parse(*body, nullptr, false);
+        for (const auto& a : alerts["data"]["alerts"]) {
+          if (a["labels"].value("alertname", "") == "VerifaceDown" && a.value("state", "") == "pending") return true;
+        }
+        return false;
+      },
+      std::chrono::seconds(120)))
+      << alerts.dump(1);
+
+  const std::optional<int> code = prom.process().Terminate(std::chrono::seconds(60));
+  EXPECT_EQ(code, std::optional<int>(0)) << prom.process().Log();
+}
+
+}  // namespace
+}  // namespace veriface::testing
