@@ -86,12 +86,22 @@ std::set<std::string> GroupingLabels(const std::string& expr) {
 
 TEST(ServerMetrics, TheServerExportsEveryMetricAndLabelTheDashboardAndAlertsUse) {
   TempDir dir;
-  auto server = ServerProcess::Start(dir.File("gallery.db"));
+  // A detection queue of two (room for the two photos of one Verify), so that a burst of concurrent calls is
+  // refused (RESOURCE_EXHAUSTED) and the dropped-items counter appears: the server exports a labelled series
+  // only once something has happened to it.
+  auto server = ServerProcess::Start(
+      dir.File("gallery.db"), {"--set", "inference.detect.max_queue_size=2", "--set", "inference.detect.max_batch=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   MakeClientCalls(**server, dir);
+  const CommandResult burst = RunCommand({ClientBinary(), "--server", (*server)->address(), "load",
+                                          LfwImagePath("George_W_Bush", 1), "--mix", "embed=1", "-c", "16", "-n", "48",
+                                          "--warmup", "0"});
+  EXPECT_TRUE(absl::StrContains(burst.out + burst.err, "RESOURCE_EXHAUSTED")) << burst.out << burst.err;
   const absl::StatusOr<std::string> exposition = HttpGet((*server)->metrics_port(), "/metrics");
   ASSERT_TRUE(exposition.ok()) << exposition.status();
   const auto exported = ExposedMetrics(*exposition);
+  EXPECT_GT(MetricValue(*exposition, "veriface_batch_dropped_total", {{"reason", "queue_full"}, {"stage", "detect"}}),
+            0);
 
   // Labels Prometheus adds or that histograms carry, besides the server's own.
   std::set<std::string> known_labels = {"job", "instance", "le"};
