@@ -45,7 +45,9 @@ absl::StatusOr<Session> Prepare(const CommonEvalOptions& o) {
   SetTorchThreads(o.threads);
   Session s;
   VF_ASSIGN_OR_RETURN(s.model, FaceModel::Load(o.model_dir, torch::Device(torch::kCPU)));
-  if (!o.cache_path.empty()) VF_ASSIGN_OR_RETURN(s.cache, FeatureCache::Open(o.cache_path));
+  if (!o.cache_path.empty()) {
+    VF_ASSIGN_OR_RETURN(s.cache, FeatureCache::Open(o.cache_path));
+  }
   return s;
 }
 
@@ -89,6 +91,25 @@ std::vector<LfwImageId> UnionImages(const PairsFile& a, const PairsFile* b) {
     ids.insert(ids.end(), more.begin(), more.end());
   }
   return ids;
+}
+
+// The pairs file at `path`, or null when no path is given.
+absl::StatusOr<std::unique_ptr<PairsFile>> ReadOptionalPairs(const std::string& path) {
+  if (path.empty()) return std::unique_ptr<PairsFile>();
+  VF_ASSIGN_OR_RETURN(PairsFile p, ReadPairsFile(path));
+  return std::make_unique<PairsFile>(std::move(p));
+}
+
+// Embeddings of every image of `pairs` and of `extra` (may be null).
+absl::StatusOr<EmbeddedImages> EmbedPairImages(const Session& session, const CommonEvalOptions& o,
+                                               const PairsFile& pairs, const PairsFile* extra) {
+  LfwImageResolver resolver(o.lfw_dir);
+  EmbedOptions eo;
+  eo.batch = o.batch;
+  eo.progress = o.progress;
+  eo.tta = o.tta;
+  eo.cache = session.cache.get();
+  return EmbedImages(*session.model, UnionImages(pairs, extra), resolver, eo);
 }
 
 json FacesJson(const EmbeddedImages& e, const PairsFile& pairs) {
@@ -262,8 +283,9 @@ absl::Status WriteVerificationPlots(const VerificationScores& scores, double thr
     if (p.far <= far_floor) tar_floor = p.tar;
   }
   if (tar_floor >= 1) tar_floor = 0.9;
-  roc.y = {"true accept rate (same person accepted)", false, std::max(0.0, std::floor((tar_floor - 0.02) * 20) / 20),
-           1.0, true};
+  const double tar_min = std::max(0.0, std::floor((tar_floor - 0.02) * 20) / 20);
+  // A little room above 100% so that a curve along the top stays visible.
+  roc.y = {"true accept rate (same person accepted)", false, tar_min, 1.0 + (1.0 - tar_min) * 0.015, true};
   roc.lines.push_back(curve);
   const Rates at = scores.RatesAt(threshold);
   plot::LineSeries point;
@@ -312,18 +334,8 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
   const std::string pairs_path =
       o.pairs_path.empty() ? (fs::path(o.common.lfw_dir) / "pairs.txt").string() : o.pairs_path;
   VF_ASSIGN_OR_RETURN(const PairsFile pairs, ReadPairsFile(pairs_path));
-  std::unique_ptr<PairsFile> train;
-  if (!o.train_pairs_path.empty()) {
-    VF_ASSIGN_OR_RETURN(PairsFile t, ReadPairsFile(o.train_pairs_path));
-    train = std::make_unique<PairsFile>(std::move(t));
-  }
-  LfwImageResolver resolver(o.common.lfw_dir);
-  EmbedOptions eo;
-  eo.batch = o.common.batch;
-  eo.progress = o.common.progress;
-  eo.tta = o.common.tta;
-  eo.cache = session.cache.get();
-  VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedImages(model, UnionImages(pairs, train.get()), resolver, eo));
+  VF_ASSIGN_OR_RETURN(const std::unique_ptr<PairsFile> train, ReadOptionalPairs(o.train_pairs_path));
+  VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedPairImages(session, o.common, pairs, train.get()));
   VF_ASSIGN_OR_RETURN(const VerificationScores scores, ScorePairs(embedded, pairs));
 
   json result = {{"tool", "veriface-eval lfw"},
@@ -465,19 +477,8 @@ absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) 
     }
   }
   if (test_path == "none") test_path.clear();
-  std::unique_ptr<PairsFile> test;
-  if (!test_path.empty()) {
-    VF_ASSIGN_OR_RETURN(PairsFile t, ReadPairsFile(test_path));
-    test = std::make_unique<PairsFile>(std::move(t));
-  }
-
-  LfwImageResolver resolver(o.common.lfw_dir);
-  EmbedOptions eo;
-  eo.batch = o.common.batch;
-  eo.progress = o.common.progress;
-  eo.tta = o.common.tta;
-  eo.cache = session.cache.get();
-  VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedImages(model, UnionImages(pairs, test.get()), resolver, eo));
+  VF_ASSIGN_OR_RETURN(const std::unique_ptr<PairsFile> test, ReadOptionalPairs(test_path));
+  VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedPairImages(session, o.common, pairs, test.get()));
   VF_ASSIGN_OR_RETURN(const VerificationScores scores, ScorePairs(embedded, pairs));
 
   std::map<std::string, double> thresholds;

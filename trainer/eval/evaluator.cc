@@ -49,23 +49,17 @@ absl::StatusOr<cv::Mat> LoadImage(const std::string& path) {
   return rgb;
 }
 
-// Commits the open transaction every `every` writes, so that an interrupted run keeps what it computed.
+// Stores the cache's pending writes every `every` items, so that an interrupted run keeps most of what it
+// computed.
 class CacheWriter {
  public:
-  CacheWriter(FeatureCache* cache, int every) : cache_(cache), every_(every) {}
-  absl::Status Start() { return cache_ ? cache_->Begin() : absl::OkStatus(); }
-  absl::Status Tick() {
-    if (!cache_ || ++pending_ < every_) return absl::OkStatus();
-    pending_ = 0;
-    VF_RETURN_IF_ERROR(cache_->Commit());
-    return cache_->Begin();
-  }
-  absl::Status Finish() { return cache_ ? cache_->Commit() : absl::OkStatus(); }
+  CacheWriter(FeatureCache* cache, size_t every) : cache_(cache), every_(every) {}
+  absl::Status Tick() { return cache_ && cache_->pending() >= every_ ? cache_->Flush() : absl::OkStatus(); }
+  absl::Status Finish() { return cache_ ? cache_->Flush() : absl::OkStatus(); }
 
  private:
   FeatureCache* cache_;
-  int every_;
-  int pending_ = 0;
+  size_t every_;
 };
 
 }  // namespace
@@ -126,7 +120,6 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
   {
     Progress progress("detect", static_cast<int64_t>(sorted.size()), "images", options.progress);
     CacheWriter writer(cache, 64);
-    VF_RETURN_IF_ERROR(writer.Start());
     for (size_t i = 0; i < sorted.size(); ++i) {
       ImageRecord& r = out.images[i];
       r.id = sorted[i];
@@ -134,7 +127,9 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
       VF_ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(r.path));
       hashes[i] = Sha256Hex(bytes);
       std::optional<CachedDetection> found;
-      if (cache) VF_ASSIGN_OR_RETURN(found, cache->GetDetection(hashes[i], detector_key));
+      if (cache) {
+        VF_ASSIGN_OR_RETURN(found, cache->GetDetection(hashes[i], detector_key));
+      }
       if (found) {
         ++out.detections_cached;
       } else {
@@ -148,7 +143,7 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
         out.detect_seconds += Seconds(start);
         ++out.detections_computed;
         found = CachedDetection{rgb->cols, rgb->rows, std::move(*faces)};
-        if (cache) VF_RETURN_IF_ERROR(cache->PutDetection(hashes[i], detector_key, *found));
+        if (cache) cache->PutDetection(hashes[i], detector_key, *found);
         VF_RETURN_IF_ERROR(writer.Tick());
       }
       r.width = found->width;
@@ -176,7 +171,6 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
   out.embeddings.resize(out.images.size());
   Progress progress("embed", static_cast<int64_t>(out.images.size()), "images", options.progress);
   CacheWriter writer(cache, 512);
-  VF_RETURN_IF_ERROR(writer.Start());
   for (size_t s = 0; s < out.images.size(); s += static_cast<size_t>(options.batch)) {
     const size_t e = std::min(out.images.size(), s + static_cast<size_t>(options.batch));
     std::vector<std::vector<std::vector<float>>> features(e - s, std::vector<std::vector<float>>(views));
@@ -195,7 +189,9 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
             continue;
           }
         }
-        if (rgb.empty()) VF_ASSIGN_OR_RETURN(rgb, LoadImage(r.path));
+        if (rgb.empty()) {
+          VF_ASSIGN_OR_RETURN(rgb, LoadImage(r.path));
+        }
         chips.push_back(MakeChip(rgb, r.face.landmarks, size, out.tta.views[v]));
         chip_owner.emplace_back(i - s, v);
       }
@@ -217,8 +213,8 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
         features[b][v].assign(row, row + dim);
         if (cache) {
           const ImageRecord& r = out.images[s + b];
-          VF_RETURN_IF_ERROR(cache->PutFeature(hashes[s + b], backbone_key, out.tta.views[v].Key(),
-                                               LandmarksKey(r.face.landmarks), features[b][v]));
+          cache->PutFeature(hashes[s + b], backbone_key, out.tta.views[v].Key(), LandmarksKey(r.face.landmarks),
+                            features[b][v]);
           VF_RETURN_IF_ERROR(writer.Tick());
         }
       }

@@ -105,7 +105,11 @@ absl::StatusOr<std::unique_ptr<FeatureCache>> FeatureCache::Open(const std::stri
   return cache;
 }
 
-FeatureCache::~FeatureCache() { sqlite3_close(db_); }
+FeatureCache::~FeatureCache() {
+  // What was computed but not yet stored is worth keeping; a failure here only costs a recomputation.
+  Flush().IgnoreError();
+  sqlite3_close(db_);
+}
 
 absl::Status FeatureCache::Exec(const char* sql) {
   char* error = nullptr;
@@ -116,9 +120,6 @@ absl::Status FeatureCache::Exec(const char* sql) {
   }
   return absl::OkStatus();
 }
-
-absl::Status FeatureCache::Begin() { return Exec("BEGIN IMMEDIATE"); }
-absl::Status FeatureCache::Commit() { return Exec("COMMIT"); }
 
 absl::StatusOr<std::optional<CachedDetection>> FeatureCache::GetDetection(const std::string& image,
                                                                           const std::string& detector) {
@@ -142,19 +143,6 @@ absl::StatusOr<std::optional<CachedDetection>> FeatureCache::GetDetection(const 
   return std::optional<CachedDetection>(std::move(d));
 }
 
-absl::Status FeatureCache::PutDetection(const std::string& image, const std::string& detector,
-                                        const CachedDetection& d) {
-  Statement st(db_, "INSERT OR REPLACE INTO detections VALUES (?1, ?2, ?3, ?4, ?5)");
-  if (!st.status().ok()) return st.status();
-  st.Bind(1, image);
-  st.Bind(2, detector);
-  st.Bind(3, d.width);
-  st.Bind(4, d.height);
-  st.Bind(5, FacesToJson(d.faces).dump());
-  const int rc = st.Step();
-  return rc == SQLITE_DONE ? absl::OkStatus() : st.Error(rc);
-}
-
 absl::StatusOr<std::optional<std::vector<float>>> FeatureCache::GetFeature(const std::string& image,
                                                                            const std::string& backbone,
                                                                            const std::string& view,
@@ -174,17 +162,52 @@ absl::StatusOr<std::optional<std::vector<float>>> FeatureCache::GetFeature(const
   return std::optional<std::vector<float>>(std::move(feature));
 }
 
-absl::Status FeatureCache::PutFeature(const std::string& image, const std::string& backbone, const std::string& view,
-                                      const std::string& face, const std::vector<float>& feature) {
-  Statement st(db_, "INSERT OR REPLACE INTO features VALUES (?1, ?2, ?3, ?4, ?5)");
-  if (!st.status().ok()) return st.status();
-  st.Bind(1, image);
-  st.Bind(2, backbone);
-  st.Bind(3, view);
-  st.Bind(4, face);
-  st.BindBlob(5, feature.data(), feature.size() * sizeof(float));
-  const int rc = st.Step();
-  return rc == SQLITE_DONE ? absl::OkStatus() : st.Error(rc);
+void FeatureCache::PutDetection(const std::string& image, const std::string& detector, const CachedDetection& d) {
+  pending_detections_.push_back({image, detector, d});
+}
+
+void FeatureCache::PutFeature(const std::string& image, const std::string& backbone, const std::string& view,
+                              const std::string& face, const std::vector<float>& feature) {
+  pending_features_.push_back({image, backbone, view, face, feature});
+}
+
+absl::Status FeatureCache::Flush() {
+  if (pending() == 0) return absl::OkStatus();
+  if (const absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [this](absl::Status s) {
+    Exec("ROLLBACK").IgnoreError();
+    return s;
+  };
+  {
+    Statement st(db_, "INSERT OR REPLACE INTO detections VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st.status().ok()) return fail(st.status());
+    for (const PendingDetection& p : pending_detections_) {
+      sqlite3_reset(st.get());
+      st.Bind(1, p.image);
+      st.Bind(2, p.detector);
+      st.Bind(3, p.detection.width);
+      st.Bind(4, p.detection.height);
+      st.Bind(5, FacesToJson(p.detection.faces).dump());
+      if (const int rc = st.Step(); rc != SQLITE_DONE) return fail(st.Error(rc));
+    }
+  }
+  {
+    Statement st(db_, "INSERT OR REPLACE INTO features VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st.status().ok()) return fail(st.status());
+    for (const PendingFeature& p : pending_features_) {
+      sqlite3_reset(st.get());
+      st.Bind(1, p.image);
+      st.Bind(2, p.backbone);
+      st.Bind(3, p.view);
+      st.Bind(4, p.face);
+      st.BindBlob(5, p.feature.data(), p.feature.size() * sizeof(float));
+      if (const int rc = st.Step(); rc != SQLITE_DONE) return fail(st.Error(rc));
+    }
+  }
+  if (const absl::Status s = Exec("COMMIT"); !s.ok()) return fail(s);
+  pending_detections_.clear();
+  pending_features_.clear();
+  return absl::OkStatus();
 }
 
 }  // namespace veriface

@@ -32,17 +32,17 @@ class FeatureCache {
 
   // `image`: the image's content hash; `detector`: what the detections depend on (weights and options).
   absl::StatusOr<std::optional<CachedDetection>> GetDetection(const std::string& image, const std::string& detector);
-  absl::Status PutDetection(const std::string& image, const std::string& detector, const CachedDetection& d);
-
   // `backbone`: what the features depend on; `view`: ChipView::Key(); `face`: the landmarks used.
   absl::StatusOr<std::optional<std::vector<float>>> GetFeature(const std::string& image, const std::string& backbone,
                                                                const std::string& view, const std::string& face);
-  absl::Status PutFeature(const std::string& image, const std::string& backbone, const std::string& view,
-                          const std::string& face, const std::vector<float>& feature);
 
-  // Groups the writes between them into one transaction (much faster than one per write).
-  absl::Status Begin();
-  absl::Status Commit();
+  // Writes are held in memory until Flush(), which stores them in one short transaction: one commit per
+  // write would be slow, and a transaction held open while computing would lock out other runs.
+  void PutDetection(const std::string& image, const std::string& detector, const CachedDetection& d);
+  void PutFeature(const std::string& image, const std::string& backbone, const std::string& view,
+                  const std::string& face, const std::vector<float>& feature);
+  size_t pending() const { return pending_detections_.size() + pending_features_.size(); }
+  absl::Status Flush();
 
   const std::string& path() const { return path_; }
 
@@ -50,8 +50,19 @@ class FeatureCache {
   FeatureCache(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   absl::Status Exec(const char* sql);
 
+  struct PendingDetection {
+    std::string image, detector;
+    CachedDetection detection;
+  };
+  struct PendingFeature {
+    std::string image, backbone, view, face;
+    std::vector<float> feature;
+  };
+
   sqlite3* db_;
   std::string path_;
+  std::vector<PendingDetection> pending_detections_;
+  std::vector<PendingFeature> pending_features_;
 };
 
 // Landmarks as text with 1/1000 pixel precision: the cache key of the face a chip was cut from.
