@@ -178,9 +178,9 @@ TEST(GrafanaFiles, DashboardShowsTheSignalsOperatorsAskedFor) {
     for (const std::string& m : VerifaceMetricsIn(expr)) used.insert(m);
   }
   // RPC rate and errors, latency quantiles, queue depth, batch size, gallery size.
-  for (const char* wanted : {"veriface_rpc_requests_total", "veriface_rpc_duration_seconds_bucket",
-                             "veriface_batch_queue_depth", "veriface_batch_size_bucket", "veriface_gallery_identities",
-                             "veriface_gallery_templates"}) {
+  for (const char* wanted :
+       {"veriface_rpc_requests_total", "veriface_rpc_duration_seconds_bucket", "veriface_batch_queue_depth",
+        "veriface_batch_size_bucket", "veriface_gallery_identities", "veriface_gallery_templates"}) {
     EXPECT_TRUE(used.count(wanted)) << "the dashboard does not show " << wanted;
   }
 }
@@ -227,7 +227,8 @@ TEST(ComposeFile, ServerPortsVolumeAndMountsAgreeWithTheImage) {
   for (const char* service : {"prometheus", "grafana"}) EXPECT_TRUE(compose["services"][service]) << service;
 
   const std::string context = server["build"]["context"].as<std::string>();
-  EXPECT_TRUE(fs::exists(RepoPath("deploy/compose/" + context + "/" + server["build"]["dockerfile"].as<std::string>())));
+  EXPECT_TRUE(
+      fs::exists(RepoPath("deploy/compose/" + context + "/" + server["build"]["dockerfile"].as<std::string>())));
 
   // Published container ports are the configured ones.
   const YAML::Node config = ImageConfig();
@@ -445,7 +446,8 @@ TEST(KubernetesManifests, RunAsTheImagesNonRootUserWithLimitsAndTheGalleryOnTheC
   // The configuration file the server is told to read is the ConfigMap's key where it is mounted; the gallery
   // is on the claim; the rest of the ConfigMap agrees with the image's own configuration.
   std::map<std::string, std::string> mount_of;  // volume name -> mount path
-  for (const auto& m : container["volumeMounts"]) mount_of[m["name"].as<std::string>()] = m["mountPath"].as<std::string>();
+  for (const auto& m : container["volumeMounts"])
+    mount_of[m["name"].as<std::string>()] = m["mountPath"].as<std::string>();
   std::string config_volume, gallery_volume;
   for (const auto& v : pod["volumes"]) {
     if (v["configMap"]) config_volume = v["name"].as<std::string>();

@@ -4,18 +4,17 @@
 // commands run from an unpacked image tree), Prometheus's HTTP API, and names in PromQL expressions.
 
 #include <sys/types.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "absl/status/statusor.h"
 
@@ -70,8 +69,8 @@ std::vector<std::string> Words(const std::string& text);
 // ---- child processes ------------------------------------------------------------------------------------------
 
 struct ChildOptions {
-  std::vector<std::string> argv;  // argv[0] is an absolute path
-  std::string cwd;                // "" keeps the test's
+  std::vector<std::string> argv;           // argv[0] is an absolute path
+  std::string cwd;                         // "" keeps the test's
   std::map<std::string, std::string> env;  // set on top of the test's environment ("" removes the variable)
   std::string log_path;                    // stdout and stderr
   // Run as this user and group when the test runs as root (the image's USER); -1 keeps the test's.

@@ -93,9 +93,9 @@ TEST(ServerMetrics, TheServerExportsEveryMetricAndLabelTheDashboardAndAlertsUse)
       dir.File("gallery.db"), {"--set", "inference.detect.max_queue_size=2", "--set", "inference.detect.max_batch=1"});
   ASSERT_TRUE(server.ok()) << server.status();
   MakeClientCalls(**server, dir);
-  const CommandResult burst = RunCommand({ClientBinary(), "--server", (*server)->address(), "load",
-                                          LfwImagePath("George_W_Bush", 1), "--mix", "embed=1", "-c", "16", "-n", "48",
-                                          "--warmup", "0"});
+  const CommandResult burst =
+      RunCommand({ClientBinary(), "--server", (*server)->address(), "load", LfwImagePath("George_W_Bush", 1), "--mix",
+                  "embed=1", "-c", "16", "-n", "48", "--warmup", "0"});
   EXPECT_TRUE(absl::StrContains(burst.out + burst.err, "RESOURCE_EXHAUSTED")) << burst.out << burst.err;
   const absl::StatusOr<std::string> exposition = HttpGet((*server)->metrics_port(), "/metrics");
   ASSERT_TRUE(exposition.ok()) << exposition.status();
@@ -118,8 +118,8 @@ TEST(ServerMetrics, TheServerExportsEveryMetricAndLabelTheDashboardAndAlertsUse)
       const auto it = exported.find(metric);
       // A family with no sample yet shows no labels; its name was checked above.
       if (it == exported.end() || it->second.empty()) continue;
-      EXPECT_TRUE(it->second.count(label)) << where << " selects " << metric << " by '" << label
-                                           << "', a label it does not have";
+      EXPECT_TRUE(it->second.count(label))
+          << where << " selects " << metric << " by '" << label << "', a label it does not have";
     }
     for (const std::string& label : GroupingLabels(expr)) {
       EXPECT_TRUE(known_labels.count(label)) << where << " groups by '" << label << "', which no metric has";
@@ -153,9 +153,9 @@ class PrometheusServer {
       auto child = ChildProcess::Start(options);
       if (!child.ok()) return child.status();
       p->process_ = std::move(*child);
-      const bool ready = PollUntil(
-          [&] { return HttpGet(p->port_, "/-/ready").ok() || p->process_->Exited().has_value(); },
-          std::chrono::seconds(120));
+      const bool ready =
+          PollUntil([&] { return HttpGet(p->port_, "/-/ready").ok() || p->process_->Exited().has_value(); },
+                    std::chrono::seconds(120));
       if (ready && !p->process_->Exited().has_value()) return p;
       last_log = p->process_->Log();
     }
@@ -164,6 +164,19 @@ class PrometheusServer {
 
   int port() const { return port_; }
   ChildProcess& process() { return *process_; }
+
+  // Polls GET `path` of the HTTP API until `done` holds for its JSON answer; `last` keeps the last answer.
+  bool WaitForApi(const std::string& path, const std::function<bool(const nlohmann::json&)>& done,
+                  nlohmann::json* last) {
+    return PollUntil(
+        [&] {
+          const auto body = HttpGet(port_, path);
+          if (!body.ok()) return false;
+          *last = nlohmann::json::parse(*body, nullptr, false);
+          return done(*last);
+        },
+        std::chrono::seconds(120));
+  }
 
   // Polls `expr` until it has one sample equal to `want`; the last value seen otherwise.
   bool WaitForValue(const std::string& expr, double want, std::string* last) {
@@ -220,9 +233,9 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
   const nlohmann::json dashboard =
       nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false);
   const auto panels = DashboardExpressions(dashboard);
-  for (const char* title : {"Requests", "RPC rate by method", "RPC errors by method and code",
-                            "Latency by method (p50, p90, p99)", "Queue depth by stage", "Batch size by stage (mean, p90)",
-                            "Gallery size", "Identities", "Model"}) {
+  for (const char* title :
+       {"Requests", "RPC rate by method", "RPC errors by method and code", "Latency by method (p50, p90, p99)",
+        "Queue depth by stage", "Batch size by stage (mean, p90)", "Gallery size", "Identities", "Model"}) {
     bool found = false;
     for (const auto& [panel, expr] : panels) {
       if (panel != title) continue;
@@ -239,42 +252,42 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
     EXPECT_TRUE(found) << "no panel titled '" << title << "'";
   }
 
-  // The alert rules are loaded and evaluate without error; none is active while the server is healthy.
+  // The alert rules are loaded and evaluate without error.
   const size_t rule_count = RuleExpressions(YAML::LoadFile(RepoPath("deploy/prometheus/alerts.yml"))).size();
   nlohmann::json rules;
-  EXPECT_TRUE(PollUntil(
-      [&] {
-        const auto body = HttpGet(prom.port(), "/api/v1/rules");
-        if (!body.ok()) return false;
-        rules = nlohmann::json::parse(*body, nullptr, false);
+  EXPECT_TRUE(prom.WaitForApi(
+      "/api/v1/rules",
+      [&](const nlohmann::json& answer) {
         size_t healthy = 0;
-        for (const auto& group : rules["data"]["groups"]) {
+        for (const auto& group : answer["data"]["groups"]) {
           for (const auto& rule : group["rules"]) healthy += rule.value("health", "") == "ok" ? 1 : 0;
         }
         return healthy == rule_count;
       },
-      std::chrono::seconds(120)))
+      &rules))
       << rules.dump(1);
+  // The alerts these calls must not raise: no server errors, nothing refused, the target up. (The latency and
+  // queue alerts depend on this machine's speed and may legitimately be pending on a loaded one.)
   for (const auto& group : rules["data"]["groups"]) {
     for (const auto& rule : group["rules"]) {
-      EXPECT_TRUE(rule["alerts"].empty()) << rule.value("name", "") << " is active: " << rule["alerts"].dump();
+      const std::string name = rule.value("name", "");
+      if (name != "VerifaceHighErrorRate" && name != "VerifaceOverloaded" && name != "VerifaceDown") continue;
+      EXPECT_TRUE(rule["alerts"].empty()) << name << " is active: " << rule["alerts"].dump();
     }
   }
 
   // Stopping the server (cleanly) makes VerifaceDown pending for this target.
   EXPECT_EQ((*server)->Stop(), 0) << (*server)->log();
   nlohmann::json alerts;
-  EXPECT_TRUE(PollUntil(
-      [&] {
-        const auto body = HttpGet(prom.port(), "/api/v1/alerts");
-        if (!body.ok()) return false;
-        alerts = nlohmann::json::parse(*body, nullptr, false);
-        for (const auto& a : alerts["data"]["alerts"]) {
+  EXPECT_TRUE(prom.WaitForApi(
+      "/api/v1/alerts",
+      [](const nlohmann::json& answer) {
+        for (const auto& a : answer["data"]["alerts"]) {
           if (a["labels"].value("alertname", "") == "VerifaceDown" && a.value("state", "") == "pending") return true;
         }
         return false;
       },
-      std::chrono::seconds(120)))
+      &alerts))
       << alerts.dump(1);
 
   const std::optional<int> code = prom.process().Terminate(std::chrono::seconds(60));
