@@ -130,10 +130,12 @@ cv::Mat FaceApiCrop(const cv::Mat& rgb, const Landmarks5& landmarks, int size) {
   const int after = static_cast<int>(std::floor(diff / 2.0 + 0.5));  // JavaScript's Math.round
   const int before = diff - after;
   cv::Mat square;
+  // BORDER_ISOLATED: zeros, not the image around the crop, which OpenCV would otherwise use for a ROI.
+  constexpr int kBorder = cv::BORDER_CONSTANT | cv::BORDER_ISOLATED;
   if (crop.rows > crop.cols) {
-    cv::copyMakeBorder(crop, square, 0, 0, before, after, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+    cv::copyMakeBorder(crop, square, 0, 0, before, after, kBorder, cv::Scalar::all(0));
   } else {
-    cv::copyMakeBorder(crop, square, before, after, 0, 0, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+    cv::copyMakeBorder(crop, square, before, after, 0, 0, kBorder, cv::Scalar::all(0));
   }
   cv::Mat out;
   cv::resize(square, out, cv::Size(size, size), 0, 0, square.rows > size ? cv::INTER_AREA : cv::INTER_LINEAR);
