@@ -268,6 +268,18 @@ TEST(ComposeFile, ServerPortsVolumeAndMountsAgreeWithTheImage) {
   EXPECT_TRUE(absl::StrContains(version.out + version.err, "version " + tag)) << image << " vs " << version.out;
 }
 
+TEST(ComposeFile, DockerComposeValidatesIt) {
+  // Debian's docker-compose checks a file against the Compose schema without a Docker engine.
+  const std::string compose = Which("docker-compose");
+  ASSERT_FALSE(compose.empty()) << "docker-compose not found: install Debian's docker-compose package";
+  const CommandResult r = RunCommand({compose, "-f", RepoPath("deploy/compose/docker-compose.yml"), "config", "-q"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // It does refuse a file that is wrong, so that the pass above means something.
+  TempDir dir;
+  std::ofstream(dir.File("docker-compose.yml")) << "services:\n  veriface:\n    image: veriface\n    ports: 50051\n";
+  EXPECT_NE(RunCommand({compose, "-f", dir.File("docker-compose.yml"), "config", "-q"}).exit_code, 0);
+}
+
 // ---- the Dockerfile -----------------------------------------------------------------------------------------
 
 TEST(DockerfileTest, BuildsOnDebianWithSetupAndRunsOnSlim) {

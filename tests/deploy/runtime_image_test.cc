@@ -284,3 +284,62 @@ TEST_F(RuntimeImageTest, ServesWithTheDockerfilesCommandsAsItsUserAndPassesItsHe
 
 }  // namespace
 }  // namespace veriface::testing
+
+namespace veriface::testing {
+namespace {
+
+// Builds `program` (C source) into BUILD/server/veriface-server and BUILD/client/veriface, linked against stub
+// libraries named `needs`, which are then deleted, so that ldd reports them "not found".
+void BuildProgramsNeeding(const TempDir& dir, const std::string& build, const std::vector<std::string>& needs) {
+  const std::string cc = Which("cc");
+  ASSERT_FALSE(cc.empty()) << "no C compiler (build-essential)";
+  std::ofstream(dir.File("stub.c")) << "int veriface_stub(void) { return 0; }\n";
+  std::ofstream(dir.File("main.c")) << "int main(void) { return 0; }\n";
+  fs::create_directories(dir.File("stubs"));
+  std::vector<std::string> link = {cc, dir.File("main.c"), "-o", build + "/server/veriface-server",
+                                   "-Wl,--no-as-needed"};
+  for (const std::string& soname : needs) {
+    const CommandResult stub = RunCommand(
+        {cc, "-shared", "-fPIC", "-Wl,-soname," + soname, dir.File("stub.c"), "-o", dir.File("stubs/" + soname)});
+    ASSERT_EQ(stub.exit_code, 0) << stub.err;
+    link.push_back(dir.File("stubs/" + soname));
+  }
+  fs::create_directories(build + "/server");
+  fs::create_directories(build + "/client");
+  const CommandResult linked = RunCommand(link);
+  ASSERT_EQ(linked.exit_code, 0) << linked.err;
+  fs::copy_file(build + "/server/veriface-server", build + "/client/veriface", fs::copy_options::overwrite_existing);
+  fs::remove_all(dir.File("stubs"));
+}
+
+TEST(InstallRuntime, LetsOnlyTheGpuDriverBeMissing) {
+  TempDir dir;
+  fs::create_directories(dir.File("model"));
+  std::ofstream(dir.File("model/model.json")) << "{}\n";
+  const std::string script = RepoPath("deploy/docker/install-runtime.sh");
+
+  // The CUDA image: the driver's libcuda.so.1 is mounted by the container runtime on a GPU host, so its
+  // absence at build time is fine.
+  BuildProgramsNeeding(dir, dir.File("driver-only"), {"libcuda.so.1"});
+  const CommandResult driver =
+      RunCommand({script, "--dest", dir.File("a"), "--build", dir.File("driver-only"), "--model", dir.File("model")});
+  EXPECT_EQ(driver.exit_code, 0) << driver.err;
+  EXPECT_TRUE(fs::exists(dir.File("a/opt/veriface/libexec/veriface-server")));
+
+  // Anything else missing stops the build, naming it.
+  BuildProgramsNeeding(dir, dir.File("other"), {"libcuda.so.1", "libveriface_absent.so.1"});
+  const CommandResult other =
+      RunCommand({script, "--dest", dir.File("b"), "--build", dir.File("other"), "--model", dir.File("model")});
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(other.err, "libveriface_absent.so.1")) << other.err;
+  EXPECT_FALSE(absl::StrContains(other.err, "libcuda")) << other.err;
+
+  // And without a model bundle there is nothing to bake in.
+  const CommandResult no_model =
+      RunCommand({script, "--dest", dir.File("c"), "--build", dir.File("driver-only"), "--model", dir.File("nowhere")});
+  EXPECT_NE(no_model.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(no_model.err, "model")) << no_model.err;
+}
+
+}  // namespace
+}  // namespace veriface::testing
