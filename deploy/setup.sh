@@ -5,9 +5,12 @@
 #   3. The build (CMake + Ninja, Release).
 #   4. The default model bundle, converted by the project's own importer, then calibrated on LFW View 1.
 #
-# Usage: deploy/setup.sh [--skip-build]
+# Usage: deploy/setup.sh [--skip-build] [--skip-calibration]
+#   --skip-calibration  leave the bundle uncalibrated (for image builds without LFW; the server then uses its
+#                       configured fallback threshold and says so)
 # Environment: VERIFACE_SHARED_DIR (default: ../shared next to the checkout), VERIFACE_BUILD_DIR (default: build),
-#              VERIFACE_JOBS (default: number of cores).
+#              VERIFACE_JOBS (default: number of cores), VERIFACE_CMAKE_ARGS (extra CMake arguments on the
+#              first configure, e.g. "-DVERIFACE_BUILD_TESTS=OFF -DVERIFACE_BUILD_BENCH=OFF").
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,13 +32,15 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev libssl-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libsqlite3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-grpcio python3-protobuf prometheus
+  python3 python3-grpcio python3-protobuf python3-yaml prometheus docker-compose curl unzip
 )
 
 skip_build=0
+skip_calibration=0
 for arg in "$@"; do
   case "$arg" in
     --skip-build) skip_build=1 ;;
+    --skip-calibration) skip_calibration=1 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -83,7 +88,8 @@ fetch_weights() {
 build() {
   say "build: $BUILD_DIR ($JOBS jobs)"
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+    # shellcheck disable=SC2086  # word splitting of the extra arguments is intended
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${VERIFACE_CMAKE_ARGS:-} >/dev/null
   fi
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
@@ -119,5 +125,5 @@ install_packages
 fetch_weights
 if [ "$skip_build" -eq 0 ]; then build; fi
 convert_model
-calibrate_model
+if [ "$skip_calibration" -eq 0 ]; then calibrate_model; fi
 say "ready: model $(sed -n 's/.*"model_id": "\(.*\)".*/\1/p' "$MODEL_DIR/model.json")"
