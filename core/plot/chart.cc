@@ -459,13 +459,15 @@ absl::StatusOr<cv::Mat> Render(const Chart& chart) {
                      : std::vector<cv::Point2d>{{0.0, p}, {static_cast<double>(plot.width), p}};
       DrawPolyline(area, pts, r.color, 1.5, r.dashed);
       if (!r.label.empty()) {
-        const cv::Point at = r.vertical ? cv::Point(static_cast<int>(p) + 6 * S, 8 * S)
-                                        : cv::Point(plot.width - 6 * S, static_cast<int>(p) - 6 * S);
-        const bool fits_right = !r.vertical || at.x + text.Width(r.label, tick_px) < plot.width;
-        const cv::Point where = fits_right ? at : cv::Point(static_cast<int>(p) - 6 * S, at.y);
-        text.Put(area, r.label, where, tick_px, r.color,
-                 r.vertical ? (fits_right ? HAlign::kLeft : HAlign::kRight) : HAlign::kRight,
-                 r.vertical ? VAlign::kTop : VAlign::kBaseline);
+        if (r.vertical) {
+          const int y = r.label_low ? plot.height - 8 * S : 8 * S;
+          const bool fits_right = static_cast<int>(p) + 6 * S + text.Width(r.label, tick_px) < plot.width;
+          text.Put(area, r.label, {static_cast<int>(p) + (fits_right ? 6 : -6) * S, y}, tick_px, r.color,
+                   fits_right ? HAlign::kLeft : HAlign::kRight, r.label_low ? VAlign::kBaseline : VAlign::kTop);
+        } else {
+          text.Put(area, r.label, {r.label_low ? 6 * S : plot.width - 6 * S, static_cast<int>(p) - 6 * S}, tick_px,
+                   r.color, r.label_low ? HAlign::kLeft : HAlign::kRight, VAlign::kBaseline);
+        }
       }
     }
 

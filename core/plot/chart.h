@@ -58,6 +58,7 @@ struct ReferenceLine {
   std::string label;  // written beside the line
   Rgb color = {60, 60, 60};
   bool dashed = true;
+  bool label_low = false;  // the label near the bottom (vertical line) or the left (horizontal), not the top/right
 };
 
 enum class Corner { kAuto, kTopLeft, kTopRight, kBottomLeft, kBottomRight };

@@ -297,7 +297,7 @@ absl::Status WriteVerificationPlots(const VerificationScores& scores, double thr
   point.markers = true;
   roc.lines.push_back(point);
   for (const double far : kFars) {
-    roc.references.push_back({true, far, absl::StrFormat("FAR %g", far), {120, 120, 120}, true});
+    roc.references.push_back({true, far, absl::StrFormat("FAR %g", far), {120, 120, 120}, true, true});
   }
   roc.notes = notes;
   roc.legend = plot::Corner::kBottomRight;
