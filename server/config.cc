@@ -198,7 +198,9 @@ absl::Status Validate(const ServerConfig& c) {
   if (c.fallback_threshold < -1 || c.fallback_threshold > 1) {
     return absl::InvalidArgumentError("model.fallback_threshold must be in [-1, 1]");
   }
-  if (c.metrics_enabled && c.metrics_listen == c.listen) {
+  // Port 0 asks for a free port, different for each listener.
+  const bool any_port = c.listen.size() >= 2 && c.listen.compare(c.listen.size() - 2, 2, ":0") == 0;
+  if (c.metrics_enabled && c.metrics_listen == c.listen && !any_port) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics.listen and server.listen are both '", c.listen, "'; the metrics need their own port"));
   }

@@ -139,6 +139,16 @@ void Pipeline::Shutdown() {
   impl_->embed->Shutdown();
 }
 
+absl::Status Pipeline::CheckCapacity() const {
+  const auto& options = impl_->detect->options();
+  const int64_t depth = impl_->detect->queue_depth();
+  if (depth >= options.max_queue_size) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("batcher '", options.name, "' queue is full (", depth, " items waiting); retry with back-off"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<Faces>> Pipeline::Detect(const std::vector<DetectRequest>& images,
                                                     const CallBudget& budget) {
   std::vector<std::future<absl::StatusOr<Faces>>> futures;

@@ -59,6 +59,10 @@ class Pipeline {
                                                         const std::vector<FaceDetection>& faces,
                                                         const CallBudget& budget);
 
+  // RESOURCE_EXHAUSTED when the detection queue is full right now: lets a call give up before it spends
+  // time and memory decoding images that would be refused anyway. Submitting stays the real check.
+  absl::Status CheckCapacity() const;
+
   // Finishes the queued work and stops the workers; later calls get UNAVAILABLE.
   void Shutdown();
 

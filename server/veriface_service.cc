@@ -200,6 +200,7 @@ absl::StatusOr<int> ChooseFace(const std::vector<FaceDetection>& faces, v1::Face
 absl::StatusOr<std::vector<FaceResult>> EmbedOneFaceEach(const std::vector<FaceJob>& jobs, Backend& backend,
                                                          const ServerConfig& config, Metrics& metrics,
                                                          const CallBudget& budget) {
+  VF_RETURN_IF_ERROR(backend.pipeline->CheckCapacity());
   std::vector<DetectRequest> requests;
   requests.reserve(jobs.size());
   for (const FaceJob& job : jobs) {
@@ -424,6 +425,7 @@ grpc::Status VerifaceService::Embed(grpc::ServerContext* context, const v1::Embe
           absl::StrCat("max_faces is ", request->max_faces(), "; it must be 0 (the server's limit) to ", limit));
     }
     const int max_faces = request->max_faces() == 0 ? limit : request->max_faces();
+    VF_RETURN_IF_ERROR(backend.pipeline->CheckCapacity());
     VF_ASSIGN_OR_RETURN(cv::Mat rgb, Decode(request->image(), "image", config_));
     VF_ASSIGN_OR_RETURN(DetectorOptions options, DetectionFor(request->detection(), backend, config_, "image"));
     const std::vector<DetectRequest> jobs{DetectRequest{rgb, options}};

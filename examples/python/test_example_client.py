@@ -113,10 +113,10 @@ class ExampleClientTest(unittest.TestCase):
         self.assertEqual(r.stdout, "SERVING\n")
         r = self.run_cli("enroll", "py-cli-Laura_Bush", lfw("Laura_Bush", 1))
         self.assertEqual(r.returncode, 0, r.stderr)
-        r = self.run_cli("verify", lfw("Laura_Bush", 2), "id:py-cli-Laura_Bush")
+        r = self.run_cli("verify", lfw("Laura_Bush", 3), "id:py-cli-Laura_Bush")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(r.stdout.startswith("MATCH"), r.stdout)
-        r = self.run_cli("verify", lfw("Laura_Bush", 2), "id:py-nobody")
+        r = self.run_cli("verify", lfw("Laura_Bush", 3), "id:py-nobody")
         self.assertEqual(r.returncode, 1)
         self.assertIn("NOT_FOUND", r.stderr)
 

@@ -1,9 +1,11 @@
 // The `veriface` command-line client: its pieces (mix parsing, percentiles, enrolment plans) and every
 // command run as a real process against a real veriface-server.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "client/image_files.h"

@@ -1,11 +1,14 @@
 // The gallery across restarts and crashes, graceful shutdown, and start-up refusals (bad configuration,
 // a gallery of another model). Each test starts its own real veriface-server.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -224,7 +227,7 @@ TEST(DurabilityTest, AGalleryOfAnotherModelIsRefused) {
     auto store = SqliteGalleryStore::Open(gallery);
     ASSERT_TRUE(store.ok()) << store.status().message();
     ASSERT_TRUE((*store)->BindModel("some-other-model-123", 128).ok());
-    FaceTemplate t;
+    TemplateRecord t;
     t.template_id = "t1";
     t.identity_id = "someone";
     t.model_id = "some-other-model-123";
@@ -301,7 +304,7 @@ TEST(ConfigurationTest, TheShippedFileDocumentsEveryKeyWithItsDefault) {
   const auto overridden = RunCommand(
       {ServerBinary(), "--config", file, "--device", "auto", "--set", "inference.embed.max_batch=8", "--print-config"});
   ASSERT_EQ(overridden.exit_code, 0) << overridden.err;
-  EXPECT_THAT(overridden.out, HasSubstr("device: auto"));
+  EXPECT_THAT(overridden.out, HasSubstr("device: \"auto\""));
   EXPECT_THAT(overridden.out, HasSubstr("max_batch: 8"));
 }
 

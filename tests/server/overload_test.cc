@@ -1,6 +1,7 @@
 // Saturation: a full model-stage queue answers RESOURCE_EXHAUSTED at once, work whose deadline passed
 // in the queue is dropped before compute, and memory stays bounded across bursts.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -48,8 +49,8 @@ TEST(OverloadTest, AFullQueueIsResourceExhaustedAtOnceAndMemoryStaysBounded) {
   ASSERT_TRUE(server.ok()) << server.status().message();
   ServerProcess& s = **server;
 
-  int64_t rss_after_first = 0;
-  for (int round = 0; round < 4; ++round) {
+  std::vector<int64_t> rss;
+  for (int round = 0; round < 6; ++round) {
     const auto results = Burst(s, 16, 120);
     auto counts = Count(results);
     EXPECT_GE(counts[grpc::StatusCode::OK], 1) << "round " << round;
@@ -61,10 +62,12 @@ TEST(OverloadTest, AFullQueueIsResourceExhaustedAtOnceAndMemoryStaysBounded) {
       }
     }
     EXPECT_EQ(s.Health(), "SERVING");
-    if (round == 0) rss_after_first = s.RssKib();
+    rss.push_back(s.RssKib());
   }
-  // Rounds after the first reuse what it allocated: no growth per refused call.
-  EXPECT_LT(s.RssKib(), rss_after_first + 256 * 1024) << "RSS grew from " << rss_after_first << " KiB";
+  // Refused calls hold nothing: after the first rounds have warmed the allocator and the model's
+  // caches, memory levels off instead of growing with every refused call.
+  EXPECT_LT(rss.back(), rss[1] + 512 * 1024) << "RSS (KiB) by round: " << rss[0] << " " << rss[1] << " " << rss[2]
+                                             << " " << rss[3] << " " << rss[4] << " " << rss[5];
 
   auto metrics = HttpGet(s.metrics_port(), "/metrics");
   ASSERT_TRUE(metrics.ok());

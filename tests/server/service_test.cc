@@ -1,6 +1,7 @@
 // Every RPC of the real veriface-server on real LFW images, bad input, unknown ids, deadlines, health,
 // reflection and metrics. One server for the whole suite (the model loads once).
 
+#include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
@@ -365,7 +366,9 @@ TEST_F(ServiceTest, EnrollStreamAnswersEachItemInOrderAndSurvivesBadItems) {
     EXPECT_EQ(responses[i].index(), static_cast<int64_t>(i));
     const bool bad = i == 2 || i == 4;
     EXPECT_EQ(responses[i].has_error(), bad) << i << ": " << responses[i].error().message();
-    if (bad) EXPECT_EQ(responses[i].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    if (bad) {
+      EXPECT_EQ(responses[i].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+    }
   }
   EXPECT_THAT(responses[4].error().message(), HasSubstr("identity_id is empty"));
   v1::GetIdentityRequest get;
