@@ -145,7 +145,7 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(std::unique_ptr<GallerySt
 absl::Status Gallery::LoadSnapshot(GallerySnapshot snapshot) {
   // Called before the gallery is shared; the locks are taken only to keep the invariants uniform.
   std::lock_guard<std::mutex> write(write_mutex_);
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::unique_lock<WriterPreferringMutex> lock(mutex_);
   identities_.reserve(snapshot.identities.size());
   for (IdentityRecord& record : snapshot.identities) {
     const std::string id = record.identity_id;
@@ -286,7 +286,7 @@ absl::StatusOr<std::vector<std::string>> Gallery::Enroll(const std::string& iden
   // Durable first: if the commit fails, memory is untouched and the caller sees the error.
   VF_RETURN_IF_ERROR(store_->AddTemplates(record, templates));
 
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::unique_lock<WriterPreferringMutex> lock(mutex_);
   int32_t index;
   if (existing == identity_index_.end()) {
     index = static_cast<int32_t>(identities_.size());
@@ -318,7 +318,7 @@ absl::Status Gallery::Delete(const std::string& identity_id) {
     return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_id), " in the gallery"));
   }
   VF_RETURN_IF_ERROR(store_->DeleteIdentity(identity_id));
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::unique_lock<WriterPreferringMutex> lock(mutex_);
   RemoveIdentity(it->second);
   return absl::OkStatus();
 }
@@ -357,7 +357,7 @@ void Gallery::RemoveIdentity(int32_t identity) {
 }
 
 absl::StatusOr<IdentityInfo> Gallery::Get(const std::string& identity_id) const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
   auto it = identity_index_.find(identity_id);
   if (it == identity_index_.end()) {
     return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_id), " in the gallery"));
@@ -379,7 +379,7 @@ absl::StatusOr<IdentityPage> Gallery::List(int page_size, const std::string& pag
     after = decoded.substr(sizeof(kPageTokenPrefix) - 1);
     has_after = true;
   }
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
   // The token names the last identity returned, not a position, so enrolments and deletions between
   // pages neither repeat nor skip the identities that stay.
   auto it = has_after ? identity_index_.upper_bound(after) : identity_index_.begin();
@@ -401,7 +401,7 @@ absl::StatusOr<std::vector<IdentityMatch>> Gallery::Identify(const std::vector<f
   k = std::min(k, limits_.max_k);
   VF_ASSIGN_OR_RETURN(std::vector<float> q, NormalizedEmbedding(query, "query embedding"));
 
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
   const int64_t rows = static_cast<int64_t>(row_template_.size());
   const int64_t dim = embedding_dim_;
   // Pass 1, the only one that touches the whole matrix: each identity's best similarity. Which
@@ -459,7 +459,7 @@ IdentityMatch Gallery::BestTemplate(int32_t identity, const float* query) const 
 
 absl::StatusOr<IdentityMatch> Gallery::Compare(const std::vector<float>& query, const std::string& identity_id) const {
   VF_ASSIGN_OR_RETURN(std::vector<float> q, NormalizedEmbedding(query, "query embedding"));
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
   auto it = identity_index_.find(identity_id);
   if (it == identity_index_.end()) {
     return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_id), " in the gallery"));
@@ -468,12 +468,12 @@ absl::StatusOr<IdentityMatch> Gallery::Compare(const std::vector<float>& query, 
 }
 
 int64_t Gallery::identity_count() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
   return static_cast<int64_t>(identities_.size());
 }
 
 int64_t Gallery::template_count() const {
-  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
   return static_cast<int64_t>(row_template_.size());
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "core/gallery/gallery_store.h"
 #include "core/gallery/gallery_types.h"
+#include "core/gallery/rw_mutex.h"
 
 namespace veriface {
 
@@ -109,13 +110,13 @@ class Gallery {
   // Writers are serialised by write_mutex_ and hold it across the store commit, so readers only wait
   // for the short in-memory update, under mutex_ held exclusively.
   std::mutex write_mutex_;
-  std::mt19937_64 id_rng_;  // guarded by write_mutex_
-  mutable std::shared_mutex mutex_;
-  std::vector<float> matrix_;                              // template_count x embedding_dim, row-major
-  std::vector<std::string> row_template_;                  // row -> template id
-  std::vector<int32_t> row_identity_;                      // row -> index into identities_
-  std::vector<IdentityInfo> identities_;                   // dense; deleted slots are filled by the last
-  std::map<std::string, int32_t> identity_index_;          // ordered, for List's stable pagination
+  std::mt19937_64 id_rng_;                         // guarded by write_mutex_
+  mutable WriterPreferringMutex mutex_;            // writer-preferring, so Identify traffic cannot starve writers
+  std::vector<float> matrix_;                      // template_count x embedding_dim, row-major
+  std::vector<std::string> row_template_;          // row -> template id
+  std::vector<int32_t> row_identity_;              // row -> index into identities_
+  std::vector<IdentityInfo> identities_;           // dense; deleted slots are filled by the last
+  std::map<std::string, int32_t> identity_index_;  // ordered, for List's stable pagination
   std::unordered_map<std::string, int64_t> template_row_;  // template id -> row
 };
 

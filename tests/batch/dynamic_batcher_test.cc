@@ -199,7 +199,9 @@ TEST(DynamicBatcherTest, AFullQueueAnswersResourceExhaustedAtOnceAndStaysBounded
     ASSERT_TRUE(IsReady(refused));  // answered at once, not queued
     auto status = refused.get().status();
     ASSERT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
-    if (i == 0) EXPECT_THAT(std::string(status.message()), HasSubstr("queue is full (4 items waiting)"));
+    if (i == 0) {
+      EXPECT_THAT(std::string(status.message()), HasSubstr("queue is full (4 items waiting)"));
+    }
   }
   EXPECT_EQ(batcher->queue_depth(), 4);
   EXPECT_EQ(observer->max_depth(), 4);
@@ -342,6 +344,23 @@ TEST(DynamicBatcherTest, ManyThreadsHammeringGetEveryAnswerOnce) {
     threads.emplace_back([&, t] {
       std::mt19937 rng(t);
       std::vector<std::pair<int, std::future<absl::StatusOr<int>>>> mine;
+      const auto collect = [&] {
+        for (auto& [v, f] : mine) {
+          const auto r = f.get();
+          if (r.ok()) {
+            ++(*r == v + 1 ? ok : bad);
+          } else if (r.status().code() == absl::StatusCode::kResourceExhausted) {
+            ++full;
+          } else if (r.status().code() == absl::StatusCode::kDeadlineExceeded) {
+            ++expired;
+          } else if (r.status().code() == absl::StatusCode::kCancelled) {
+            ++cancelled;
+          } else {
+            ++bad;
+          }
+        }
+        mine.clear();
+      };
       for (int i = 0; i < kPerThread; ++i) {
         const int value = t * kPerThread + i;
         const int kind = std::uniform_int_distribution<int>(0, 9)(rng);
@@ -349,42 +368,9 @@ TEST(DynamicBatcherTest, ManyThreadsHammeringGetEveryAnswerOnce) {
         std::function<bool()> is_cancelled;
         if (kind == 1) is_cancelled = [] { return true; };
         mine.emplace_back(value, batcher->Submit(value, deadline, is_cancelled));
-        if (i % 64 == 63) {
-          for (auto& [v, f] : mine) {
-            auto r = f.get();
-            if (r.ok()) {
-              if (*r == v + 1)
-                ++ok;
-              else
-                ++bad;
-            } else if (r.status().code() == absl::StatusCode::kResourceExhausted) {
-              ++full;
-            } else if (r.status().code() == absl::StatusCode::kDeadlineExceeded) {
-              ++expired;
-            } else if (r.status().code() == absl::StatusCode::kCancelled) {
-              ++cancelled;
-            } else {
-              ++bad;
-            }
-          }
-          mine.clear();
-        }
+        if (i % 64 == 63) collect();
       }
-      for (auto& [v, f] : mine) {
-        auto r = f.get();
-        if (r.ok() && *r == v + 1)
-          ++ok;
-        else if (r.ok())
-          ++bad;
-        else if (r.status().code() == absl::StatusCode::kResourceExhausted)
-          ++full;
-        else if (r.status().code() == absl::StatusCode::kDeadlineExceeded)
-          ++expired;
-        else if (r.status().code() == absl::StatusCode::kCancelled)
-          ++cancelled;
-        else
-          ++bad;
-      }
+      collect();
     });
   }
   for (auto& th : threads) th.join();

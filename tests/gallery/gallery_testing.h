@@ -1,0 +1,47 @@
+#pragma once
+// Helpers shared by the gallery tests: random unit embeddings, and opening a real SQLite-backed
+// gallery in a temp dir.
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/gallery/gallery.h"
+#include "core/gallery/sqlite_gallery_store.h"
+
+namespace veriface::testing {
+
+inline constexpr int64_t kDim = 128;
+inline constexpr char kModel[] = "test-model-v1";
+
+inline std::vector<float> RandomUnit(std::mt19937& rng, int64_t dim = kDim) {
+  std::normal_distribution<float> normal;
+  std::vector<float> v(dim);
+  double sum = 0;
+  for (float& x : v) {
+    x = normal(rng);
+    sum += static_cast<double>(x) * x;
+  }
+  const double norm = std::sqrt(sum);
+  for (float& x : v) x = static_cast<float>(x / norm);
+  return v;
+}
+
+inline double Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double sum = 0;
+  for (size_t i = 0; i < a.size(); ++i) sum += static_cast<double>(a[i]) * b[i];
+  return sum;
+}
+
+inline absl::StatusOr<std::unique_ptr<Gallery>> OpenGallery(const std::string& path, const std::string& model = kModel,
+                                                            int64_t dim = kDim, GalleryLimits limits = {}) {
+  auto store = SqliteGalleryStore::Open(path);
+  if (!store.ok()) return store.status();
+  return Gallery::Open(std::move(*store), model, dim, limits);
+}
+
+}  // namespace veriface::testing
