@@ -54,6 +54,25 @@ void PrintJson(const google::protobuf::Message& message) {
   std::cout << out;
 }
 
+using Stub = v1::Veriface::Stub;
+
+// One unary call with the connection's deadline. A failure is printed (returns 1); with --json the
+// response is printed (returns 0); otherwise returns -1 and the caller prints its text.
+template <typename Request, typename Response>
+int Call(const Globals& g, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+         const Request& request, Response* response) {
+  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+  grpc::ClientContext context;
+  PrepareContext(g.connection, context);
+  const grpc::Status status = ((*stub).*method)(&context, request, response);
+  if (!status.ok()) return Fail(status);
+  if (g.json) {
+    PrintJson(*response);
+    return 0;
+  }
+  return -1;
+}
+
 std::string BoxText(const v1::Face& f) {
   return absl::StrFormat("(%.0f,%.0f)-(%.0f,%.0f) score %.3f", f.box().x1(), f.box().y1(), f.box().x2(), f.box().y2(),
                          f.score());
@@ -127,16 +146,8 @@ int Health(const Globals& g, const std::string& service, double wait_seconds) {
 }
 
 int Info(const Globals& g) {
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  grpc::ClientContext context;
-  PrepareContext(g.connection, context);
   v1::ModelInfo info;
-  const grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    PrintJson(info);
-    return 0;
-  }
+  if (const int rc = Call(g, &Stub::GetModelInfo, v1::GetModelInfoRequest(), &info); rc >= 0) return rc;
   std::vector<std::string> points;
   for (const auto& [name, value] : info.thresholds()) points.push_back(absl::StrFormat("%s=%.4f", name, value));
   std::string accuracy;
@@ -165,16 +176,8 @@ int Embed(const Globals& g, const std::string& path, int min_face_size, bool ski
   request.set_image(*std::move(bytes));
   request.mutable_detection()->set_min_face_size(min_face_size);
   request.set_skip_embeddings(skip_embeddings);
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  grpc::ClientContext context;
-  PrepareContext(g.connection, context);
   v1::EmbedResponse response;
-  const grpc::Status status = stub->Embed(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    PrintJson(response);
-    return 0;
-  }
+  if (const int rc = Call(g, &Stub::Embed, request, &response); rc >= 0) return rc;
   std::cout << response.faces_size() << " face(s) in the " << response.image_width() << "x" << response.image_height()
             << " image";
   if (response.faces_omitted() > 0) std::cout << " (" << response.faces_omitted() << " more omitted)";
@@ -199,16 +202,8 @@ int Verify(const Globals& g, const std::string& a, const std::string& b, const s
     side->set_face_selection(ParseSelection(selection));
   }
   threshold.Fill(request.mutable_threshold());
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  grpc::ClientContext context;
-  PrepareContext(g.connection, context);
   v1::VerifyResponse response;
-  const grpc::Status status = stub->Verify(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    PrintJson(response);
-    return 0;
-  }
+  if (const int rc = Call(g, &Stub::Verify, request, &response); rc >= 0) return rc;
   std::cout << (response.match() ? "MATCH" : "NO MATCH")
             << absl::StrFormat("  similarity %.4f (threshold %.4f, %s)\n", response.similarity(), response.threshold(),
                                response.threshold_source());
@@ -229,16 +224,8 @@ int Identify(const Globals& g, const std::string& path, int top_k, bool all, con
   request.set_include_below_threshold(all);
   request.set_face_selection(ParseSelection(selection));
   threshold.Fill(request.mutable_threshold());
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  grpc::ClientContext context;
-  PrepareContext(g.connection, context);
   v1::IdentifyResponse response;
-  const grpc::Status status = stub->Identify(&context, request, &response);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    PrintJson(response);
-    return 0;
-  }
+  if (const int rc = Call(g, &Stub::Identify, request, &response); rc >= 0) return rc;
   std::cout << UsedFaceText(response.face()) << "\n";
   if (response.matches_size() == 0) {
     std::cout << absl::StrFormat("no enrolled identity reaches the threshold %.4f (%s)\n", response.threshold(),
@@ -409,44 +396,28 @@ int List(const Globals& g, int page_size, bool all) {
 }
 
 int Get(const Globals& g, const std::string& id) {
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  grpc::ClientContext context;
-  PrepareContext(g.connection, context);
   v1::GetIdentityRequest request;
   request.set_identity_id(id);
   v1::Identity identity;
-  const grpc::Status status = stub->GetIdentity(&context, request, &identity);
-  if (!status.ok()) return Fail(status);
-  if (g.json) {
-    PrintJson(identity);
-    return 0;
-  }
+  if (const int rc = Call(g, &Stub::GetIdentity, request, &identity); rc >= 0) return rc;
   PrintIdentity(identity);
   for (const std::string& t : identity.template_ids()) std::cout << "  template " << t << "\n";
   return 0;
 }
 
 int Delete(const Globals& g, const std::vector<std::string>& ids) {
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  int rc = 0;
+  int failed = 0;
   for (const std::string& id : ids) {
-    grpc::ClientContext context;
-    PrepareContext(g.connection, context);
     v1::DeleteIdentityRequest request;
     request.set_identity_id(id);
     v1::DeleteIdentityResponse response;
-    const grpc::Status status = stub->DeleteIdentity(&context, request, &response);
-    if (!status.ok()) {
-      rc = Fail(status);
-      continue;
-    }
-    if (g.json) {
-      PrintJson(response);
-    } else {
+    const int rc = Call(g, &Stub::DeleteIdentity, request, &response);
+    if (rc < 0) {
       std::cout << "deleted " << response.identity_id() << " (" << response.templates_deleted() << " template(s))\n";
     }
+    if (rc > 0) failed = rc;
   }
-  return rc;
+  return failed;
 }
 
 // ---- load -------------------------------------------------------------------------------------------------

@@ -75,22 +75,8 @@ TEST(ClientUnitTest, PlanEnrollmentNamesIdentitiesAfterFolders) {
   EXPECT_EQ(client::PlanEnrollment({dir.File("nowhere")}, "", 0).status().code(), absl::StatusCode::kNotFound);
 }
 
-class ClientTest : public ::testing::Test {
+class ClientTest : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    auto server = ServerProcess::Start(dir_->File("gallery.db"));
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) EXPECT_EQ(server_->Stop(), 0);
-    delete server_;
-    server_ = nullptr;
-    delete dir_;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
-
   static CommandResult Veriface(std::vector<std::string> args) {
     args.insert(args.begin(), {ClientBinary(), "--server", server_->address()});
     return RunCommand(args);
@@ -101,13 +87,7 @@ class ClientTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return json::parse(r.out, nullptr, /*allow_exceptions=*/false);
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
 };
-
-TempDir* ClientTest::dir_ = nullptr;
-ServerProcess* ClientTest::server_ = nullptr;
 
 TEST_F(ClientTest, HealthAndInfo) {
   CommandResult r = Veriface({"health"});

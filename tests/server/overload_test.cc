@@ -34,6 +34,13 @@ std::vector<grpc::Status> Burst(ServerProcess& server, int calls, double deadlin
   return results;
 }
 
+// One detection worker, one image per batch, room for `queue` waiting.
+absl::StatusOr<std::unique_ptr<ServerProcess>> StartWithDetectQueue(const TempDir& dir, int queue) {
+  return ServerProcess::Start(dir.File("gallery.db"),
+                              {"--set", "inference.detect.max_queue_size=" + std::to_string(queue), "--set",
+                               "inference.detect.max_batch=1", "--set", "inference.detect.workers=1"});
+}
+
 std::map<grpc::StatusCode, int> Count(const std::vector<grpc::Status>& results) {
   std::map<grpc::StatusCode, int> n;
   for (const auto& s : results) ++n[s.error_code()];
@@ -42,10 +49,7 @@ std::map<grpc::StatusCode, int> Count(const std::vector<grpc::Status>& results) 
 
 TEST(OverloadTest, AFullQueueIsResourceExhaustedAtOnceAndMemoryStaysBounded) {
   TempDir dir;
-  // One detection worker, one image per batch, room for two waiting.
-  auto server = ServerProcess::Start(
-      dir.File("gallery.db"), {"--set", "inference.detect.max_queue_size=2", "--set", "inference.detect.max_batch=1",
-                               "--set", "inference.detect.workers=1"});
+  auto server = StartWithDetectQueue(dir, 2);
   ASSERT_TRUE(server.ok()) << server.status().message();
   ServerProcess& s = **server;
 
@@ -79,9 +83,7 @@ TEST(OverloadTest, AFullQueueIsResourceExhaustedAtOnceAndMemoryStaysBounded) {
 
 TEST(OverloadTest, CallsWhoseDeadlinePassesInTheQueueAreNotComputed) {
   TempDir dir;
-  auto server = ServerProcess::Start(
-      dir.File("gallery.db"), {"--set", "inference.detect.max_queue_size=64", "--set", "inference.detect.max_batch=1",
-                               "--set", "inference.detect.workers=1"});
+  auto server = StartWithDetectQueue(dir, 64);
   ASSERT_TRUE(server.ok()) << server.status().message();
   ServerProcess& s = **server;
   // 12 calls x 2 large photos, one at a time, cannot all be detected within a second.

@@ -183,6 +183,26 @@ int64_t ServerProcess::RssKib() const {
   return -1;
 }
 
+TempDir* SharedServerTest::dir_ = nullptr;
+ServerProcess* SharedServerTest::server_ = nullptr;
+
+void SharedServerTest::SetUpTestSuite() {
+  dir_ = new TempDir();
+  auto server = ServerProcess::Start(dir_->File("gallery.db"));
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  server_ = server->release();
+}
+
+void SharedServerTest::TearDownTestSuite() {
+  if (server_ != nullptr) {
+    EXPECT_EQ(server_->Stop(), 0) << server_->log();
+    delete server_;
+    server_ = nullptr;
+  }
+  delete dir_;
+  dir_ = nullptr;
+}
+
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds limit) {
   TempDir dir;
   const std::string out = dir.File("out"), err = dir.File("err");

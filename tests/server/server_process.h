@@ -3,6 +3,7 @@
 // and a gallery file of the test's choosing; plus the small helpers the server and client tests share.
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/veriface/v1/veriface.grpc.pb.h"
+#include "tests/testing/test_env.h"
 
 namespace veriface::testing {
 
@@ -60,6 +62,18 @@ class ServerProcess {
   std::string log_path_;
   std::string dir_;
   std::shared_ptr<grpc::Channel> channel_;
+};
+
+// A suite whose tests share one server with an empty gallery, started before the suite's first test and
+// stopped (SIGTERM, expecting exit 0) after its last.
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  static void TearDownTestSuite();
+  void SetUp() override { ASSERT_NE(server_, nullptr) << "the suite's server did not start"; }
+
+  static TempDir* dir_;
+  static ServerProcess* server_;
 };
 
 // Runs a program with arguments, waits up to `limit`, and captures its output.

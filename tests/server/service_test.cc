@@ -24,23 +24,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public SharedServerTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    auto server = ServerProcess::Start(dir_->File("gallery.db"));
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = server->release();
-  }
-  static void TearDownTestSuite() {
-    if (server_ != nullptr) {
-      EXPECT_EQ(server_->Stop(), 0) << server_->log();
-      delete server_;
-      server_ = nullptr;
-    }
-    delete dir_;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
   void TearDown() override {
     // Whatever a test sent, the server is still up and serving.
     EXPECT_EQ(server_->Health(), "SERVING") << server_->log();
@@ -68,13 +53,7 @@ class ServiceTest : public ::testing::Test {
     request.set_face_selection(selection);
     return server_->stub()->Enroll(Context().get(), request, response);
   }
-
-  static TempDir* dir_;
-  static ServerProcess* server_;
 };
-
-TempDir* ServiceTest::dir_ = nullptr;
-ServerProcess* ServiceTest::server_ = nullptr;
 
 // A PNG whose header claims `width` x `height` pixels, with no pixel data behind it.
 std::string PngHeader(uint32_t width, uint32_t height) {
