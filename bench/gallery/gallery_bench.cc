@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/gallery/gallery.h"
+#include "tests/gallery/gallery_testing.h"
 
 namespace veriface {
 namespace {
@@ -49,17 +50,7 @@ class SnapshotStore : public GalleryStore {
   GallerySnapshot snapshot_;
 };
 
-std::vector<float> RandomUnit(std::mt19937& rng) {
-  std::normal_distribution<float> normal;
-  std::vector<float> v(kDim);
-  double sum = 0;
-  for (float& x : v) {
-    x = normal(rng);
-    sum += static_cast<double>(x) * x;
-  }
-  for (float& x : v) x = static_cast<float>(x / std::sqrt(sum));
-  return v;
-}
+using testing::RandomUnit;
 
 // One gallery per size, built once and kept for the whole run.
 Gallery& GalleryOfSize(int64_t templates) {

@@ -213,62 +213,55 @@ absl::StatusOr<GallerySnapshot> SqliteGalleryStore::Load() {
   }
 
   std::unordered_map<std::string, size_t> identity_at;
-  {
-    VF_ASSIGN_OR_RETURN(
-        sqlite::Statement stmt,
-        db.Prepare("SELECT identity_id, created_unix_ms, updated_unix_ms FROM identities ORDER BY identity_id"));
-    while (true) {
-      VF_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      IdentityRecord record;
-      record.identity_id = stmt.ColumnText(0);
-      record.created_unix_ms = stmt.ColumnInt64(1);
-      record.updated_unix_ms = stmt.ColumnInt64(2);
-      identity_at[record.identity_id] = snapshot.identities.size();
-      snapshot.identities.push_back(std::move(record));
+  VF_ASSIGN_OR_RETURN(
+      sqlite::Statement identities,
+      db.Prepare("SELECT identity_id, created_unix_ms, updated_unix_ms FROM identities ORDER BY identity_id"));
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(identities, [&]() -> absl::Status {
+    IdentityRecord record;
+    record.identity_id = identities.ColumnText(0);
+    record.created_unix_ms = identities.ColumnInt64(1);
+    record.updated_unix_ms = identities.ColumnInt64(2);
+    identity_at[record.identity_id] = snapshot.identities.size();
+    snapshot.identities.push_back(std::move(record));
+    return absl::OkStatus();
+  }));
+
+  VF_ASSIGN_OR_RETURN(sqlite::Statement metadata, db.Prepare("SELECT identity_id, key, value FROM identity_metadata"));
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(metadata, [&]() -> absl::Status {
+    auto it = identity_at.find(metadata.ColumnText(0));
+    if (it == identity_at.end()) {
+      return absl::DataLossError(
+          absl::StrCat("gallery database '", path_, "': metadata for unknown identity '", metadata.ColumnText(0), "'"));
     }
-  }
-  {
-    VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, db.Prepare("SELECT identity_id, key, value FROM identity_metadata"));
-    while (true) {
-      VF_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      auto it = identity_at.find(stmt.ColumnText(0));
-      if (it == identity_at.end()) {
-        return absl::DataLossError(
-            absl::StrCat("gallery database '", path_, "': metadata for unknown identity '", stmt.ColumnText(0), "'"));
-      }
-      snapshot.identities[it->second].metadata[stmt.ColumnText(1)] = stmt.ColumnText(2);
+    snapshot.identities[it->second].metadata[metadata.ColumnText(1)] = metadata.ColumnText(2);
+    return absl::OkStatus();
+  }));
+
+  VF_ASSIGN_OR_RETURN(sqlite::Statement templates,
+                      db.Prepare("SELECT template_id, identity_id, model_id, embedding, created_unix_ms "
+                                 "FROM templates ORDER BY seq"));
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(templates, [&]() -> absl::Status {
+    TemplateRecord t;
+    t.template_id = templates.ColumnText(0);
+    t.identity_id = templates.ColumnText(1);
+    t.model_id = templates.ColumnText(2);
+    t.created_unix_ms = templates.ColumnInt64(4);
+    const int bytes = templates.ColumnBytes(3);
+    if (bytes <= 0 || bytes % sizeof(float) != 0 ||
+        (snapshot.embedding_dim > 0 && bytes != snapshot.embedding_dim * static_cast<int64_t>(sizeof(float)))) {
+      return absl::DataLossError(absl::StrCat("gallery database '", path_, "': template '", t.template_id,
+                                              "' has an embedding of ", bytes, " bytes; expected ",
+                                              snapshot.embedding_dim, " float32 values"));
     }
-  }
-  {
-    VF_ASSIGN_OR_RETURN(sqlite::Statement stmt,
-                        db.Prepare("SELECT template_id, identity_id, model_id, embedding, created_unix_ms "
-                                   "FROM templates ORDER BY seq"));
-    while (true) {
-      VF_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) break;
-      TemplateRecord t;
-      t.template_id = stmt.ColumnText(0);
-      t.identity_id = stmt.ColumnText(1);
-      t.model_id = stmt.ColumnText(2);
-      t.created_unix_ms = stmt.ColumnInt64(4);
-      const int bytes = stmt.ColumnBytes(3);
-      if (bytes <= 0 || bytes % sizeof(float) != 0 ||
-          (snapshot.embedding_dim > 0 && bytes != snapshot.embedding_dim * static_cast<int64_t>(sizeof(float)))) {
-        return absl::DataLossError(absl::StrCat("gallery database '", path_, "': template '", t.template_id,
-                                                "' has an embedding of ", bytes, " bytes; expected ",
-                                                snapshot.embedding_dim, " float32 values"));
-      }
-      if (identity_at.count(t.identity_id) == 0) {
-        return absl::DataLossError(absl::StrCat("gallery database '", path_, "': template '", t.template_id,
-                                                "' belongs to unknown identity '", t.identity_id, "'"));
-      }
-      t.embedding.resize(bytes / sizeof(float));
-      std::memcpy(t.embedding.data(), stmt.ColumnBlob(3), bytes);
-      snapshot.templates.push_back(std::move(t));
+    if (identity_at.count(t.identity_id) == 0) {
+      return absl::DataLossError(absl::StrCat("gallery database '", path_, "': template '", t.template_id,
+                                              "' belongs to unknown identity '", t.identity_id, "'"));
     }
-  }
+    t.embedding.resize(bytes / sizeof(float));
+    std::memcpy(t.embedding.data(), templates.ColumnBlob(3), bytes);
+    snapshot.templates.push_back(std::move(t));
+    return absl::OkStatus();
+  }));
   return snapshot;
 }
 

@@ -80,6 +80,22 @@ class Db {
   std::string path_;
 };
 
+// Steps `stmt` through its rows, calling `on_row()` (which returns absl::Status) for each; stops at
+// the first error, from SQLite or from on_row.
+template <typename OnRow>
+absl::Status ForEachRow(Statement& stmt, OnRow on_row) {
+  while (true) {
+    absl::StatusOr<bool> row = stmt.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    absl::Status status = on_row();
+    if (!status.ok()) {
+      stmt.Reset();
+      return status;
+    }
+  }
+}
+
 // A write transaction: Begin() runs BEGIN IMMEDIATE (taking the write lock up front, so a busy
 // database fails here rather than at commit); the destructor rolls back unless Commit() succeeded.
 class Transaction {

@@ -1,8 +1,6 @@
 #pragma once
-// Helpers shared by the gallery tests: random unit embeddings, and opening a real SQLite-backed
-// gallery in a temp dir.
-
-#include <gtest/gtest.h>
+// Helpers shared by the gallery tests and benchmark: random unit embeddings, and opening a real
+// SQLite-backed gallery.
 
 #include <cmath>
 #include <memory>

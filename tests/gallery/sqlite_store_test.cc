@@ -48,6 +48,33 @@ std::string FloatBytes(const std::vector<float>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
 }
 
+// Runs `sql` on its own connection to `path` and returns the first column of the first row (0 when
+// there is no row); a failure fails the calling test.
+int64_t RawSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  int64_t value = 0;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK || sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr)) {
+    ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+  } else {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) value = sqlite3_column_int64(stmt, 0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return value;
+}
+
+// Opening `path` must fail with `code`, and the message must name the file and say `what`.
+void ExpectRefused(const std::string& path, absl::StatusCode code, const std::string& what) {
+  auto store = SqliteGalleryStore::Open(path);
+  ASSERT_FALSE(store.ok()) << path;
+  EXPECT_EQ(store.status().code(), code) << store.status();
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(path));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(what));
+}
+
 std::unique_ptr<SqliteGalleryStore> MustOpen(const std::string& path) {
   auto store = SqliteGalleryStore::Open(path);
   EXPECT_TRUE(store.ok()) << store.status();
@@ -184,20 +211,10 @@ TEST(SqliteStoreTest, ManyDeletesInAMultiLevelFileLeaveNoTrace) {
       ASSERT_TRUE((*gallery)->Enroll(ids[i], {{"n", ids[i]}}, {RandomUnit(rng)}).ok());
     }
   }
-  {
-    // The point of this test: the id indexes really have interior pages.
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-    for (const char* index : {"sqlite_autoindex_identities_1", "templates_by_identity"}) {
-      sqlite3_stmt* stmt = nullptr;
-      const std::string sql =
-          std::string("SELECT count(*) FROM dbstat WHERE pagetype = 'internal' AND name = '") + index + "'";
-      ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-      ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-      EXPECT_GT(sqlite3_column_int(stmt, 0), 0) << index;
-      sqlite3_finalize(stmt);
-    }
-    sqlite3_close(db);
+  // The point of this test: the id indexes really have interior pages.
+  for (const std::string index : {"sqlite_autoindex_identities_1", "templates_by_identity"}) {
+    EXPECT_GT(RawSql(path, "SELECT count(*) FROM dbstat WHERE pagetype = 'internal' AND name = '" + index + "'"), 0)
+        << index;
   }
   std::vector<std::string> deleted;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -222,45 +239,29 @@ TEST(SqliteStoreTest, AFileThatIsNotADatabaseIsRefusedClearly) {
   std::mt19937 rng(11);
   for (int i = 0; i < 8192; ++i) garbage.push_back(static_cast<char>(rng()));
   WriteBytes(path, garbage);
-  auto store = SqliteGalleryStore::Open(path);
-  ASSERT_FALSE(store.ok());
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr(path));
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr("not an SQLite database"));
+  ExpectRefused(path, absl::StatusCode::kFailedPrecondition, "not an SQLite database");
   EXPECT_EQ(ReadBytes(path), garbage);  // and the file was left alone
 }
 
 TEST(SqliteStoreTest, AnotherApplicationsDatabaseIsRefused) {
   TempDir dir;
   const std::string path = dir.File("other.db");
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE invoices(id INTEGER)", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
-  auto store = SqliteGalleryStore::Open(path);
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr("not a Veriface gallery"));
+  RawSql(path, "CREATE TABLE invoices(id INTEGER)");
+  ExpectRefused(path, absl::StatusCode::kFailedPrecondition, "not a Veriface gallery");
 }
 
 TEST(SqliteStoreTest, ANewerSchemaVersionIsRefused) {
   TempDir dir;
   const std::string path = dir.File("g.db");
   ASSERT_NE(MustOpen(path), nullptr);
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
-  auto store = SqliteGalleryStore::Open(path);
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr("schema version '99'"));
+  RawSql(path, "UPDATE schema_version SET version = 99");
+  ExpectRefused(path, absl::StatusCode::kFailedPrecondition, "schema version '99'");
 }
 
 TEST(SqliteStoreTest, ADirectoryOrMissingParentIsRefused) {
   TempDir dir;
-  EXPECT_EQ(SqliteGalleryStore::Open(dir.path()).status().code(), absl::StatusCode::kFailedPrecondition);
-  auto missing = SqliteGalleryStore::Open(dir.File("no/such/dir/g.db"));
-  EXPECT_FALSE(missing.ok());
-  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("no/such/dir/g.db"));
+  ExpectRefused(dir.path(), absl::StatusCode::kFailedPrecondition, "is a directory");
+  ExpectRefused(dir.File("no/such/dir/g.db"), absl::StatusCode::kFailedPrecondition, "unable to open");
   EXPECT_EQ(SqliteGalleryStore::Open("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
