@@ -59,6 +59,20 @@ absl::StatusOr<T> Await(std::future<absl::StatusOr<T>>& future, const CallBudget
   }
 }
 
+// Every result in order, or the first failure.
+template <typename T>
+absl::StatusOr<std::vector<T>> AwaitAll(std::vector<std::future<absl::StatusOr<T>>>& futures, const CallBudget& budget,
+                                        const char* stage) {
+  std::vector<T> out;
+  out.reserve(futures.size());
+  for (auto& future : futures) {
+    auto result = Await(future, budget, stage);
+    if (!result.ok()) return result.status();
+    out.push_back(*std::move(result));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string TorchVersion() { return TORCH_VERSION; }
@@ -156,14 +170,7 @@ absl::StatusOr<std::vector<Faces>> Pipeline::Detect(const std::vector<DetectRequ
   for (const DetectRequest& image : images) {
     futures.push_back(impl_->detect->Submit(image, budget.deadline, budget.cancelled));
   }
-  std::vector<Faces> out;
-  out.reserve(images.size());
-  for (auto& future : futures) {
-    auto faces = Await(future, budget, "face detection");
-    if (!faces.ok()) return faces.status();
-    out.push_back(*std::move(faces));
-  }
-  return out;
+  return AwaitAll(futures, budget, "face detection");
 }
 
 absl::StatusOr<std::vector<Embedding>> Pipeline::Embed(const std::vector<const cv::Mat*>& images,
@@ -175,14 +182,7 @@ absl::StatusOr<std::vector<Embedding>> Pipeline::Embed(const std::vector<const c
     cv::Mat chip = model_->Align(*images[i], faces[i]);
     futures.push_back(impl_->embed->Submit(std::move(chip), budget.deadline, budget.cancelled));
   }
-  std::vector<Embedding> out;
-  out.reserve(faces.size());
-  for (auto& future : futures) {
-    auto embedding = Await(future, budget, "face embedding");
-    if (!embedding.ok()) return embedding.status();
-    out.push_back(*std::move(embedding));
-  }
-  return out;
+  return AwaitAll(futures, budget, "face embedding");
 }
 
 }  // namespace veriface::server

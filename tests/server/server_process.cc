@@ -59,27 +59,22 @@ int WaitPid(pid_t pid, std::chrono::milliseconds limit) {
   }
 }
 
+#ifndef VERIFACE_SERVER_BINARY_DEFAULT
+#define VERIFACE_SERVER_BINARY_DEFAULT "veriface-server"
+#endif
+#ifndef VERIFACE_CLIENT_BINARY_DEFAULT
+#define VERIFACE_CLIENT_BINARY_DEFAULT "veriface"
+#endif
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* env = std::getenv(name);
+  return env != nullptr && *env != '\0' ? env : fallback;
+}
+
 }  // namespace
 
-std::string ServerBinary() {
-  const char* env = std::getenv("VERIFACE_SERVER_BINARY");
-  if (env != nullptr && *env != '\0') return env;
-#ifdef VERIFACE_SERVER_BINARY_DEFAULT
-  return VERIFACE_SERVER_BINARY_DEFAULT;
-#else
-  return "veriface-server";
-#endif
-}
-
-std::string ClientBinary() {
-  const char* env = std::getenv("VERIFACE_CLIENT_BINARY");
-  if (env != nullptr && *env != '\0') return env;
-#ifdef VERIFACE_CLIENT_BINARY_DEFAULT
-  return VERIFACE_CLIENT_BINARY_DEFAULT;
-#else
-  return "veriface";
-#endif
-}
+std::string ServerBinary() { return EnvOr("VERIFACE_SERVER_BINARY", VERIFACE_SERVER_BINARY_DEFAULT); }
+std::string ClientBinary() { return EnvOr("VERIFACE_CLIENT_BINARY", VERIFACE_CLIENT_BINARY_DEFAULT); }
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
