@@ -85,15 +85,16 @@ int Run(const ServerConfig& config) {
   }
 
   // SIGTERM and SIGINT are blocked in every thread (see main); this one takes them synchronously.
-  std::promise<int> stop;
-  std::thread([&stop] {
+  // Shared with the detached thread, which may outlive this function when start-up fails.
+  const auto stop = std::make_shared<std::promise<int>>();
+  std::thread([stop] {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     int signal = 0;
     sigwait(&set, &signal);
-    stop.set_value(signal);
+    stop->set_value(signal);
   }).detach();
 
   if (const absl::Status s = service.Load(); !s.ok()) {
@@ -104,7 +105,7 @@ int Run(const ServerConfig& config) {
   health.SetServing(true);
   spdlog::info("serving");
 
-  const int signal = stop.get_future().get();
+  const int signal = stop->get_future().get();
   spdlog::info("{}: draining (up to {} s), then stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                config.shutdown_grace_seconds);
   health.Shutdown();

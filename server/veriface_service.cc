@@ -328,6 +328,7 @@ absl::Status EnrollOne(const v1::EnrollRequest& request, Backend& backend, const
   const std::map<std::string, std::string> metadata(request.metadata().begin(), request.metadata().end());
   // Past this point the work is done: enrol even if the caller has gone, so that a retry finds it.
   VF_ASSIGN_OR_RETURN(const auto template_ids, backend.gallery->Enroll(request.identity_id(), metadata, embeddings));
+  metrics.SetGallerySize(backend.gallery->identity_count(), backend.gallery->template_count());
   response->set_identity_id(request.identity_id());
   for (const auto& id : template_ids) response->add_template_ids(id);
   for (auto& f : faces) *response->add_faces() = std::move(f.used);
@@ -403,7 +404,7 @@ grpc::Status VerifaceService::Handle(Rpc rpc, grpc::ServerContext* context, Fn&&
       } catch (const std::exception& e) {
         status = grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat(RpcName(rpc), " failed: ", e.what()));
       }
-      if (RpcWritesGallery(rpc)) PublishGallerySize(*backend);
+      if (rpc == Rpc::kDeleteIdentity) PublishGallerySize(*backend);
     }
   }
   metrics_->ObserveRpc(RpcName(rpc), status.error_code(), Clock::now() - start);
