@@ -1,5 +1,6 @@
 #include "core/detect/face.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace veriface {
@@ -11,9 +12,14 @@ int SelectFace(const std::vector<FaceDetection>& faces, FaceSelection selection,
     const FaceDetection& f = faces[static_cast<size_t>(i)];
     double key = 0;  // larger is better
     switch (selection) {
-      case FaceSelection::kLargest:
-        key = f.box.area();
+      case FaceSelection::kLargest: {
+        // The part inside the image: MTCNN's squared boxes can run well past the edge for a face cut
+        // by it, which must not make a bystander at the border look bigger than the subject.
+        const double w = std::min<double>(f.box.x2, image_width) - std::max(f.box.x1, 0.0);
+        const double h = std::min<double>(f.box.y2, image_height) - std::max(f.box.y1, 0.0);
+        key = std::max(w, 0.0) * std::max(h, 0.0);
         break;
+      }
       case FaceSelection::kHighestScore:
         key = f.score;
         break;
