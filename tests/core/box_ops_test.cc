@@ -112,8 +112,8 @@ TEST(SelectFaceTest, LargestCentralAndBestScore) {
   EXPECT_EQ(SelectFace(faces, FaceSelection::kCentral, 100, 100), 1);
   EXPECT_EQ(SelectFace(faces, FaceSelection::kHighestScore, 100, 100), 0);
   EXPECT_EQ(SelectFace({}, FaceSelection::kLargest, 100, 100), -1);
-  // A box mostly outside the image counts only by its visible part: 100 x 10 visible < 30 x 30.
-  faces[0].box = {-50, -90, 100, 10};
+  // A box mostly outside the image counts only by its visible part: 60 x 5 visible < 30 x 30.
+  faces[0].box = {-50, -95, 60, 5};
   EXPECT_EQ(SelectFace(faces, FaceSelection::kLargest, 100, 100), 2);
 }
 
