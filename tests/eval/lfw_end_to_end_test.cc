@@ -120,6 +120,12 @@ TEST_F(LfwEndToEnd, RunsTheProtocolAndCachesEverything) {
   EXPECT_GT(r["all_pairs"]["similarity_same"]["mean"].get<double>(),
             r["all_pairs"]["similarity_different"]["mean"].get<double>() + 0.05);
   EXPECT_GT(r["all_pairs"]["auc"].get<double>(), 0.9);
+  // Every pair the folds got wrong is listed.
+  int64_t wrong = 0;
+  for (const json& f : r["cross_validation"]["folds"]) {
+    wrong += std::llround((1 - f["accuracy"].get<double>()) * f["pairs"].get<double>());
+  }
+  EXPECT_EQ(static_cast<int64_t>(r["misclassified"].size()), wrong);
   EXPECT_EQ(r["timing"]["detections_computed"], 10);
   EXPECT_EQ(r["timing"]["chips_computed"], 20);
   EXPECT_THAT(log.str(), HasSubstr("none in 1 (Nobody_Here/Nobody_Here_0001"));
@@ -232,16 +238,21 @@ double SimilarityIn(const std::string& text) {
 
 TEST_F(LfwEndToEnd, CalibrateWritesThresholdsThatThePairCommandUses) {
   const std::string bundle = CopyBundle(dir_->File("bundle"));
-  const ModelSpec before = *ReadModelSpec(bundle);
+  // Start uncalibrated, whatever the default bundle holds.
+  ModelSpec before = *ReadModelSpec(bundle);
+  before.thresholds.clear();
+  before.calibration = json::object();
+  ASSERT_TRUE(WriteModelSpec(bundle, before).ok());
 
-  // Before calibration (if the copied bundle has none yet) the pair command gives the similarity only.
+  // Without thresholds the pair command gives the similarity only.
   const std::string same_a = dir_->File("lfw/Aaron_Peirsol/Aaron_Peirsol_0001.jpg");
   const std::string same_b = dir_->File("lfw/Aaron_Peirsol/Aaron_Peirsol_0003.jpg");
   const std::string other = dir_->File("lfw/Amber_Tamblyn/Amber_Tamblyn_0001.jpg");
-  if (before.thresholds.empty()) {
+  {
     std::ostringstream out;
     ASSERT_TRUE(RunPair(bundle, same_a, same_b, 1, out).ok());
     EXPECT_THAT(out.str(), HasSubstr("no calibrated thresholds"));
+    EXPECT_THAT(out.str(), HasSubstr("cosine similarity"));
   }
 
   CalibrateOptions c;

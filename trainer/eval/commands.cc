@@ -1,5 +1,6 @@
 #include "trainer/eval/commands.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -43,8 +44,9 @@ absl::StatusOr<Session> Prepare(const CommonEvalOptions& o) {
     return absl::NotFoundError(absl::StrCat("LFW folder '", o.lfw_dir, "' is not a directory"));
   }
   SetTorchThreads(o.threads);
+  VF_ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(o.device));
   Session s;
-  VF_ASSIGN_OR_RETURN(s.model, FaceModel::Load(o.model_dir, torch::Device(torch::kCPU)));
+  VF_ASSIGN_OR_RETURN(s.model, FaceModel::Load(o.model_dir, device));
   if (!o.cache_path.empty()) {
     VF_ASSIGN_OR_RETURN(s.cache, FeatureCache::Open(o.cache_path));
   }
@@ -202,6 +204,36 @@ std::vector<std::string> PooledNotes(const VerificationScores& s) {
   return notes;
 }
 
+// The pairs the protocol got wrong, hardest first, with what a person needs to look at them.
+json MisclassifiedJson(const PairsFile& pairs, const VerificationScores& scores, const std::vector<double>& threshold,
+                       const EmbeddedImages& embedded) {
+  std::vector<size_t> wrong;
+  for (size_t i = 0; i < pairs.pairs.size(); ++i) {
+    if ((scores.scores()[i] > threshold[i]) != pairs.pairs[i].same) wrong.push_back(i);
+  }
+  std::sort(wrong.begin(), wrong.end(), [&](size_t a, size_t b) {
+    return std::abs(scores.scores()[a] - threshold[a]) > std::abs(scores.scores()[b] - threshold[b]);
+  });
+  json out = json::array();
+  for (const size_t i : wrong) {
+    const ImagePair& p = pairs.pairs[i];
+    auto faces = [&](const LfwImageId& id) {
+      const ImageRecord& r = embedded.images[static_cast<size_t>(embedded.FindImage(id))];
+      return r.fallback ? std::string("none (fallback)") : std::to_string(r.faces_found);
+    };
+    out.push_back({{"line", p.line},
+                   {"fold", p.fold + 1},
+                   {"same", p.same},
+                   {"a", p.a.Key()},
+                   {"b", p.b.Key()},
+                   {"faces_a", faces(p.a)},
+                   {"faces_b", faces(p.b)},
+                   {"score", Round(scores.scores()[i], 6)},
+                   {"threshold", Round(threshold[i], 6)}});
+  }
+  return out;
+}
+
 json ModelJson(const FaceModel& m) {
   return {{"id", m.model_id()}, {"dir", m.bundle_dir()}, {"description", m.spec().description}};
 }
@@ -354,6 +386,7 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
 
   std::string headline;
   double threshold = 0;
+  std::vector<double> pair_threshold;  // the threshold each pair was judged at by the headline protocol
   if (train) {
     VF_ASSIGN_OR_RETURN(const VerificationScores train_scores, ScorePairs(embedded, *train));
     const ThresholdChoice choice = train_scores.BestAccuracyThreshold();
@@ -367,6 +400,7 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     result["test"] = {{"accuracy", Round(accuracy, 6)}, {"rates", RatesJson(scores.RatesAt(threshold))}};
     headline = absl::StrFormat("accuracy %s at threshold %.4f chosen on %s", Pct(accuracy), threshold,
                                fs::path(o.train_pairs_path).filename().string());
+    pair_threshold.assign(scores.size(), threshold);
   }
   if (pairs.num_folds >= 2) {
     VF_ASSIGN_OR_RETURN(const CrossValidation cv, CrossValidate(scores, pairs.Folds()));
@@ -377,6 +411,7 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
       threshold = cv.mean_threshold;
       headline = absl::StrFormat("accuracy %s +- %s (%d-fold; mean threshold %.4f)", Pct(cv.mean_accuracy),
                                  Pct(cv.std_accuracy), pairs.num_folds, cv.mean_threshold);
+      for (const ImagePair& p : pairs.pairs) pair_threshold.push_back(cv.folds[static_cast<size_t>(p.fold)].threshold);
     }
   }
   if (headline.empty()) {
@@ -388,7 +423,9 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     result["self_tuned"] = {{"threshold", Round(threshold, 6)}, {"accuracy", Round(self.accuracy, 6)}};
     headline = absl::StrFormat("accuracy %s at threshold %.4f tuned on these pairs (optimistic)", Pct(self.accuracy),
                                threshold);
+    pair_threshold.assign(scores.size(), threshold);
   }
+  result["misclassified"] = MisclassifiedJson(pairs, scores, pair_threshold, embedded);
   result["all_pairs"] = PooledJson(scores);
 
   if (!model.spec().thresholds.empty()) {
@@ -426,6 +463,8 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     out << "  per fold: " << absl::StrJoin(folds, " ") << "\n";
   }
   out << "  all pairs: " << absl::StrJoin(PooledNotes(scores), ", ") << "\n";
+  out << absl::StrFormat("  misclassified: %d pairs (listed in the JSON, hardest first)\n",
+                         result["misclassified"].size());
   if (result.contains("at_bundle_thresholds")) {
     for (const auto& [name, v] : result["at_bundle_thresholds"].items()) {
       out << absl::StrFormat("  at the bundle's %s threshold %.4f: accuracy %s, TAR %s, FAR %s\n", name,
@@ -562,10 +601,11 @@ absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) 
 }
 
 absl::Status RunPair(const std::string& model_dir, const std::string& image_a, const std::string& image_b, int threads,
-                     std::ostream& out) {
+                     std::ostream& out, const std::string& device) {
   if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 0, got ", threads));
   SetTorchThreads(threads);
-  VF_ASSIGN_OR_RETURN(const auto model, FaceModel::Load(model_dir, torch::Device(torch::kCPU)));
+  VF_ASSIGN_OR_RETURN(const torch::Device torch_device, ParseDevice(device));
+  VF_ASSIGN_OR_RETURN(const auto model, FaceModel::Load(model_dir, torch_device));
   std::vector<cv::Mat> chips;
   for (const std::string& path : {image_a, image_b}) {
     VF_ASSIGN_OR_RETURN(const cv::Mat rgb, LoadImageFile(path));

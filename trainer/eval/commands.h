@@ -14,6 +14,7 @@ namespace veriface {
 
 struct CommonEvalOptions {
   std::string model_dir = "models/default";
+  std::string device = "cpu";  // "cpu", "cuda:N" or "auto"
   std::string lfw_dir;
   std::string cache_path;  // empty: no cache
   std::string tta;         // empty: the bundle's own test-time setting
@@ -51,7 +52,7 @@ absl::StatusOr<nlohmann::json> RunCalibrate(const CalibrateOptions& options, std
 // `veriface-eval pair`: every face in each image, the similarity of the two central faces and the
 // decision at the bundle's default threshold.
 absl::Status RunPair(const std::string& model_dir, const std::string& image_a, const std::string& image_b, int threads,
-                     std::ostream& out);
+                     std::ostream& out, const std::string& device = "cpu");
 
 // ROC (log FAR axis) and same/different similarity histograms with the threshold marked, as PNG files
 // `roc.png` and `similarity.png` in `dir` (created if needed). `notes` go in a box on the ROC.

@@ -13,6 +13,7 @@ namespace {
 
 void AddCommon(CLI::App* cmd, veriface::CommonEvalOptions* o, bool lfw_required) {
   cmd->add_option("--model", o->model_dir, "model bundle folder")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu, cuda:N or auto")->capture_default_str();
   auto* lfw = cmd->add_option("--lfw", o->lfw_dir, "image folder in LFW layout (Person/Person_NNNN.<ext>)");
   if (lfw_required) lfw->required();
   if (const char* env = std::getenv("VERIFACE_LFW_DIR"); env && !lfw_required) o->lfw_dir = env;
@@ -39,13 +40,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   const std::string command_line = absl::StrJoin(args, " ");
 
-  std::string model_dir = "models/default", image_a, image_b;
+  std::string model_dir = "models/default", device = "cpu", image_a, image_b;
   int pair_threads = 2;
   CLI::App* pair = app.add_subcommand("pair", "faces in two photos and whether the central ones match");
   pair->add_option("A", image_a, "first photo")->required();
   pair->add_option("B", image_b, "second photo")->required();
   pair->add_option("--model", model_dir, "model bundle folder")->capture_default_str();
   pair->add_option("--threads", pair_threads, "LibTorch threads (0: one per core)")->capture_default_str();
+  pair->add_option("--device", device, "cpu, cuda:N or auto")->capture_default_str();
 
   veriface::LfwOptions lfw;
   lfw.common.cache_path = veriface::DefaultCachePath();
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (pair->parsed()) {
-    const absl::Status s = veriface::RunPair(model_dir, image_a, image_b, pair_threads, std::cout);
+    const absl::Status s = veriface::RunPair(model_dir, image_a, image_b, pair_threads, std::cout, device);
     return s.ok() ? EXIT_SUCCESS : Fail("pair", s);
   }
   for (veriface::CommonEvalOptions* o : {&lfw.common, &cal.common}) {
