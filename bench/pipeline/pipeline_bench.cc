@@ -15,6 +15,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/common/device.h"
+#include "core/common/openmp_env.h"
 #include "core/image/decode.h"
 #include "core/model/face_model.h"
 #include "core/nn/conv2d.h"
@@ -168,6 +169,7 @@ BENCHMARK(BM_Mtcnn)
 }  // namespace veriface
 
 int main(int argc, char** argv) {
+  veriface::UsePassiveOpenMpWaits(argv);
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
