@@ -19,8 +19,11 @@ mkdir -p "$RESULTS" "$WORK_ROOT"
 record_result() {
   local name=$1 result=$2 seconds=$3
   shift 3
-  local cmd
-  cmd=$(printf '%q ' "$@")
+  # The command as a person would type it (single quotes where needed), escaped for JSON.
+  local cmd="" arg
+  for arg in "$@"; do
+    if [[ $arg =~ ^[A-Za-z0-9_./:=,+@-]+$ ]]; then cmd+="$arg "; else cmd+="'$arg' "; fi
+  done
   cmd=${cmd//\\/\\\\}
   cmd=${cmd//\"/\\\"}
   cat >"$RESULTS/$name.json" <<JSON

@@ -101,6 +101,7 @@ absl::StatusOr<json> RunFoldProtocol(const FoldProtocolConfig& config) {
       *log << absl::StrFormat("fold %d: accuracy %.2f%% at threshold %.4f (chosen on the other folds)\n", k + 1,
                               100 * accuracy, chosen.threshold);
     }
+    last = std::move(trainer);
   }
   if (last == nullptr) return absl::InvalidArgumentError("no fold to run");
   VF_ASSIGN_OR_RETURN(const VerificationScores source_scores, last->ScorePairsWithSource(pairs));

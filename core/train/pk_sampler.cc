@@ -93,7 +93,13 @@ std::vector<std::vector<int64_t>> PkSampler::Epoch(int64_t epoch) const {
       chosen.push_back(person);
       std::vector<int64_t> items = groups_[person];
       Shuffle(items, rng);
-      items.resize(std::min(items.size(), static_cast<size_t>(options_.images_per_person)));
+      const auto k = static_cast<size_t>(options_.images_per_person);
+      if (items.size() >= k) {
+        items.resize(k);
+      } else if (options_.repeat_to_k) {
+        const size_t have = items.size();
+        while (items.size() < k) items.push_back(items[static_cast<size_t>(rng() % have)]);
+      }
       batch.insert(batch.end(), items.begin(), items.end());
     }
     for (int k = 0; k < options_.extra_negatives && !singles.empty(); ++k) {

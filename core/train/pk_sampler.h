@@ -1,7 +1,9 @@
 #pragma once
 // P x K batches: P people, K images of each, so that every anchor has positives and negatives in its
-// own batch for online mining. People with a single image can never be anchors; a few of them are added
-// to each batch as extra negatives, so they still teach the network who someone is not.
+// own batch for online mining. Batches have one shape by default (short people repeat images): with
+// LibTorch on a CPU every new batch shape costs new oneDNN primitives and allocator fragments. People with a single
+// image can never be anchors; a few of them are added to each batch as extra negatives, so they still teach the network
+// who someone is not.
 //
 // Deterministic: an epoch's batches depend only on (seed, epoch), never on earlier calls, which is what
 // lets a resumed run continue exactly where it stopped.
@@ -14,8 +16,11 @@
 namespace veriface {
 
 struct PkSamplerOptions {
-  int people_per_batch = 16;      // P
-  int images_per_person = 4;      // K; a person with fewer images gives all of them
+  int people_per_batch = 16;  // P
+  int images_per_person = 4;  // K
+  // A person with fewer than K images: repeat some of them (each repeat gets its own augmentation or
+  // view) so that every batch has the same shape, or give just the ones there are.
+  bool repeat_to_k = true;
   int extra_negatives = 0;        // images of single-image people added to every batch
   int64_t batches_per_epoch = 0;  // 0: one pass over the people with >= 2 images
   uint64_t seed = 1;

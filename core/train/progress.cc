@@ -32,6 +32,7 @@ void ProgressBar::Update(int64_t done, const std::string& text, int64_t rate_ite
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_ || out_ == nullptr) return;
   last_done_ = done;
+  last_rate_items_ = rate_items;
   last_text_ = text;
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_draw_).count();
@@ -45,7 +46,7 @@ void ProgressBar::Finish(const std::string& text) {
   if (finished_) return;
   finished_ = true;
   if (out_ == nullptr) return;
-  Draw(last_done_ > 0 ? last_done_ : total_, text, 0, true);
+  Draw(last_done_ > 0 ? last_done_ : total_, text, last_rate_items_, true);
 }
 
 void ProgressBar::Draw(int64_t done, const std::string& text, int64_t rate_items, bool final) {

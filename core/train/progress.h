@@ -35,6 +35,7 @@ class ProgressBar {
   bool tty_;
   bool finished_ = false;
   int64_t last_done_ = 0;
+  int64_t last_rate_items_ = 0;
   std::string last_text_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;

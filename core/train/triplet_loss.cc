@@ -28,9 +28,10 @@ TripletLossResult Reduce(const torch::Tensor& per_triplet, const torch::Tensor& 
 absl::StatusOr<Mining> ParseMining(const std::string& name) {
   if (name == "batch-hard") return Mining::kBatchHard;
   if (name == "semi-hard") return Mining::kSemiHard;
+  if (name == "batch-all") return Mining::kBatchAll;
   if (name == "random") return Mining::kRandom;
   return absl::InvalidArgumentError(
-      absl::StrCat("mining '", name, "' is not one of 'batch-hard', 'semi-hard', 'random'"));
+      absl::StrCat("mining '", name, "' is not one of 'batch-hard', 'semi-hard', 'batch-all', 'random'"));
 }
 
 std::string MiningName(Mining mining) {
@@ -39,6 +40,8 @@ std::string MiningName(Mining mining) {
       return "batch-hard";
     case Mining::kSemiHard:
       return "semi-hard";
+    case Mining::kBatchAll:
+      return "batch-all";
     case Mining::kRandom:
       return "random";
   }
@@ -109,6 +112,16 @@ absl::StatusOr<TripletLossResult> TripletLoss(const torch::Tensor& embeddings, c
       const auto chosen = torch::where(farther.any(2), semi_hard, easiest);
       const auto per_pair = torch::relu(d - chosen + options.margin);
       return Reduce(per_pair.masked_select(pos & has_neg.unsqueeze(1)), embeddings);
+    }
+    case Mining::kBatchAll: {
+      const auto valid = pos.unsqueeze(2) & neg.unsqueeze(1);  // [a, p, n]
+      const auto per_triplet = torch::relu(d.unsqueeze(2) - d.unsqueeze(1) + options.margin).masked_select(valid);
+      TripletLossResult r;
+      r.triplets = per_triplet.numel();
+      const auto active = per_triplet > 0;
+      r.active = active.sum().item<int64_t>();
+      r.loss = r.active > 0 ? per_triplet.sum() / static_cast<double>(r.active) : embeddings.sum() * 0.0;
+      return r;
     }
     case Mining::kRandom: {
       const auto pos_cpu = pos.cpu();

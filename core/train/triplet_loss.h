@@ -7,10 +7,15 @@
 //   semi-hard (Schroff et al. 2015, FaceNet): per positive pair (a, p), the nearest negative that is still
 //     farther than p (d(a,n) > d(a,p)); when there is none, the farthest negative, which is the least
 //     violating one;
+//   batch-all (Hermans et al., their "BA, != 0" variant): every valid triplet of the batch, the loss
+//     averaged over the active ones only, so that the many satisfied triplets do not dilute the
+//     gradient; steadier than batch-hard while a network trained from scratch is still random, when the
+//     hardest pairs of a batch are mostly noise;
 //   random (the original study's fixed random triplets, for comparison): per anchor, a random positive
 //     and a random negative.
-// Only anchors with at least one positive and one negative in the batch take part. The loss is the mean
-// over the triplets taken, including those already satisfied (they count as inactive).
+// Only anchors with at least one positive and one negative in the batch take part. Except for batch-all,
+// the loss is the mean over the triplets taken, including those already satisfied (they count as
+// inactive).
 
 #include <torch/torch.h>
 
@@ -22,13 +27,13 @@
 
 namespace veriface {
 
-enum class Mining { kBatchHard, kSemiHard, kRandom };
+enum class Mining { kBatchHard, kSemiHard, kBatchAll, kRandom };
 enum class TripletDistance {
   kSquared,   // ||a - b||^2, FaceNet's choice; on unit vectors 2 - 2 cos
   kEuclidean  // ||a - b||
 };
 
-// "batch-hard", "semi-hard", "random"; "squared", "euclidean".
+// "batch-hard", "semi-hard", "batch-all", "random"; "squared", "euclidean".
 absl::StatusOr<Mining> ParseMining(const std::string& name);
 std::string MiningName(Mining mining);
 absl::StatusOr<TripletDistance> ParseTripletDistance(const std::string& name);

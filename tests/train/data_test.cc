@@ -133,6 +133,28 @@ TEST(PkSamplerTest, BatchesHoldPPeopleOfKImagesPlusSingles) {
   EXPECT_NE(sampler->Epoch(1), epoch);
 }
 
+TEST(PkSamplerTest, ShortPeopleRepeatImagesSoBatchesKeepOneShape) {
+  // Two people with 2 images, one with 4; K = 3.
+  const std::vector<int> labels = {0, 0, 1, 1, 2, 2, 2, 2};
+  PkSamplerOptions o;
+  o.people_per_batch = 3;
+  o.images_per_person = 3;
+  const auto repeat = PkSampler::Create(labels, o);
+  ASSERT_TRUE(repeat.ok());
+  const auto batch = repeat->Epoch(0).at(0);
+  ASSERT_EQ(batch.size(), 9u);
+  std::map<int, std::set<int64_t>> distinct;
+  for (int64_t i : batch) distinct[labels[static_cast<size_t>(i)]].insert(i);
+  EXPECT_EQ(distinct[0].size(), 2u);  // both images, one of them twice
+  EXPECT_EQ(distinct[1].size(), 2u);
+  EXPECT_EQ(distinct[2].size(), 3u);  // three of its four, no repeat
+
+  o.repeat_to_k = false;
+  const auto no_repeat = PkSampler::Create(labels, o);
+  ASSERT_TRUE(no_repeat.ok());
+  EXPECT_EQ(no_repeat->Epoch(0).at(0).size(), 7u);
+}
+
 TEST(PkSamplerTest, ImpossibleSetupsAreErrors) {
   PkSamplerOptions o;
   EXPECT_FALSE(PkSampler::Create({0, 1, 2}, o).ok());  // nobody has two images

@@ -146,6 +146,46 @@ TEST(TripletLossTest, CoincidingEmbeddingsKeepAFiniteGradient) {
   EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>());
 }
 
+// Batch-all over the 2-D example, margin 2. Valid triplets (a, p, n): from a0 and a1 two each, from
+// b0 and b1 two each: 8. Losses: (a0,a1,b0) 1-4+2=-1, (a0,a1,b1) 1-9+2=-6, (a1,a0,b0) 1-5+2=-2,
+// (a1,a0,b1) 1-4+2=-1, (b0,b1,a0) 13-4+2=11, (b0,b1,a1) 13-5+2=10, (b1,b0,a0) 13-9+2=6,
+// (b1,b0,a1) 13-4+2=11. Active: 4, mean over them (11+10+6+11)/4 = 9.5.
+TEST(TripletLossTest, BatchAllAveragesOverActiveTriplets) {
+  TripletLossOptions o;
+  o.mining = Mining::kBatchAll;
+  o.margin = 2;
+  const auto r = TripletLoss(TwoPeople(), TwoPeopleLabels(), o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->triplets, 8);
+  EXPECT_EQ(r->active, 4);
+  EXPECT_NEAR(r->loss.item<double>(), 9.5, 1e-5);
+}
+
+// A realistic batch (40 people x 4 images + 32 single images, 128-D unit embeddings) through every
+// mining mode, forward and backward.
+TEST(TripletLossTest, TrainingSizedBatchGivesFiniteLossAndGradient) {
+  torch::manual_seed(0);
+  std::vector<int64_t> labels;
+  for (int64_t p = 0; p < 40; ++p) labels.insert(labels.end(), 4, p);
+  for (int64_t p = 40; p < 72; ++p) labels.push_back(p);
+  for (Mining m : {Mining::kBatchHard, Mining::kSemiHard, Mining::kBatchAll, Mining::kRandom}) {
+    for (TripletDistance dist : {TripletDistance::kSquared, TripletDistance::kEuclidean}) {
+      auto x = torch::randn({192, 128}, torch::requires_grad());
+      const auto e = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
+      TripletLossOptions o;
+      o.mining = m;
+      o.distance = dist;
+      std::mt19937_64 rng(3);
+      const auto r = TripletLoss(e, Labels(labels), o, &rng);
+      ASSERT_TRUE(r.ok()) << MiningName(m);
+      EXPECT_GT(r->triplets, 0) << MiningName(m);
+      EXPECT_TRUE(std::isfinite(r->loss.item<double>())) << MiningName(m);
+      r->loss.backward();
+      EXPECT_TRUE(torch::isfinite(x.grad()).all().item<bool>()) << MiningName(m);
+    }
+  }
+}
+
 TEST(TripletLossTest, BadInputsAreErrors) {
   TripletLossOptions o;
   EXPECT_FALSE(TripletLoss(torch::zeros({4, 2}), Labels({0, 0, 1}), o).ok());
