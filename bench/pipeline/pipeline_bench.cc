@@ -10,9 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <string>
-
 #include <opencv2/imgproc.hpp>
+#include <string>
 
 #include "core/common/device.h"
 #include "core/common/openmp_env.h"
@@ -93,7 +92,15 @@ void BM_Descriptor(benchmark::State& state) {
   state.counters["ms_per_face"] = 1e3 * seconds / faces;
   state.counters["gflops"] = DescriptorFlops() * faces * 1e-9 / seconds;
 }
-BENCHMARK(BM_Descriptor)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Descriptor)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Arg(16)
+    ->Arg(32)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // The reference for "peak": one large 3x3 convolution through oneDNN, 64 -> 64 channels on 56x56, batch 16.
 void BM_PeakConv3x3(benchmark::State& state) {
@@ -111,29 +118,32 @@ void BM_PeakConv3x3(benchmark::State& state) {
 }
 BENCHMARK(BM_PeakConv3x3)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The batch-1 cliff and its fix: a 3x3 convolution of the ResNet's 17x17 stage through LibTorch's
-// dispatcher (which picks the im2col `_slow_conv2d` path for such small inputs) and through oneDNN.
+// The batch-1 cliff and its fixes: a 3x3 convolution of the ResNet's 17x17 stage through LibTorch's
+// dispatcher (which picks the im2col `_slow_conv2d` path for such small inputs), through oneDNN, and
+// through oneDNN with the weights already in its blocked layout (FastConv2d::PrepackForInference).
 void BM_Batch1Conv3x3(benchmark::State& state) {
   torch::NoGradGuard no_grad;
-  const bool onednn = state.range(0) == 1;
+  const auto path = state.range(0);
   const auto x = torch::randn({1, 64, 17, 17});
   const auto w = torch::randn({64, 64, 3, 3});
   const auto b = torch::randn({64});
+  const auto packed = at::mkldnn_reorder_conv2d_weight(w.to_mkldnn(), {1, 1}, {1, 1}, {1, 1}, 1);
   for (auto _ : state) {
-    if (onednn) {
-      benchmark::DoNotOptimize(at::mkldnn_convolution(x, w, b, {1, 1}, {1, 1}, {1, 1}, 1));
-    } else {
+    if (path == 0) {
       benchmark::DoNotOptimize(at::conv2d(x, w, b, {1, 1}, {1, 1}));
+    } else {
+      benchmark::DoNotOptimize(at::mkldnn_convolution(x, path == 2 ? packed : w, b, {1, 1}, {1, 1}, {1, 1}, 1));
     }
   }
-  state.SetLabel(onednn ? "oneDNN" : "LibTorch dispatcher");
+  state.SetLabel(path == 0 ? "LibTorch dispatcher" : path == 1 ? "oneDNN" : "oneDNN, prepacked weights");
 }
-BENCHMARK(BM_Batch1Conv3x3)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Batch1Conv3x3)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // MTCNN on one image resized to W x H: total and per stage.
 void BM_Mtcnn(benchmark::State& state) {
   const int w = static_cast<int>(state.range(0)), h = static_cast<int>(state.range(1));
-  cv::Mat rgb = w == 250 ? Image("data/lfw/Abel_Pacheco/Abel_Pacheco_0001.jpg") : Image("data/group-photos/sample1.jpg");
+  cv::Mat rgb =
+      w == 250 ? Image("data/lfw/Abel_Pacheco/Abel_Pacheco_0001.jpg") : Image("data/group-photos/sample1.jpg");
   if (rgb.cols != w || rgb.rows != h) cv::resize(rgb, rgb, cv::Size(w, h), 0, 0, cv::INTER_AREA);
   const MtcnnDetector& detector = Model().detector();
   const DetectorOptions options;

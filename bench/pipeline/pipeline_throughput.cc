@@ -53,8 +53,8 @@ struct Options {
 struct StageTimes {
   double decode = 0, detect = 0, align = 0, embed = 0;
   json Json(double per) const {
-    return {{"decode_ms", decode / per}, {"detect_ms", detect / per}, {"align_ms", align / per},
-            {"embed_ms", embed / per}};
+    return {
+        {"decode_ms", decode / per}, {"detect_ms", detect / per}, {"align_ms", align / per}, {"embed_ms", embed / per}};
   }
 };
 

@@ -20,11 +20,27 @@ torch::Tensor FastConv2dImpl::forward(const torch::Tensor& x) {
   const bool inference = !torch::GradMode::is_enabled() || (!x.requires_grad() && !weight.requires_grad());
   if (inference && x.device().is_cpu() && x.scalar_type() == torch::kFloat32) {
     // Channels-last inputs stay channels-last: oneDNN's direct kernels are about twice as fast on them.
-    return at::mkldnn_convolution(x.contiguous(x.suggest_memory_format()), weight,
+    const bool packed = packed_weight_.defined() && packed_version_ == static_cast<int64_t>(weight._version());
+    return at::mkldnn_convolution(x.contiguous(x.suggest_memory_format()), packed ? packed_weight_ : weight,
                                   bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, {p, p}, {s, s},
                                   {1, 1}, spec_.groups);
   }
   return at::conv2d(x, weight, bias, {s, s}, {p, p}, {1, 1}, spec_.groups);
+}
+
+void FastConv2dImpl::PrepackForInference() {
+  if (!weight.device().is_cpu() || weight.scalar_type() != torch::kFloat32) return;
+  torch::NoGradGuard no_grad;
+  const int64_t s = spec_.stride;
+  const int64_t p = spec_.padding;
+  packed_weight_ = at::mkldnn_reorder_conv2d_weight(weight.detach().to_mkldnn(), {p, p}, {s, s}, {1, 1}, spec_.groups);
+  packed_version_ = static_cast<int64_t>(weight._version());
+}
+
+void PrepackConvolutions(torch::nn::Module& module) {
+  for (const std::shared_ptr<torch::nn::Module>& m : module.modules(/*include_self=*/true)) {
+    if (auto* conv = dynamic_cast<FastConv2dImpl*>(m.get())) conv->PrepackForInference();
+  }
 }
 
 }  // namespace veriface

@@ -32,9 +32,20 @@ class FastConv2dImpl : public torch::nn::Module {
   torch::Tensor weight;  // OIHW
   torch::Tensor bias;    // [O], undefined when spec.bias is false
 
+  // Keeps a copy of the weights in oneDNN's blocked layout, so that inference stops reordering them on
+  // every call (at batch 1 that reorder is a large part of the small late layers' time). The copy is
+  // used only while `weight` is unchanged since (its version counter says so); training never sees it.
+  // Not thread-safe against concurrent forward(): call it once, before serving.
+  void PrepackForInference();
+
  private:
   Conv2dSpec spec_;
+  torch::Tensor packed_weight_;
+  int64_t packed_version_ = -1;
 };
 TORCH_MODULE(FastConv2d);
+
+// PrepackForInference on every FastConv2d inside `module` (CPU float32 weights only).
+void PrepackConvolutions(torch::nn::Module& module);
 
 }  // namespace veriface
