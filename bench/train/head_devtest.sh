@@ -3,14 +3,15 @@
 # validated on pairsDevTest.txt (whose people never train), against the source bundle (backbone alone,
 # pass-through head) on the same pairs and faces.
 #
-#   bench/train/head_devtest.sh [extra veriface-train options]
+#   [NAME=train_head_devtest_x] bench/train/head_devtest.sh [extra veriface-train options]
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-WORK=$WORK_ROOT/head-devtest
+NAME=${NAME:-train_head_devtest}
+WORK=$WORK_ROOT/$NAME
 rm -rf "$WORK"
 start=$(date +%s)
 cmd=(nice -n 10 "$TRAIN" train --data "$LFW" --train-people "$LFW/peopleDevTrain.txt"
      --val-pairs "$LFW/pairsDevTest.txt" --source-model "$ROOT/models/default" --cache-dir "$CACHE"
      --work-dir "$WORK" --result "$WORK/result.json" "$@")
 "${cmd[@]}"
-record_result train_head_devtest "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"
+record_result "$NAME" "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"

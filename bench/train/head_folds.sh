@@ -4,16 +4,19 @@
 # choose the threshold on the other nine folds' pairs, test fold k. Also the source bundle (pass-through
 # head) on the same faces, and a final head trained on every fold's people (bundle in $FINAL).
 #
-#   bench/train/head_folds.sh [extra veriface-train options]
+#   [NAME=train_head_folds_x] [FINAL=dir] bench/train/head_folds.sh [extra veriface-train options]
+# NAME names the result (bench/results/NAME.json) and the work folder, so candidates can sit side by side;
+# FINAL= (empty) skips the final head trained on every fold's people.
 # Needs the default bundle (models/default) and LFW (../shared/data/lfw). First run: detects and caches
 # the faces of all 13,233 images and their backbone features (the long part); later runs take minutes.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-WORK=$WORK_ROOT/head-folds
-FINAL=${FINAL:-$ROOT/models/trained-head}
+NAME=${NAME:-train_head_folds}
+WORK=$WORK_ROOT/$NAME
+FINAL=${FINAL-$ROOT/models/trained-head}
 start=$(date +%s)
 cmd=(nice -n 10 "$TRAIN" folds --data "$LFW" --people "$LFW/people.txt" --pairs "$LFW/pairs.txt"
      --source-model "$ROOT/models/default" --cache-dir "$CACHE" --work-dir "$WORK" --resume
-     --final-out "$FINAL" --result "$WORK/result.json" "$@")
+     ${FINAL:+--final-out "$FINAL"} --result "$WORK/result.json" "$@")
 "${cmd[@]}" >/dev/null
-record_result train_head_folds "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"
+record_result "$NAME" "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"

@@ -15,6 +15,7 @@
 #include "core/common/file_util.h"
 #include "core/common/sha256.h"
 #include "core/common/status_macros.h"
+#include "core/embed/dense_head.h"
 #include "core/embed/embedder.h"
 #include "core/plot/chart.h"
 #include "core/train/batch_prefetcher.h"
@@ -62,7 +63,15 @@ absl::Status TrainerConfig::Validate() const {
   if (data_dir.empty()) return bad("no data folder given (--data)");
   if (source_bundle.empty()) return bad("no source bundle given (--source-model)");
   if (work_dir.empty()) return bad("no work folder given (--work-dir)");
-  if (epochs < 1) return bad(absl::StrCat("epochs must be >= 1, got ", epochs));
+  if (head_init != "default" && head_init != "whiten") {
+    return bad(absl::StrCat("head init '", head_init, "' is not 'default' or 'whiten'"));
+  }
+  if (head_init == "whiten" && !(backbone == "face-resnet" && freeze_backbone)) {
+    return bad("head init 'whiten' needs the frozen face-resnet backbone (its features are fitted once)");
+  }
+  // A closed-form head needs no epoch; every other head does.
+  const int min_epochs = head_init == "whiten" ? 0 : 1;
+  if (epochs < min_epochs) return bad(absl::StrCat("epochs must be >= ", min_epochs, ", got ", epochs));
   if (!(lr > 0)) return bad(absl::StrCat("learning rate must be > 0, got ", lr));
   if (weight_decay < 0) return bad(absl::StrCat("weight decay must be >= 0, got ", weight_decay));
   if (optimizer != "adam" && optimizer != "adamw" && optimizer != "sgd") {
@@ -72,7 +81,7 @@ absl::Status TrainerConfig::Validate() const {
     return bad(absl::StrCat("schedule '", schedule, "' is not 'cosine', 'step' or 'constant'"));
   }
   if (step_every < 1) return bad(absl::StrCat("step schedule: every must be >= 1, got ", step_every));
-  if (warmup_epochs < 0 || warmup_epochs >= epochs) {
+  if (warmup_epochs < 0 || (warmup_epochs > 0 && warmup_epochs >= epochs)) {
     return bad(absl::StrCat("warm-up epochs must be in [0, epochs), got ", warmup_epochs));
   }
   if (clip_grad_norm < 0) return bad(absl::StrCat("gradient clipping norm must be >= 0, got ", clip_grad_norm));
@@ -109,10 +118,17 @@ json TrainerConfig::OutcomeJson() const {
       {"head", head},
       {"head_params", head_params},
       {"feature_views", feature_views},
+      {"head_init", head_init},
+      {"whitening", head_init == "whiten" ? json{{"shrinkage", whitening.shrinkage},
+                                                 {"power", whitening.power},
+                                                 {"output_dim", whitening.output_dim},
+                                                 {"centre", whitening.centre}}
+                                          : json(nullptr)},
       {"loss", MiningJson(loss)},
       {"sampler",
        {{"people_per_batch", sampler.people_per_batch},
         {"images_per_person", sampler.images_per_person},
+        {"repeat_to_k", sampler.repeat_to_k},
         {"extra_negatives", sampler.extra_negatives},
         {"batches_per_epoch", sampler.batches_per_epoch}}},
       {"augment",
@@ -308,6 +324,23 @@ absl::Status Trainer::PrepareData() {
     }
   }
   data_ = std::move(data);
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::InitialiseHead() {
+  if (config_.head_init != "whiten") return absl::OkStatus();
+  auto dense = std::dynamic_pointer_cast<DenseHead>(head_);
+  if (dense == nullptr) return absl::InvalidArgumentError("head init 'whiten' needs the 'dense' head");
+  // Fitted on the features the head sees at test time (the flip average), one row per image.
+  const auto& f = data_->train_features;
+  const auto test_time = (f.select(1, kPlainView) + f.select(1, kMirrorView)) / 2;
+  VF_ASSIGN_OR_RETURN(const AffineMap map, FitWhitening(test_time, data_->train.labels, config_.whitening));
+  VF_RETURN_IF_ERROR(dense->SetAffine(map.weight, map.bias));
+  if (config_.progress) {
+    *config_.progress << absl::StrFormat(
+        "head: centred and whitened on %d images (within-class covariance of %d people; shrinkage %g, power %g)\n",
+        map.samples, map.people, config_.whitening.shrinkage, config_.whitening.power);
+  }
   return absl::OkStatus();
 }
 
@@ -532,6 +565,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
       if (config_.progress) *config_.progress << "resuming after epoch " << done << " of " << config_.epochs << "\n";
     }
     VF_RETURN_IF_ERROR(PrepareData());
+    if (done == 0) VF_RETURN_IF_ERROR(InitialiseHead());
 
     const auto session_start = Clock::now();
     int run_here = 0;
@@ -584,28 +618,10 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
 // Checkpoints, log and curves
 
 absl::Status Trainer::SaveCheckpoint(const std::string& path, int epochs_done, bool with_optimizer) const {
-  json history = json::array();
-  for (const auto& r : summary_.history) {
-    history.push_back({{"epoch", r.epoch},
-                       {"steps", r.steps},
-                       {"loss", r.loss},
-                       {"active_fraction", r.active_fraction},
-                       {"lr", r.lr},
-                       {"seconds", r.seconds},
-                       {"images_per_second", r.images_per_second},
-                       {"validated", r.validated},
-                       {"val_accuracy", r.val_accuracy},
-                       {"val_threshold", r.val_threshold},
-                       {"val_auc", r.val_auc},
-                       {"val_cv_accuracy", r.val_cv_accuracy}});
-  }
-  const json meta = {{"format", kCheckpointFormat},
-                     {"epochs_done", epochs_done},
-                     {"best_epoch", summary_.best_epoch},
-                     {"best_accuracy", best_accuracy_},
-                     {"elapsed_s", elapsed_before_s_},
-                     {"outcome", config_.OutcomeJson()},
-                     {"history", history}};
+  const json meta = {{"format", kCheckpointFormat},       {"epochs_done", epochs_done},
+                     {"best_epoch", summary_.best_epoch}, {"best_accuracy", best_accuracy_},
+                     {"elapsed_s", elapsed_before_s_},    {"outcome", config_.OutcomeJson()},
+                     {"history", summary_.history}};
   return Guard("saving a checkpoint", [&]() -> absl::Status {
     torch::serialize::OutputArchive root, head, backbone;
     head_->save(head);
@@ -662,23 +678,7 @@ absl::Status Trainer::LoadCheckpoint(const std::string& path, bool with_optimize
     summary_.best_epoch = meta.at("best_epoch").get<int>();
     best_accuracy_ = meta.at("best_accuracy").get<double>();
     elapsed_before_s_ = meta.at("elapsed_s").get<double>();
-    summary_.history.clear();
-    for (const auto& h : meta.at("history")) {
-      EpochRecord r;
-      r.epoch = h.at("epoch");
-      r.steps = h.at("steps");
-      r.loss = h.at("loss");
-      r.active_fraction = h.at("active_fraction");
-      r.lr = h.at("lr");
-      r.seconds = h.at("seconds");
-      r.images_per_second = h.at("images_per_second");
-      r.validated = h.at("validated");
-      r.val_accuracy = h.at("val_accuracy");
-      r.val_threshold = h.at("val_threshold");
-      r.val_auc = h.at("val_auc");
-      r.val_cv_accuracy = h.at("val_cv_accuracy");
-      summary_.history.push_back(r);
-    }
+    summary_.history = meta.at("history").get<std::vector<EpochRecord>>();
     return absl::OkStatus();
   });
 }

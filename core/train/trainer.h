@@ -33,6 +33,7 @@
 #include "core/train/face_dataset.h"
 #include "core/train/pk_sampler.h"
 #include "core/train/triplet_loss.h"
+#include "core/train/whitening.h"
 
 namespace veriface {
 
@@ -54,6 +55,12 @@ struct TrainerConfig {
   std::string head = "dense";
   nlohmann::json head_params = nlohmann::json::object();
   int feature_views = 6;  // frozen path: views per training face (plain, mirror, jittered ...)
+  // How the head starts. "default": its own initialisation (a residual head starts as the identity).
+  // "whiten" (frozen path, linear dense head): centred and within-class whitened on the training
+  // people's features in closed form (core/train/whitening.h); the epochs then fine-tune it, and 0 epochs
+  // keeps the closed-form map as it is.
+  std::string head_init = "default";
+  WhiteningOptions whitening;
 
   // ---- objective and sampling ----
   TripletLossOptions loss;
@@ -110,6 +117,9 @@ struct EpochRecord {
   double val_cv_accuracy = 0;  // 10-fold cross-validated (threshold chosen on the other folds)
 };
 
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochRecord, epoch, steps, loss, active_fraction, lr, seconds, images_per_second,
+                                   validated, val_accuracy, val_threshold, val_auc, val_cv_accuracy)
+
 struct TrainSummary {
   std::vector<EpochRecord> history;
   int best_epoch = 0;     // 1-based; the last epoch when there is no validation
@@ -160,6 +170,7 @@ class Trainer {
 
   absl::Status Build();
   absl::Status PrepareData();
+  absl::Status InitialiseHead();
   absl::Status RunEpoch(int epoch, EpochRecord* record);
   absl::StatusOr<torch::Tensor> MakeImageBatch(int epoch, int64_t step, const std::vector<int64_t>& items) const;
   torch::Tensor MakeFeatureBatch(int epoch, int64_t step, const std::vector<int64_t>& items) const;

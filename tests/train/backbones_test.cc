@@ -135,6 +135,19 @@ TEST(DenseHeadTest, ShapesResidualStartAndErrors) {
   const auto x = torch::randn({4, 128});
   EXPECT_TRUE(torch::equal((*residual)->forward(x), x));
 
+  // Input normalisation spreads features that all point the same way (as post-ReLU pooled features
+  // of an untrained backbone do): in training mode the embeddings are no longer nearly parallel.
+  const auto normed = MakeHead("dense", 64, {{"input_norm", true}, {"output_dim", 32}});
+  ASSERT_TRUE(normed.ok()) << normed.status();
+  const auto parallel = torch::rand({16, 64}) * 0.01 + 5.0;
+  const auto mean_cosine = [&](const std::shared_ptr<Head>& h) {
+    const auto e =
+        torch::nn::functional::normalize(h->forward(parallel), torch::nn::functional::NormalizeFuncOptions().dim(1));
+    return torch::mm(e, e.t()).mean().item<double>();
+  };
+  EXPECT_LT(mean_cosine(*normed), 0.5);
+  EXPECT_GT(mean_cosine(*MakeHead("dense", 64, {{"output_dim", 32}})), 0.9);  // without: all one direction
+
   EXPECT_FALSE(MakeHead("dense", 64, {{"residual", true}}).ok());  // 64 in, 128 out
   EXPECT_FALSE(MakeHead("dense", 64, {{"hidden", {0}}}).ok());
   EXPECT_FALSE(MakeHead("dense", 64, {{"dropout", 1.5}}).ok());

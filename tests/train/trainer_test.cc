@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -13,6 +14,7 @@
 #include "core/align/aligner.h"
 #include "core/image/decode.h"
 #include "core/train/face_cache.h"
+#include "core/train/fold_protocol.h"
 #include "tests/testing/test_env.h"
 
 namespace veriface {
@@ -40,7 +42,10 @@ struct SmallLfw {
 
   SmallLfw() {
     root = dir.File("lfw");
-    cache = dir.File("cache");
+    // ctest runs every test in its own process: a cache in the build folder lets them share the faces
+    // (entries are keyed by content and written atomically, so sharing is safe).
+    const char* build = std::getenv("VERIFACE_BINARY_DIR");
+    cache = build != nullptr ? std::string(build) + "/tests/train/face-cache" : dir.File("cache");
     const auto link = [&](const std::string& person, int count) {
       fs::create_directories(root + "/" + person);
       for (int i = 1; i <= count; ++i) {
@@ -250,6 +255,64 @@ TEST(TrainerTest, BadConfigurationsAreReadableErrors) {
   c = BaseConfig(work.path());
   c.head = "identity";  // nothing to train
   EXPECT_FALSE(Trainer::Create(c).ok());
+  c = BaseConfig(work.path());
+  c.epochs = 0;  // only a closed-form head may skip training
+  EXPECT_FALSE(Trainer::Create(c).ok());
+  c.head_init = "pca";
+  EXPECT_FALSE(Trainer::Create(c).ok());
+  c = ImageConfig(work.path());
+  c.head_init = "whiten";  // needs the frozen features
+  EXPECT_FALSE(Trainer::Create(c).ok());
+}
+
+// head_init "whiten" with no epoch: the head is the closed-form map fitted on the training people's
+// test-time features, it travels in the bundle like any trained head, and the server embeds with it.
+TEST(TrainerTest, WhitenedHeadWithoutEpochsIsTheClosedFormMapAndServes) {
+  testing::TempDir work;
+  TrainerConfig c = BaseConfig(work.File("run"));
+  c.head_init = "whiten";
+  c.whitening.shrinkage = 0.5;  // 26 images of 6 people cannot shape a 128-D covariance alone
+  c.epochs = 0;
+  c.warmup_epochs = 0;
+  c.feature_views = 4;
+  auto t = Trainer::Create(c);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const auto summary = (*t)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_TRUE(summary->finished);
+  EXPECT_TRUE(summary->history.empty());
+
+  // The training people's embeddings before normalisation are centred: their mean is far shorter than
+  // the pass-through descriptors' mean direction.
+  std::vector<std::string> images;
+  for (const char* person : {"Colin_Powell", "Tony_Blair", "Donald_Rumsfeld"}) {
+    for (int i = 1; i <= 5; ++i) images.push_back(LfwImage(person, i));
+  }
+  const auto ours = (*t)->EmbedImages(images);
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  const auto* source = testing::DefaultModel().get();
+  FaceCache cache(testing::DefaultModel(), FaceCacheOptions{});
+  const auto faces = cache.Faces(images);
+  ASSERT_TRUE(faces.ok());
+  const auto chips = cache.Chips(images, *faces, source->chip_size());
+  ASSERT_TRUE(chips.ok());
+  const auto raw = source->Embed(*chips);
+  EXPECT_LT(ours->mean(0).norm().item<double>(), 0.7 * raw.mean(0).norm().item<double>());
+
+  ModelSpec spec;
+  spec.accuracy = {{"note", "test run"}};
+  const auto pairs = ReadPairsFile(Data().val_pairs);
+  ASSERT_TRUE(pairs.ok());
+  const auto scores = (*t)->ScorePairs(*pairs);
+  ASSERT_TRUE(scores.ok()) << scores.status();
+  Trainer::Calibrate(*scores, "8 test pairs", &spec);
+  const std::string bundle = work.File("bundle");
+  ASSERT_TRUE((*t)->WriteBundle(bundle, spec).ok());
+  const auto model = FaceModel::Load(bundle, torch::kCPU);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->spec().provenance["training"]["config"]["head_init"], "whiten");
+  const auto served = (*model)->Embed(*chips);
+  EXPECT_LT((served - *ours).abs().max().item<double>(), 1e-4);
 }
 
 // The product path: a head over the frozen pretrained descriptor, trained over cached features; its
@@ -305,6 +368,57 @@ TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
   EXPECT_EQ(served.sizes(), (std::vector<int64_t>{1, 128}));
   EXPECT_NEAR(served.norm().item<double>(), 1.0, 1e-5);
   EXPECT_LT((served - *ours).abs().max().item<double>(), 1e-4);
+}
+
+// The fold protocol on three folds of three people each (two with five images, one with one): every
+// fold trains on the other two folds' six people, is tested on its own pairs, and a final model trained
+// on everyone quotes the protocol's accuracy and carries thresholds from the out-of-fold scores.
+TEST(FoldProtocolTest, TrainsPerFoldWithoutTheFoldsPeopleAndWritesTheFinalModel) {
+  testing::TempDir work;
+  const std::string people = work.File("people.txt");
+  std::ofstream(people) << "3\n3\nColin_Powell\t5\nTony_Blair\t5\nJean_Chretien\t1\n"
+                        << "3\nDonald_Rumsfeld\t5\nGerhard_Schroeder\t5\nJohn_Ashcroft\t1\n"
+                        << "3\nAriel_Sharon\t5\nHugo_Chavez\t5\nJunichiro_Koizumi\t1\n";
+  const std::string pairs = work.File("pairs.txt");
+  std::ofstream(pairs) << "3\t2\n"
+                       << "Colin_Powell\t1\t2\nTony_Blair\t3\t4\n"
+                       << "Colin_Powell\t3\tTony_Blair\t1\nJean_Chretien\t1\tColin_Powell\t5\n"
+                       << "Donald_Rumsfeld\t1\t2\nGerhard_Schroeder\t2\t5\n"
+                       << "Donald_Rumsfeld\t4\tJohn_Ashcroft\t1\nGerhard_Schroeder\t1\tDonald_Rumsfeld\t3\n"
+                       << "Ariel_Sharon\t1\t3\nHugo_Chavez\t2\t4\n"
+                       << "Ariel_Sharon\t2\tHugo_Chavez\t1\nJunichiro_Koizumi\t1\tAriel_Sharon\t5\n";
+  FoldProtocolConfig c;
+  c.base = BaseConfig(work.File("folds"));
+  c.base.val_pairs.clear();
+  c.base.head_params = {{"residual", true}};
+  c.base.feature_views = 2;
+  c.base.epochs = 1;
+  c.base.warmup_epochs = 0;
+  c.base.sampler.people_per_batch = 3;
+  c.base.sampler.batches_per_epoch = 2;
+  c.people_file = people;
+  c.pairs_file = pairs;
+  c.final_bundle = work.File("final");
+  const auto result = RunFoldProtocol(c);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const json& r = *result;
+  ASSERT_EQ(r["folds"].size(), 3u);
+  double mean = 0;
+  for (const auto& fold : r["folds"]) {
+    EXPECT_EQ(fold["train_people"], 6) << fold.dump();  // never the tested fold's three
+    mean += fold["accuracy"].get<double>() / 3;
+  }
+  EXPECT_DOUBLE_EQ(r["mean_accuracy"].get<double>(), mean);
+  EXPECT_EQ(r["baseline"]["folds"].size(), 3u);
+  EXPECT_TRUE(r.contains("out_of_fold"));
+
+  const auto model = FaceModel::Load(c.final_bundle, torch::kCPU);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ModelSpec& s = (*model)->spec();
+  EXPECT_DOUBLE_EQ(s.accuracy["lfw_view2_fold_protocol"]["mean_accuracy"].get<double>(), mean);
+  EXPECT_EQ(s.provenance["training"]["data"]["people"], 9);
+  EXPECT_EQ(s.calibration["same_pairs"], 6);
+  EXPECT_TRUE(s.DefaultThreshold().ok());
 }
 
 }  // namespace
