@@ -488,9 +488,6 @@ grpc::Status VerifaceService::Verify(grpc::ServerContext* context, const v1::Ver
               absl::StrCat(names[s], " is empty: give an image, an embedding or an identity_id"));
       }
     }
-    if (identity_sides == 2) {
-      return absl::InvalidArgumentError("a and b are both identity_ids; at most one side may be an enrolled identity");
-    }
     // Fail fast on an unknown identity before spending compute on the other side.
     for (int s = 0; s < 2; ++s) {
       if (sides[s]->source_case() == v1::FaceInput::kIdentityId) {
@@ -506,7 +503,14 @@ grpc::Status VerifaceService::Verify(grpc::ServerContext* context, const v1::Ver
       }
     }
     float similarity = 0;
-    if (identity_sides == 1) {
+    if (identity_sides == 2) {
+      // Two enrolled identities: their most similar pair of templates.
+      VF_ASSIGN_OR_RETURN(const IdentityPairMatch m,
+                          backend.gallery->CompareIdentities(sides[0]->identity_id(), sides[1]->identity_id()));
+      similarity = m.similarity;
+      response->set_template_id_a(m.template_a);
+      response->set_template_id_b(m.template_b);
+    } else if (identity_sides == 1) {
       const int id_side = sides[0]->source_case() == v1::FaceInput::kIdentityId ? 0 : 1;
       VF_ASSIGN_OR_RETURN(const IdentityMatch m,
                           backend.gallery->Compare(vectors[1 - id_side], sides[id_side]->identity_id()));

@@ -467,6 +467,32 @@ absl::StatusOr<IdentityMatch> Gallery::Compare(const std::vector<float>& query, 
   return BestTemplate(it->second, q.data());
 }
 
+absl::StatusOr<IdentityPairMatch> Gallery::CompareIdentities(const std::string& identity_a,
+                                                             const std::string& identity_b) const {
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
+  const auto a = identity_index_.find(identity_a);
+  if (a == identity_index_.end()) {
+    return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_a), " in the gallery"));
+  }
+  const auto b = identity_index_.find(identity_b);
+  if (b == identity_index_.end()) {
+    return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_b), " in the gallery"));
+  }
+  // Every template of `a` against all of `b`'s: BestTemplate is one row per template of b, so this is
+  // |a| x |b| dot products, at most max_templates_per_identity squared.
+  IdentityPairMatch best{"", "", -std::numeric_limits<float>::infinity()};
+  for (const std::string& id : identities_[a->second].template_ids) {
+    const float* row = matrix_.data() + template_row_.at(id) * embedding_dim_;
+    const IdentityMatch m = BestTemplate(b->second, row);
+    if (m.similarity > best.similarity) best = IdentityPairMatch{id, m.best_template_id, m.similarity};
+  }
+  if (best.template_a.empty() || best.template_b.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "identity ", Quote(best.template_a.empty() ? identity_a : identity_b), " has no templates to compare"));
+  }
+  return best;
+}
+
 int64_t Gallery::identity_count() const {
   std::shared_lock<WriterPreferringMutex> lock(mutex_);
   return static_cast<int64_t>(identities_.size());

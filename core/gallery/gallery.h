@@ -38,6 +38,13 @@ struct IdentityMatch {
   float similarity = 0;          // cosine similarity of that template
 };
 
+// The most similar pair of templates of two identities.
+struct IdentityPairMatch {
+  std::string template_a;  // a template of the first identity
+  std::string template_b;  // a template of the second identity
+  float similarity = 0;    // cosine similarity of that pair
+};
+
 struct IdentityInfo {
   IdentityRecord record;
   std::vector<std::string> template_ids;  // in enrolment order
@@ -81,6 +88,12 @@ class Gallery {
 
   // The best similarity between `query` and any template of the identity; NOT_FOUND if unknown.
   absl::StatusOr<IdentityMatch> Compare(const std::vector<float>& query, const std::string& identity_id) const;
+
+  // The best similarity between any template of `identity_a` and any template of `identity_b` (the
+  // same rule Compare applies to one side), with the pair that gave it; NOT_FOUND naming whichever is
+  // unknown. An identity compared with itself gives its templates' self-similarity (1).
+  absl::StatusOr<IdentityPairMatch> CompareIdentities(const std::string& identity_a,
+                                                      const std::string& identity_b) const;
 
   int64_t identity_count() const;
   int64_t template_count() const;

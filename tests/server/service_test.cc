@@ -288,6 +288,52 @@ TEST_F(ServiceTest, EnrollIdentifyGetListAndDelete) {
   for (const auto& m : found.matches()) EXPECT_NE(m.identity_id(), "Hugo_Chavez");
 }
 
+TEST_F(ServiceTest, VerifyComparesTwoEnrolledIdentities) {
+  // The same person enrolled twice under different ids (from different photos), and someone else.
+  v1::EnrollResponse first, second, other;
+  ASSERT_TRUE(EnrollImages("sharon-a", {LfwImage("Ariel_Sharon", 1), LfwImage("Ariel_Sharon", 2)}, &first).ok());
+  ASSERT_TRUE(EnrollImages("sharon-b", {LfwImage("Ariel_Sharon", 3)}, &second).ok());
+  ASSERT_TRUE(EnrollImages("rumsfeld", {LfwImage("Donald_Rumsfeld", 1)}, &other).ok());
+
+  v1::VerifyRequest request;
+  request.mutable_a()->set_identity_id("sharon-a");
+  request.mutable_b()->set_identity_id("sharon-b");
+  v1::VerifyResponse same;
+  grpc::Status s = Verify(request, &same);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(same.match()) << same.similarity();
+  // The pair used is reported, one template from each side.
+  EXPECT_THAT(std::vector<std::string>(first.template_ids().begin(), first.template_ids().end()),
+              ::testing::Contains(same.template_id_a()));
+  EXPECT_EQ(same.template_id_b(), second.template_ids(0));
+  EXPECT_FALSE(same.has_face_a());
+  EXPECT_FALSE(same.has_face_b());
+
+  // It is the best pair: no single template of sharon-a beats it against sharon-b's template.
+  for (const std::string& image : {LfwImage("Ariel_Sharon", 1), LfwImage("Ariel_Sharon", 2)}) {
+    v1::VerifyRequest one;
+    one.mutable_a()->set_image(image);
+    one.mutable_a()->set_face_selection(v1::FACE_SELECTION_CENTRAL);
+    one.mutable_b()->set_identity_id("sharon-b");
+    v1::VerifyResponse r;
+    ASSERT_TRUE(Verify(one, &r).ok());
+    EXPECT_LE(r.similarity(), same.similarity() + 1e-5);
+  }
+
+  request.mutable_b()->set_identity_id("rumsfeld");
+  v1::VerifyResponse different;
+  ASSERT_TRUE(Verify(request, &different).ok());
+  EXPECT_FALSE(different.match()) << different.similarity();
+  EXPECT_LT(different.similarity(), same.similarity());
+  EXPECT_EQ(different.template_id_b(), other.template_ids(0));
+
+  request.mutable_b()->set_identity_id("nobody-enrolled");
+  s = Verify(request, &different);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("b: "));
+  EXPECT_THAT(s.error_message(), HasSubstr("nobody-enrolled"));
+}
+
 TEST_F(ServiceTest, ListIdentitiesPagesThroughEveryIdentityOnce) {
   const std::vector<std::string> people = {"Andre_Agassi", "Jean_Chretien", "John_Ashcroft", "Lleyton_Hewitt",
                                            "Vladimir_Putin"};
