@@ -21,6 +21,11 @@ enum class Rpc {
   kGetModelInfo,
 };
 
+// Every RPC of veriface.v1.Veriface.
+inline constexpr Rpc kAllRpcs[] = {Rpc::kEmbed,        Rpc::kVerify,         Rpc::kEnroll,
+                                   Rpc::kEnrollStream, Rpc::kIdentify,       Rpc::kDeleteIdentity,
+                                   Rpc::kGetIdentity,  Rpc::kListIdentities, Rpc::kGetModelInfo};
+
 // The method's name as in the proto ("Verify", ...), used in metrics and logs.
 const char* RpcName(Rpc rpc);
 

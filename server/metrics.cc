@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "server/call_guard.h"
 #include "server/version.h"
 
 namespace veriface::server {
@@ -20,6 +21,26 @@ Histogram::BucketBoundaries BatchBuckets() { return {1, 2, 4, 8, 16, 32, 64, 128
 Histogram::BucketBoundaries FaceBuckets() { return {0, 1, 2, 3, 5, 10, 20, 50, 100}; }
 
 double Seconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1e6; }
+
+// The codes created at 0 for every method: success, and the failures a caller or an alert commonly
+// looks for (bad input, unknown ids, saturation, deadlines, auth, loading, bugs).
+constexpr grpc::StatusCode kCommonCodes[] = {
+    grpc::StatusCode::OK,
+    grpc::StatusCode::CANCELLED,
+    grpc::StatusCode::INVALID_ARGUMENT,
+    grpc::StatusCode::DEADLINE_EXCEEDED,
+    grpc::StatusCode::NOT_FOUND,
+    grpc::StatusCode::PERMISSION_DENIED,
+    grpc::StatusCode::RESOURCE_EXHAUSTED,
+    grpc::StatusCode::FAILED_PRECONDITION,
+    grpc::StatusCode::INTERNAL,
+    grpc::StatusCode::UNAVAILABLE,
+    grpc::StatusCode::UNAUTHENTICATED,
+};
+
+// Every DropReason of core/batch/batch_observer.h.
+constexpr DropReason kDropReasons[] = {DropReason::kQueueFull, DropReason::kDeadlineExceeded, DropReason::kCancelled,
+                                       DropReason::kShutdown};
 
 }  // namespace
 
@@ -94,6 +115,10 @@ Metrics::Metrics(const std::string& torch_version)
                        .Name("veriface_batch_queue_depth")
                        .Help("Items waiting in a model stage's queue")
                        .Register(*registry_)),
+      queue_capacity_(prometheus::BuildGauge()
+                          .Name("veriface_batch_queue_capacity")
+                          .Help("Items a model stage's queue holds before calls fail with RESOURCE_EXHAUSTED")
+                          .Register(*registry_)),
       dropped_(prometheus::BuildCounter()
                    .Name("veriface_batch_dropped_total")
                    .Help("Items answered without being computed (queue full, deadline passed, cancelled, shutdown)")
@@ -126,6 +151,26 @@ Metrics::Metrics(const std::string& torch_version)
                       .Help("The loaded model bundle; always 1")
                       .Register(*registry_)) {
   build_info_.Add({{"version", kVersion}, {"grpc_version", grpc::Version()}, {"torch_version", torch_version}}).Set(1);
+  for (const Rpc rpc : kAllRpcs) {
+    const std::string method = RpcName(rpc);
+    for (const grpc::StatusCode code : kCommonCodes)
+      rpc_requests_.Add({{"method", method}, {"code", StatusCodeName(code)}});
+    rpc_duration_.Add({{"method", method}}, LatencyBuckets());
+    if (rpc == Rpc::kEnrollStream) {
+      for (const grpc::StatusCode code : kCommonCodes)
+        stream_items_.Add({{"method", method}, {"code", StatusCodeName(code)}});
+    }
+  }
+}
+
+void Metrics::AddStage(const std::string& stage, int64_t queue_capacity) {
+  queue_capacity_.Add({{"stage", stage}}).Set(static_cast<double>(queue_capacity));
+  queue_depth_.Add({{"stage", stage}});
+  queue_wait_.Add({{"stage", stage}}, LatencyBuckets());
+  compute_.Add({{"stage", stage}}, LatencyBuckets());
+  batch_size_.Add({{"stage", stage}}, BatchBuckets());
+  batch_failures_.Add({{"stage", stage}});
+  for (const DropReason reason : kDropReasons) dropped_.Add({{"stage", stage}, {"reason", DropReasonName(reason)}});
 }
 
 Metrics::~Metrics() = default;

@@ -9,11 +9,16 @@
 //   veriface_batch_compute_seconds{stage}          histogram  one batch function call
 //   veriface_batch_size{stage}                     histogram  items per batch
 //   veriface_batch_queue_depth{stage}              gauge      items waiting
+//   veriface_batch_queue_capacity{stage}           gauge      items that may wait (inference.<stage>.max_queue_size)
 //   veriface_batch_dropped_total{stage,reason}     counter    items answered without compute
 //   veriface_faces_per_image                       histogram  faces the detector found per image
 //   veriface_gallery_identities / _templates       gauge      gallery size
 //   veriface_build_info{version,grpc_version,torch_version}  gauge = 1
 //   veriface_model_info{model_id,embedding_dim,device}       gauge = 1
+//
+// prometheus-cpp shows a labelled series only once it exists, so the series a dashboard or an alert
+// divides by are created at 0 up front: every method with the status codes it commonly ends with, and
+// every stage (AddStage) with every drop reason.
 
 #include <grpcpp/support/status.h>
 #include <prometheus/counter.h>
@@ -55,6 +60,8 @@ class Metrics : public BatchObserver {
   void ObserveFaces(int faces);
   void SetGallerySize(int64_t identities, int64_t templates);
   void SetModelInfo(const std::string& model_id, int64_t embedding_dim, const std::string& device);
+  // Creates a model stage's series at 0 and publishes the capacity of its queue.
+  void AddStage(const std::string& stage, int64_t queue_capacity);
 
   // BatchObserver
   void OnQueueDepth(const std::string& batcher, int64_t depth) override;
@@ -75,6 +82,7 @@ class Metrics : public BatchObserver {
   prometheus::Family<prometheus::Histogram>& compute_;
   prometheus::Family<prometheus::Histogram>& batch_size_;
   prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Gauge>& queue_capacity_;
   prometheus::Family<prometheus::Counter>& dropped_;
   prometheus::Family<prometheus::Counter>& batch_failures_;
   prometheus::Histogram& faces_per_image_;

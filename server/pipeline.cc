@@ -80,6 +80,8 @@ std::string TorchVersion() { return TORCH_VERSION; }
 struct Pipeline::Impl {
   std::unique_ptr<DetectBatcher> detect;
   std::unique_ptr<EmbedBatcher> embed;
+  // Also told of CheckCapacity's refusals, which never reach the batcher.
+  std::shared_ptr<BatchObserver> observer;
 
   // MTCNN's pyramid depends on each image's size, so a detection batch runs its images one by one; the
   // batcher still bounds the queue, drops expired work and keeps the worker count fixed.
@@ -131,11 +133,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Load(const ServerConfig& con
                                                             "': ", model.status().message()));
   }
   auto impl = std::make_unique<Impl>();
+  impl->observer = observer;
   const FaceModel& m = **model;
   VF_ASSIGN_OR_RETURN(impl->detect,
-                      DetectBatcher::Create(StageOptions("detect", config.detect), Impl::DetectBatch(m), observer));
+                      DetectBatcher::Create(StageOptions(kDetectStage, config.detect), Impl::DetectBatch(m), observer));
   VF_ASSIGN_OR_RETURN(impl->embed,
-                      EmbedBatcher::Create(StageOptions("embed", config.embed), Impl::EmbedBatch(m), observer));
+                      EmbedBatcher::Create(StageOptions(kEmbedStage, config.embed), Impl::EmbedBatch(m), observer));
   return std::unique_ptr<Pipeline>(new Pipeline(*std::move(model), std::move(impl)));
 }
 
@@ -157,6 +160,9 @@ absl::Status Pipeline::CheckCapacity() const {
   const auto& options = impl_->detect->options();
   const int64_t depth = impl_->detect->queue_depth();
   if (depth >= options.max_queue_size) {
+    // Counted as the queue_full drop it stands in for, so that saturation shows in
+    // veriface_batch_dropped_total whichever check refused the call.
+    if (impl_->observer != nullptr) impl_->observer->OnDropped(options.name, DropReason::kQueueFull);
     return absl::ResourceExhaustedError(
         absl::StrCat("batcher '", options.name, "' queue is full (", depth, " items waiting); retry with back-off"));
   }

@@ -36,6 +36,10 @@ struct DetectRequest {
   DetectorOptions options;
 };
 
+// The stages' names, as their batchers report them (the `stage` label of the metrics).
+inline constexpr char kDetectStage[] = "detect";
+inline constexpr char kEmbedStage[] = "embed";
+
 // LibTorch's version, e.g. "1.13.0".
 std::string TorchVersion();
 
