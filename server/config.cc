@@ -48,6 +48,14 @@ class Schema {
     Real("server.shutdown_grace_seconds", c.shutdown_grace_seconds, 0, 3600);
     Int("server.stream_window", c.stream_window, 1, 1024);
     Str("server.ready_file", c.ready_file, true);
+    Str("server.health_listen", c.health_listen, true);
+    Str("tls.mode", c.tls_mode, false);
+    Str("tls.cert_file", c.tls_cert_file, true);
+    Str("tls.key_file", c.tls_key_file, true);
+    Str("tls.client_ca_file", c.tls_client_ca_file, true);
+    Str("auth.mode", c.auth_mode, false);
+    Str("auth.api_keys_file", c.api_keys_file, true);
+    Str("auth.api_keys_env", c.api_keys_env, true);
     Bool("metrics.enabled", c.metrics_enabled);
     Str("metrics.listen", c.metrics_listen, false);
     Str("model.dir", c.model_dir, false);
@@ -194,6 +202,59 @@ absl::Status ApplyTree(const Schema& schema, const YAML::Node& node, const std::
   return absl::OkStatus();
 }
 
+// The TLS keys must agree with tls.mode, so that a forgotten mode never leaves a server in plaintext
+// that was meant to use its certificate, and a missing file never silently turns TLS off.
+absl::Status ValidateTls(const ServerConfig& c) {
+  const std::pair<const char*, const std::string*> files[] = {{"tls.cert_file", &c.tls_cert_file},
+                                                              {"tls.key_file", &c.tls_key_file},
+                                                              {"tls.client_ca_file", &c.tls_client_ca_file}};
+  if (c.tls_mode == "plaintext") {
+    for (const auto& [name, value] : files) {
+      if (!value->empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " is set but tls.mode is \"plaintext\": set tls.mode to \"tls\" or \"mtls\" to use it, or leave ",
+            name, " empty to serve plaintext"));
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (c.tls_mode != "tls" && c.tls_mode != "mtls") {
+    return absl::InvalidArgumentError(absl::StrCat("tls.mode '", c.tls_mode, "' is not one of plaintext, tls, mtls"));
+  }
+  const bool mutual = c.tls_mode == "mtls";
+  for (const auto& [name, value] : files) {
+    const bool is_ca = value == &c.tls_client_ca_file;
+    if (value->empty() && (!is_ca || mutual)) {
+      return absl::InvalidArgumentError(absl::StrCat("tls.mode \"", c.tls_mode, "\" needs ", name));
+    }
+    if (!value->empty() && is_ca && !mutual) {
+      return absl::InvalidArgumentError(
+          "tls.client_ca_file is set but tls.mode is \"tls\": client certificates are checked only with tls.mode "
+          "\"mtls\"");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAuth(const ServerConfig& c) {
+  if (c.auth_mode == "api_keys") {
+    if (c.api_keys_file.empty() && c.api_keys_env.empty()) {
+      return absl::InvalidArgumentError(
+          "auth.mode \"api_keys\" needs auth.api_keys_file or auth.api_keys_env to say where the keys are");
+    }
+    return absl::OkStatus();
+  }
+  if (c.auth_mode != "none") {
+    return absl::InvalidArgumentError(absl::StrCat("auth.mode '", c.auth_mode, "' is not one of none, api_keys"));
+  }
+  if (!c.api_keys_file.empty()) {
+    return absl::InvalidArgumentError(
+        "auth.api_keys_file is set but auth.mode is \"none\": set auth.mode to \"api_keys\" to require its keys, "
+        "or leave auth.api_keys_file empty");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const ServerConfig& c) {
   if (c.fallback_threshold < -1 || c.fallback_threshold > 1) {
     return absl::InvalidArgumentError("model.fallback_threshold must be in [-1, 1]");
@@ -204,6 +265,13 @@ absl::Status Validate(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics.listen and server.listen are both '", c.listen, "'; the metrics need their own port"));
   }
+  if (!c.health_listen.empty() && !any_port &&
+      (c.health_listen == c.listen || (c.metrics_enabled && c.health_listen == c.metrics_listen))) {
+    return absl::InvalidArgumentError(absl::StrCat("server.health_listen '", c.health_listen,
+                                                   "' is the address of another listener; it needs its own port"));
+  }
+  VF_RETURN_IF_ERROR(ValidateTls(c));
+  VF_RETURN_IF_ERROR(ValidateAuth(c));
   if (c.max_image_bytes > c.max_receive_message_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("limits.max_image_bytes (", c.max_image_bytes,
                                                    ") is larger than server.max_receive_message_bytes (",

@@ -28,6 +28,23 @@ struct ServerConfig {
   double shutdown_grace_seconds = 10;
   int stream_window = 16;  // EnrollStream items in flight per stream
   std::string ready_file;  // written once serving: {"grpc_port":..,"metrics_port":..,"pid":..}
+  // A second, always plaintext listener that serves only grpc.health.v1 (for probes that cannot speak
+  // TLS or hold a client certificate); empty: none.
+  std::string health_listen;
+
+  // tls: "plaintext", "tls" (server certificate) or "mtls" (and clients must present a certificate
+  // signed by client_ca_file). Plaintext is the built-in default and must be chosen, never a fallback:
+  // certificate files with mode plaintext are refused.
+  std::string tls_mode = "plaintext";
+  std::string tls_cert_file;       // PEM certificate chain, the server's first
+  std::string tls_key_file;        // PEM private key of that certificate (unencrypted)
+  std::string tls_client_ca_file;  // PEM CA certificates that sign client certificates (mtls)
+
+  // auth: "none" (every caller may do everything) or "api_keys". The configuration names where the
+  // hashed keys are, never a key.
+  std::string auth_mode = "none";
+  std::string api_keys_file;                       // lines "NAME ROLE sha256:HEX"
+  std::string api_keys_env = "VERIFACE_API_KEYS";  // an environment variable holding more such lines
 
   // metrics
   bool metrics_enabled = true;

@@ -19,11 +19,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/file_util.h"
+#include "server/api_keys.h"
 #include "server/call_guard.h"
 #include "server/config.h"
 #include "server/credentials.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
+#include "server/pipeline.h"
 #include "server/veriface_service.h"
 #include "server/version.h"
 
@@ -36,6 +38,27 @@ struct Flags {
   bool print_config = false;
 };
 
+bool IsLoopback(const std::string& listen) {
+  return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 || listen.rfind("[::1]:", 0) == 0;
+}
+
+// Plaintext and open access are allowed, but said out loud when the port is reachable from elsewhere.
+void WarnAboutExposure(const ServerConfig& config) {
+  if (IsLoopback(config.listen)) return;
+  if (config.tls_mode == "plaintext") {
+    spdlog::warn(
+        "server.listen '{}' is reachable from other hosts and tls.mode is plaintext: calls{} travel "
+        "unencrypted",
+        config.listen, config.auth_mode == "none" ? "" : " and their API keys");
+  }
+  if (config.auth_mode == "none") {
+    spdlog::warn(
+        "server.listen '{}' is reachable from other hosts and auth.mode is none: any caller may enrol "
+        "and delete identities",
+        config.listen);
+  }
+}
+
 // Runs the server; returns the process exit code.
 int Run(const ServerConfig& config) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("veriface-server"));
@@ -43,6 +66,8 @@ int Run(const ServerConfig& config) {
 
   // Metrics first: a port clash is found before the model is loaded.
   const auto metrics = std::make_shared<Metrics>(TorchVersion());
+  metrics->AddStage(kDetectStage, config.detect.max_queue_size);
+  metrics->AddStage(kEmbedStage, config.embed.max_queue_size);
   if (config.metrics_enabled) {
     if (const absl::Status s = metrics->Serve(config.metrics_listen); !s.ok()) {
       spdlog::critical("{}", std::string(s.message()));
@@ -55,7 +80,13 @@ int Run(const ServerConfig& config) {
     spdlog::critical("{}", std::string(credentials.status().message()));
     return 1;
   }
-  VerifaceService service(config, metrics, std::make_shared<AllowAllGuard>());
+  const auto guard = MakeCallGuard(config);
+  if (!guard.ok()) {
+    spdlog::critical("{}", std::string(guard.status().message()));
+    return 1;
+  }
+  WarnAboutExposure(config);
+  VerifaceService service(config, metrics, *guard);
   HealthService health(veriface::v1::Veriface::service_full_name());
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -74,10 +105,33 @@ int Run(const ServerConfig& config) {
     spdlog::critical("cannot listen on '{}' (server.listen): the address is malformed or in use", config.listen);
     return 1;
   }
-  spdlog::info("veriface-server {} listening on port {} (gRPC), metrics on port {}", kVersion, port, metrics->port());
+  // The probe-only listener: a server of its own, since a gRPC server's services answer on all its ports.
+  HealthService probe_health(veriface::v1::Veriface::service_full_name());
+  std::unique_ptr<grpc::Server> probe_server;
+  int health_port = 0;
+  if (!config.health_listen.empty()) {
+    grpc::ServerBuilder probe_builder;
+    probe_builder.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(), &health_port);
+    probe_builder.SetMaxReceiveMessageSize(4096);
+    probe_builder.RegisterService(&probe_health);
+    probe_server = probe_builder.BuildAndStart();
+    if (probe_server == nullptr || health_port == 0) {
+      spdlog::critical("cannot listen on '{}' (server.health_listen): the address is malformed or in use",
+                       config.health_listen);
+      server->Shutdown(std::chrono::system_clock::now());
+      return 1;
+    }
+  }
+  const auto set_serving = [&](bool serving) {
+    health.SetServing(serving);
+    probe_health.SetServing(serving);
+  };
+  spdlog::info("veriface-server {} listening on port {} (gRPC, {}), metrics on port {}{}", kVersion, port,
+               config.tls_mode, metrics->port(),
+               health_port > 0 ? absl::StrCat(", plaintext health on port ", health_port) : std::string());
   if (!config.ready_file.empty()) {
     const std::string ready = absl::StrCat("{\"grpc_port\": ", port, ", \"metrics_port\": ", metrics->port(),
-                                           ", \"pid\": ", ::getpid(), "}\n");
+                                           ", \"health_port\": ", health_port, ", \"pid\": ", ::getpid(), "}\n");
     if (const absl::Status s = WriteFileAtomically(config.ready_file, ready); !s.ok()) {
       spdlog::critical("server.ready_file: {}", std::string(s.message()));
       return 1;
@@ -100,20 +154,27 @@ int Run(const ServerConfig& config) {
   if (const absl::Status s = service.Load(); !s.ok()) {
     spdlog::critical("{}", std::string(s.message()));
     server->Shutdown(std::chrono::system_clock::now());
+    if (probe_server != nullptr) probe_server->Shutdown(std::chrono::system_clock::now());
     return 1;
   }
-  health.SetServing(true);
+  set_serving(true);
   spdlog::info("serving");
 
   const int signal = stop->get_future().get();
   spdlog::info("{}: draining (up to {} s), then stopping", signal == SIGTERM ? "SIGTERM" : "SIGINT",
                config.shutdown_grace_seconds);
   health.Shutdown();
+  probe_health.Shutdown();
   // Stops accepting at once; calls in progress get the grace period, then are cancelled.
   const auto grace = std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::duration<double>(config.shutdown_grace_seconds));
   server->Shutdown(std::chrono::system_clock::now() + grace);
   server->Wait();
+  // The probe port goes last, so that probes see NOT_SERVING (not a refused connection) while draining.
+  if (probe_server != nullptr) {
+    probe_server->Shutdown(std::chrono::system_clock::now());
+    probe_server->Wait();
+  }
   service.Shutdown();
   spdlog::info("stopped");
   return 0;

@@ -316,6 +316,14 @@ absl::Status EnrollOne(const v1::EnrollRequest& request, Backend& backend, const
                                                    config.max_images_per_enroll,
                                                    " per request (use EnrollStream for more)"));
   }
+  // A full gallery refuses before any compute is spent; the gallery's own check under its lock stays
+  // the one that counts when enrolments race.
+  const int64_t held = backend.gallery->template_count();
+  if (held + request.images_size() > config.max_templates) {
+    return absl::ResourceExhaustedError(absl::StrCat("the gallery holds ", held, " templates; adding ",
+                                                     request.images_size(), " would pass gallery.max_templates (",
+                                                     config.max_templates, ")"));
+  }
   const v1::FaceSelection selection =
       request.face_selection() == v1::FACE_SELECTION_UNSPECIFIED ? v1::FACE_SELECTION_SINGLE : request.face_selection();
   std::vector<FaceJob> jobs;
