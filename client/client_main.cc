@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -284,6 +285,7 @@ int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::s
   // writer thread reads files and sends; this thread reads the acknowledgements.
   auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
   grpc::ClientContext context;  // no deadline: a bulk enrolment takes as long as it takes
+  AddCredentials(g.connection, context);
   auto stream = stub->EnrollStream(&context);
   std::mutex mutex;
   std::vector<size_t> sent;  // stream index -> item
@@ -470,6 +472,25 @@ int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_ima
   return report->ok == report->calls ? 0 : 1;
 }
 
+// The API key (--api-key, else --api-key-file, else $VERIFACE_API_KEY) and the TLS files.
+absl::Status ResolveCredentials(const std::string& api_key_file, bool key_on_command_line, ConnectionOptions& c) {
+  if (!api_key_file.empty()) {
+    if (key_on_command_line) return absl::InvalidArgumentError("give --api-key or --api-key-file, not both");
+    auto key = ReadApiKeyFile(api_key_file);
+    if (!key.ok()) return key.status();
+    c.api_key = *std::move(key);
+  } else if (!key_on_command_line) {
+    if (const char* env = std::getenv("VERIFACE_API_KEY"); env != nullptr) c.api_key = env;
+  }
+  for (const char ch : c.api_key) {
+    // gRPC metadata values are printable ASCII; anything else would fail every call less clearly.
+    if (ch < 0x20 || ch > 0x7e) {
+      return absl::InvalidArgumentError("the API key holds a character that is not printable ASCII");
+    }
+  }
+  return LoadConnectionFiles(c);
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"veriface: command-line client of veriface-server"};
   app.require_subcommand(1);
@@ -482,6 +503,22 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout", g.connection.timeout_seconds, "Deadline per call in seconds; 0: none")
       ->capture_default_str();
   app.add_flag("--json", g.json, "Print JSON instead of text");
+  ConnectionOptions& c = g.connection;
+  app.add_flag("--tls", c.tls, "Use TLS, trusting gRPC's default root CAs (implied by the other --tls options)");
+  app.add_option("--tls-ca", c.tls_ca_file, "PEM CA certificate(s) that sign the server's certificate")
+      ->envname("VERIFACE_TLS_CA");
+  app.add_option("--tls-cert", c.tls_cert_file, "PEM client certificate, for a server in tls.mode mtls")
+      ->envname("VERIFACE_TLS_CERT");
+  app.add_option("--tls-key", c.tls_key_file, "PEM private key of --tls-cert")->envname("VERIFACE_TLS_KEY");
+  app.add_option("--tls-server-name", c.tls_server_name,
+                 "Name the server's certificate must carry, when it is not the --server host (e.g. dialling "
+                 "127.0.0.1 a server whose certificate names veriface.example.com)")
+      ->envname("VERIFACE_TLS_SERVER_NAME");
+  std::string api_key_file;
+  app.add_option("--api-key-file", api_key_file, "File whose first line is the API key to send");
+  app.add_option("--api-key", c.api_key,
+                 "API key to send (other users can see it in the process list: prefer --api-key-file or "
+                 "$VERIFACE_API_KEY)");
 
   std::string service;
   double wait = 0;
@@ -556,6 +593,10 @@ int Main(int argc, char** argv) {
   load->add_option("--max-images", max_images, "Use at most this many images")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+  if (const absl::Status st = ResolveCredentials(api_key_file, app.count("--api-key") > 0, c); !st.ok()) {
+    std::cerr << "veriface: " << st.message() << "\n";
+    return 2;
+  }
   if (*health) return Health(g, service, wait);
   if (*info) return Info(g);
   if (*embed) return Embed(g, image, min_face, no_embeddings);

@@ -2,6 +2,7 @@
 """Runs the Python example client against a real veriface-server (started here on a free loopback port
 with the default model and a temporary gallery). ctest runs it as `python_example_client`."""
 
+import hashlib
 import json
 import os
 import signal
@@ -26,7 +27,17 @@ def lfw(person, n):
     return os.path.join(SHARED, "data", "lfw", person, f"{person}_{n:04d}.jpg")
 
 
-class ExampleClientTest(unittest.TestCase):
+class ServerTestCase(unittest.TestCase):
+    """Starts a veriface-server for the class with `server_args()` added, and a client from `make_client()`."""
+
+    @classmethod
+    def server_args(cls):
+        return []
+
+    @classmethod
+    def make_client(cls):
+        return veriface_client.VerifaceClient(cls.address)
+
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.TemporaryDirectory(prefix="veriface-python-")
@@ -34,7 +45,8 @@ class ExampleClientTest(unittest.TestCase):
         cls.log = open(os.path.join(cls.dir.name, "server.log"), "w+")
         cls.server = subprocess.Popen(
             [SERVER, "--model", MODEL, "--gallery", os.path.join(cls.dir.name, "gallery.db"),
-             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file", ready],
+             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file", ready,
+             *cls.server_args()],
             stdout=cls.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while not os.path.exists(ready):
@@ -42,8 +54,9 @@ class ExampleClientTest(unittest.TestCase):
                 raise RuntimeError("the server did not start:\n" + cls.server_log())
             time.sleep(0.05)
         with open(ready) as f:
-            cls.address = f"127.0.0.1:{json.load(f)['grpc_port']}"
-        cls.client = veriface_client.VerifaceClient(cls.address)
+            cls.port = json.load(f)["grpc_port"]
+        cls.address = f"127.0.0.1:{cls.port}"
+        cls.client = cls.make_client()
         while True:
             try:
                 if cls.client.health() == "SERVING":
@@ -69,11 +82,16 @@ class ExampleClientTest(unittest.TestCase):
         if code != 0:
             raise RuntimeError(f"the server exited with {code} on SIGTERM")
 
-    def run_cli(self, *args):
-        env = dict(os.environ)
-        return subprocess.run([sys.executable, os.path.join(HERE, "veriface_client.py"), "--server", self.address,
-                               *args], capture_output=True, text=True, env=env, timeout=120)
+    def run_cli(self, *args, env=None, server=None):
+        environment = dict(os.environ)
+        environment.pop("VERIFACE_API_KEY", None)
+        environment.update(env or {})
+        return subprocess.run([sys.executable, os.path.join(HERE, "veriface_client.py"), "--server",
+                               server or self.address, *args], capture_output=True, text=True, env=environment,
+                              timeout=120)
 
+
+class ExampleClientTest(ServerTestCase):
     def test_info(self):
         info = self.client.model_info()
         self.assertEqual(info.embedding_dim, 128)
@@ -119,6 +137,88 @@ class ExampleClientTest(unittest.TestCase):
         r = self.run_cli("verify", lfw("Laura_Bush", 3), "id:py-nobody")
         self.assertEqual(r.returncode, 1)
         self.assertIn("NOT_FOUND", r.stderr)
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d):
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate, made with openssl."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "2", "-subj", "/CN=Py CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    for name, ext, serial in [("server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth", 1),
+                              ("client", "extendedKeyUsage=clientAuth", 2)]:
+        with open(f"{d}/{name}.ext", "w") as f:
+            f.write("basicConstraints=CA:FALSE\n" + ext + "\n")
+        openssl("req", *ec, "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+                "-set_serial", str(serial), "-days", "2", "-out", f"{d}/{name}.pem", "-extfile", f"{d}/{name}.ext")
+
+
+class SecureExampleClientTest(ServerTestCase):
+    """Mutual TLS and API keys: the example client with its --tls-* options and a key."""
+
+    pki = tempfile.TemporaryDirectory(prefix="veriface-python-pki-")
+    reader_key = "py-reader-" + os.urandom(16).hex()
+    writer_key = "py-writer-" + os.urandom(16).hex()
+
+    @classmethod
+    def server_args(cls):
+        d = cls.pki.name
+        make_pki(d)
+        with open(f"{d}/keys.txt", "w") as f:
+            for name, role, key in [("py-board", "reader", cls.reader_key), ("py-ingest", "writer", cls.writer_key)]:
+                f.write(f"{name} {role} sha256:{hashlib.sha256(key.encode()).hexdigest()}\n")
+        return ["--set", "tls.mode=mtls", "--set", f"tls.cert_file={d}/server.pem", "--set",
+                f"tls.key_file={d}/server.key", "--set", f"tls.client_ca_file={d}/ca.pem",
+                "--set", "auth.mode=api_keys", "--set", f"auth.api_keys_file={d}/keys.txt"]
+
+    @classmethod
+    def make_client(cls):
+        d = cls.pki.name
+        return veriface_client.VerifaceClient(cls.address, ca_file=f"{d}/ca.pem", cert_file=f"{d}/client.pem",
+                                              key_file=f"{d}/client.key", api_key=cls.reader_key)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.pki.cleanup()
+
+    def tls_args(self):
+        d = self.pki.name
+        return ["--tls-ca", f"{d}/ca.pem", "--tls-cert", f"{d}/client.pem", "--tls-key", f"{d}/client.key"]
+
+    def test_reader_key_reads_and_may_not_delete(self):
+        self.assertEqual(self.client.model_info().embedding_dim, 128)
+        with self.assertRaises(grpc.RpcError) as error:
+            self.client.delete("py-nobody")
+        self.assertEqual(error.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+
+    def test_command_line_with_tls_and_keys(self):
+        localhost = f"localhost:{self.port}"
+        r = self.run_cli(*self.tls_args(), "health", server=localhost)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "SERVING\n")
+        r = self.run_cli(*self.tls_args(), "info", server=localhost)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("UNAUTHENTICATED", r.stderr)
+        r = self.run_cli(*self.tls_args(), "info", server=localhost, env={"VERIFACE_API_KEY": self.reader_key})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        key_file = os.path.join(self.pki.name, "writer.key")
+        with open(key_file, "w") as f:
+            f.write(self.writer_key + "\n")
+        r = self.run_cli(*self.tls_args(), "--tls-server-name", "localhost", "--api-key-file", key_file,
+                         "enroll", "py-tls-Laura_Bush", lfw("Laura_Bush", 1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Without a client certificate the handshake fails.
+        r = self.run_cli("--tls-ca", f"{self.pki.name}/ca.pem", "info", server=localhost,
+                         env={"VERIFACE_API_KEY": self.reader_key})
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("UNAVAILABLE", r.stderr)
+        self.assertNotIn(self.reader_key, self.server_log())
+        self.assertNotIn(self.writer_key, self.server_log())
 
 
 if __name__ == "__main__":

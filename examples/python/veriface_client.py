@@ -12,6 +12,10 @@ Then, with a server running:
 
     VERIFACE_PYTHON_STUBS=OUT /usr/bin/python3 examples/python/veriface_client.py \
         --server localhost:50051 verify a.jpg b.jpg
+
+For a server with TLS add --tls-ca CA.pem (and --tls-cert/--tls-key for mutual TLS, --tls-server-name
+when the certificate does not name the dialled host); for one that requires API keys set
+$VERIFACE_API_KEY or pass --api-key-file FILE. The key goes with each call as `authorization: Bearer`.
 """
 
 import argparse
@@ -32,14 +36,28 @@ _MAX_MESSAGE = 64 * 1024 * 1024
 class VerifaceClient:
     """One channel to a veriface-server, with a method per call this example needs."""
 
-    def __init__(self, address, timeout=30.0):
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[("grpc.max_send_message_length", _MAX_MESSAGE),
-                     ("grpc.max_receive_message_length", _MAX_MESSAGE)])
+    def __init__(self, address, timeout=30.0, tls=False, ca_file=None, cert_file=None, key_file=None,
+                 server_name=None, api_key=None):
+        """TLS is used when `tls` is true or any of ca_file, cert_file, key_file, server_name is given;
+        ca_file None trusts gRPC's default roots. cert_file and key_file (together) are for mutual TLS."""
+        options = [("grpc.max_send_message_length", _MAX_MESSAGE),
+                   ("grpc.max_receive_message_length", _MAX_MESSAGE)]
+        if tls or ca_file or cert_file or key_file or server_name:
+            if bool(cert_file) != bool(key_file):
+                raise ValueError("a client certificate needs its key: give both cert_file and key_file")
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(ca_file) if ca_file else None,
+                private_key=_read(key_file) if key_file else None,
+                certificate_chain=_read(cert_file) if cert_file else None)
+            if server_name:
+                options.append(("grpc.ssl_target_name_override", server_name))
+            self.channel = grpc.secure_channel(address, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(address, options=options)
         self.stub = veriface_pb2_grpc.VerifaceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
         self.timeout = timeout
+        self.metadata = [("authorization", "Bearer " + api_key)] if api_key else []
 
     def close(self):
         self.channel.close()
@@ -50,7 +68,7 @@ class VerifaceClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     def model_info(self):
-        return self.stub.GetModelInfo(veriface_pb2.GetModelInfoRequest(), timeout=self.timeout)
+        return self.stub.GetModelInfo(veriface_pb2.GetModelInfoRequest(), timeout=self.timeout, metadata=self.metadata)
 
     def enroll(self, identity_id, image_paths, metadata=None):
         """Adds one template per image to the identity; returns the new template ids."""
@@ -60,20 +78,20 @@ class VerifaceClient:
             images=[_read(p) for p in image_paths],
             # LFW-style photos are centred on their subject; other people may be in the frame.
             face_selection=veriface_pb2.FACE_SELECTION_CENTRAL)
-        return list(self.stub.Enroll(request, timeout=self.timeout).template_ids)
+        return list(self.stub.Enroll(request, timeout=self.timeout, metadata=self.metadata).template_ids)
 
     def verify(self, a, b):
         """a and b: an image path, or 'id:NAME' for an enrolled identity. Returns the VerifyResponse."""
         request = veriface_pb2.VerifyRequest(a=_face_input(a), b=_face_input(b))
-        return self.stub.Verify(request, timeout=self.timeout)
+        return self.stub.Verify(request, timeout=self.timeout, metadata=self.metadata)
 
     def identify(self, image_path, top_k=5):
         request = veriface_pb2.IdentifyRequest(image=_read(image_path), top_k=top_k)
-        return self.stub.Identify(request, timeout=self.timeout)
+        return self.stub.Identify(request, timeout=self.timeout, metadata=self.metadata)
 
     def delete(self, identity_id):
         request = veriface_pb2.DeleteIdentityRequest(identity_id=identity_id)
-        return self.stub.DeleteIdentity(request, timeout=self.timeout)
+        return self.stub.DeleteIdentity(request, timeout=self.timeout, metadata=self.metadata)
 
 
 def _read(path):
@@ -90,6 +108,15 @@ def _face_input(arg):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default=os.environ.get("VERIFACE_SERVER", "localhost:50051"))
+    parser.add_argument("--tls", action="store_true", help="use TLS with gRPC's default root CAs")
+    parser.add_argument("--tls-ca", default=os.environ.get("VERIFACE_TLS_CA"),
+                        help="PEM CA certificate(s) that sign the server's certificate")
+    parser.add_argument("--tls-cert", default=os.environ.get("VERIFACE_TLS_CERT"),
+                        help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", default=os.environ.get("VERIFACE_TLS_KEY"), help="its PEM private key")
+    parser.add_argument("--tls-server-name", default=os.environ.get("VERIFACE_TLS_SERVER_NAME"),
+                        help="the name the server's certificate must carry, if not the --server host")
+    parser.add_argument("--api-key-file", help="file whose first line is the API key (default: $VERIFACE_API_KEY)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("health")
     commands.add_parser("info")
@@ -104,7 +131,16 @@ def main(argv=None):
     identify.add_argument("--top-k", type=int, default=5)
     args = parser.parse_args(argv)
 
-    client = VerifaceClient(args.server)
+    api_key = os.environ.get("VERIFACE_API_KEY")
+    try:
+        if args.api_key_file:
+            with open(args.api_key_file) as f:
+                api_key = f.readline().strip()
+        client = VerifaceClient(args.server, tls=args.tls, ca_file=args.tls_ca, cert_file=args.tls_cert,
+                                key_file=args.tls_key, server_name=args.tls_server_name, api_key=api_key)
+    except (OSError, ValueError) as e:
+        print(f"veriface: {e}", file=sys.stderr)
+        return 2
     try:
         if args.command == "health":
             status = client.health()
