@@ -29,8 +29,23 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// This process's environment with `env` added or replaced, as "NAME=VALUE" strings.
+std::vector<std::string> Environment(const std::vector<std::pair<std::string, std::string>>& env) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& [key, value] : env) replaced = replaced || key == name;
+    if (!replaced) out.push_back(entry);
+  }
+  for (const auto& [key, value] : env) out.push_back(key + "=" + value);
+  return out;
+}
+
 // Spawns `argv` with stdout and stderr sent to files; returns the pid or -1.
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
+            const std::vector<std::pair<std::string, std::string>>& env = {}) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -40,8 +55,12 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path, c
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const std::vector<std::string> environment = Environment(env);
+  std::vector<char*> envp;
+  for (const std::string& e : environment) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
 }
@@ -89,8 +108,27 @@ std::string LfwImagePath(const std::string& person, int n) {
 
 std::string LfwImage(const std::string& person, int n) { return ReadBytes(LfwImagePath(person, n)); }
 
+std::shared_ptr<grpc::Channel> MakeTestChannel(const std::string& address,
+                                               std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                               const std::string& server_name) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(128 << 20);
+  args.SetMaxReceiveMessageSize(128 << 20);
+  if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
+  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
+  return grpc::CreateCustomChannel(address, credentials, args);
+}
+
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& gallery_path,
                                                                     const std::vector<std::string>& extra_args) {
+  ServerOptions options;
+  options.extra_args = extra_args;
+  return Start(gallery_path, options);
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& gallery_path,
+                                                                    const ServerOptions& options) {
+  const std::vector<std::string>& extra_args = options.extra_args;
   std::unique_ptr<ServerProcess> server(new ServerProcess());
   std::string pattern = (fs::temp_directory_path() / "veriface-server-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) return absl::InternalError("mkdtemp failed");
@@ -101,7 +139,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
                                    "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file",
                                    ready};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  server->pid_ = Spawn(argv, server->log_path_, server->log_path_);
+  server->pid_ = Spawn(argv, server->log_path_, server->log_path_, options.env);
   if (server->pid_ < 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0]));
 
   // The ready file appears once it listens; health turns SERVING once the model and gallery are loaded.
@@ -118,10 +156,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
   }
   server->grpc_port_ = std::stoi(m[1]);
   server->metrics_port_ = std::stoi(m[2]);
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(128 << 20);
-  args.SetMaxReceiveMessageSize(128 << 20);
-  server->channel_ = grpc::CreateCustomChannel(server->address(), grpc::InsecureChannelCredentials(), args);
+  if (std::regex_search(text, m, std::regex(R"re("health_port": (\d+))re"))) server->health_port_ = std::stoi(m[1]);
+  server->channel_ = MakeTestChannel(server->address(), options.credentials, options.server_name);
   while (server->Health() != "SERVING") {
     if (server->Wait(std::chrono::milliseconds(100)) >= 0 || Clock::now() > give_up) {
       return absl::UnavailableError(absl::StrCat("the server never became SERVING; its log:\n", server->log()));
@@ -138,8 +174,10 @@ ServerProcess::~ServerProcess() {
 
 std::string ServerProcess::log() const { return ReadBytes(log_path_); }
 
-std::string ServerProcess::Health() const {
-  auto stub = grpc::health::v1::Health::NewStub(channel_);
+std::string ServerProcess::Health() const { return HealthOver(channel_); }
+
+std::string HealthOver(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
   auto context = Context(5);
   grpc::health::v1::HealthCheckResponse response;
   const grpc::Status status = stub->Check(context.get(), grpc::health::v1::HealthCheckRequest(), &response);
@@ -199,10 +237,15 @@ void SharedServerTest::TearDownTestSuite() {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds limit) {
+  return RunCommand(argv, {}, limit);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::pair<std::string, std::string>>& env, std::chrono::seconds limit) {
   TempDir dir;
   const std::string out = dir.File("out"), err = dir.File("err");
   CommandResult result;
-  const pid_t pid = Spawn(argv, out, err);
+  const pid_t pid = Spawn(argv, out, err, env);
   if (pid < 0) {
     result.err = "cannot start " + argv[0];
     return result;

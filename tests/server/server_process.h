@@ -20,6 +20,22 @@ namespace veriface::testing {
 std::string ServerBinary();
 std::string ClientBinary();
 
+// How a test starts the server beyond its gallery.
+struct ServerOptions {
+  std::vector<std::string> extra_args;  // appended to the command line
+  // Added to (or replacing in) the server's environment, e.g. {"VERIFACE_API_KEYS", "..."}.
+  std::vector<std::pair<std::string, std::string>> env;
+  // How channel() reaches it; null: plaintext. With TLS, `server_name` is the name its certificate must
+  // carry when that is not the dialled 127.0.0.1.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string server_name;
+};
+
+// A channel to `address` with the test's message-size limits; plaintext when `credentials` is null.
+std::shared_ptr<grpc::Channel> MakeTestChannel(const std::string& address,
+                                               std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+                                               const std::string& server_name = "");
+
 class ServerProcess {
  public:
   // Starts the server (127.0.0.1, free ports, the default model, `gallery_path`) with `extra_args`
@@ -27,6 +43,8 @@ class ServerProcess {
   // server's log when it exits or does not get there.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const std::string& gallery_path,
                                                               const std::vector<std::string>& extra_args = {});
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const std::string& gallery_path,
+                                                              const ServerOptions& options);
   ~ServerProcess();  // kills the server if it is still running
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -34,6 +52,7 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
+  int health_port() const { return health_port_; }  // server.health_listen's port, 0 when none
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   std::unique_ptr<v1::Veriface::Stub> stub() const { return v1::Veriface::NewStub(channel_); }
@@ -58,6 +77,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
+  int health_port_ = 0;
   int exit_code_ = -1;
   std::string log_path_;
   std::string dir_;
@@ -83,6 +103,13 @@ struct CommandResult {
   std::string err;     // standard error
 };
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds limit = std::chrono::seconds(120));
+// The same with `env` added to (or replacing in) the environment.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::pair<std::string, std::string>>& env,
+                         std::chrono::seconds limit = std::chrono::seconds(120));
+
+// "SERVING", "NOT_SERVING", or the failed call's status, asking grpc.health.v1 over `channel`.
+std::string HealthOver(const std::shared_ptr<grpc::Channel>& channel);
 
 // The bytes of LFW image `n` (1-based) of `person`, e.g. ("George_W_Bush", 1).
 std::string LfwImage(const std::string& person, int n);
