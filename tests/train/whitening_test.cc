@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/embed/dense_head.h"
 
 namespace veriface {
@@ -73,14 +75,15 @@ TEST(WhiteningTest, FullWhiteningMakesTheWithinClassCovarianceIsotropic) {
   const double average = s.trace().item<double>() / 3;
   EXPECT_TRUE(torch::allclose(s, average * torch::eye(3, torch::kFloat64), 1e-3, 1e-3 * average)) << s;
 
-  // Shrinkage keeps part of the original shape: the noisiest axis is still the widest, but less so.
+  // Shrinkage keeps part of the original shape: the noisiest axis is still the widest, but less so
+  // (the x : z variance ratio, about 225 : 1, drops to about 60 : 1 with S_w shrunk halfway to 3.35 I).
   o.shrinkage = 0.5;
   const auto shrunk = FitWhitening(toy.x, toy.labels, o);
   ASSERT_TRUE(shrunk.ok());
   const auto d = torch::diag(WithinCovariance(Apply(*shrunk, toy.x).to(torch::kFloat64), toy.labels));
   EXPECT_GT(d[0].item<double>(), 1.5 * d[2].item<double>());
   const auto raw = torch::diag(WithinCovariance(toy.x.to(torch::kFloat64), toy.labels));
-  EXPECT_LT(d[0].item<double>() / d[2].item<double>(), raw[0].item<double>() / raw[2].item<double>() / 10);
+  EXPECT_LT(d[0].item<double>() / d[2].item<double>(), raw[0].item<double>() / raw[2].item<double>() / 2);
 }
 
 TEST(WhiteningTest, LdaKeepsTheBetweenClassDirections) {
