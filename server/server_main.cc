@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/file_util.h"
+#include "core/common/openmp_env.h"
 #include "server/api_keys.h"
 #include "server/call_guard.h"
 #include "server/config.h"
@@ -185,6 +186,8 @@ int Run(const ServerConfig& config) {
 
 int main(int argc, char** argv) {
   using namespace veriface::server;
+  // First of all: this may restart the program (same pid) so that libgomp starts with passive waits.
+  veriface::UsePassiveOpenMpWaits(argv);
   // Before any thread starts, so that every thread inherits the mask and only sigwait sees the signals.
   sigset_t set;
   sigemptyset(&set);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_join.h"
+#include "core/common/openmp_env.h"
 #include "trainer/eval/commands.h"
 
 namespace {
@@ -35,6 +36,7 @@ int Fail(const std::string& command, const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  veriface::UsePassiveOpenMpWaits(argv);  // may restart the program; see core/common/openmp_env.h
   CLI::App app{"veriface-eval: face verification on photo pairs and on LFW's protocol"};
   app.require_subcommand(1);
   std::vector<std::string> args(argv, argv + argc);
