@@ -114,7 +114,10 @@ convert_model() {
 calibrate_model() {
   local eval_tool="$BUILD_DIR/trainer/eval/veriface-eval"
   [ -x "$eval_tool" ] || return 0
-  if grep -q '"best_accuracy"' "$MODEL_DIR/model.json"; then
+  # A fresh bundle has an empty "thresholds" object (and names "best_accuracy" as its default operating point
+  # all the same, so a grep for that name cannot tell): look at the object itself.
+  if python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1])).get("thresholds") else 1)' \
+    "$MODEL_DIR/model.json"; then
     say "model: thresholds already calibrated"
     return
   fi

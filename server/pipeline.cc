@@ -185,7 +185,8 @@ absl::StatusOr<std::vector<Embedding>> Pipeline::Embed(const std::vector<const c
   std::vector<std::future<absl::StatusOr<Embedding>>> futures;
   futures.reserve(faces.size());
   for (size_t i = 0; i < faces.size(); ++i) {
-    cv::Mat chip = model_->Align(*images[i], faces[i]);
+    // The bundle's test-time crops (stacked), as its thresholds were calibrated with.
+    cv::Mat chip = model_->Cut(*images[i], faces[i]);
     futures.push_back(impl_->embed->Submit(std::move(chip), budget.deadline, budget.cancelled));
   }
   return AwaitAll(futures, budget, "face embedding");

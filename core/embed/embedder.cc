@@ -38,15 +38,24 @@ torch::Tensor Embedder::Embed(const std::vector<cv::Mat>& chips) const {
   torch::NoGradGuard no_grad;
   if (chips.empty()) return torch::empty({0, head_->output_dim()});
   auto x = ChipsToTensor(chips).to(device_);
-  const int64_t n = x.size(0);
+  const int64_t n = x.size(0), width = x.size(3);
+  if (width == 0 || x.size(2) % width != 0) {
+    throw std::invalid_argument("a chip's height must be a whole number of its widths (stacked square crops)");
+  }
+  const int64_t crops = x.size(2) / width;
+  // Unstack: [N, 3, k*W, W] -> [N*k, 3, W, W], each face's crops next to each other.
+  x = x.view({n, 3, crops, width, width}).permute({0, 2, 1, 3, 4}).reshape({n * crops, 3, width, width});
+  const int64_t m = n * crops;
   torch::Tensor features;
   if (options_.flip_average) {
-    // One batch of 2N: more work per call, which oneDNN turns into better throughput than two calls.
+    // One batch of 2M: more work per call, which oneDNN turns into better throughput than two calls.
     const auto both = backbone_->forward(torch::cat({x, x.flip({3})}));
-    features = (both.slice(0, 0, n) + both.slice(0, n, 2 * n)) / 2;
+    features = (both.slice(0, 0, m) + both.slice(0, m, 2 * m)) / 2;
   } else {
     features = backbone_->forward(x);
   }
+  // The mean over a face's crops; with one crop this is the identity, bit for bit.
+  features = features.reshape({n, crops, features.size(1)}).mean(1);
   const auto embedding = head_->forward(features);
   return torch::nn::functional::normalize(embedding, torch::nn::functional::NormalizeFuncOptions().dim(1))
       .to(torch::kCPU)

@@ -1,6 +1,7 @@
 #pragma once
 // Backbone + head + L2 normalisation, with optional flip averaging: aligned chips in, unit-length
-// embeddings out.
+// embeddings out. A face may come as several crops stacked into one image (core/model/test_time.h);
+// their features are averaged like the mirror's.
 
 #include <torch/torch.h>
 
@@ -24,7 +25,10 @@ class Embedder {
   Embedder(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head, torch::Device device,
            EmbedderOptions options);
 
-  // chips: CV_8UC3 RGB, input_size() square. Returns float [N, output_dim()] on the CPU, unit rows.
+  // chips: CV_8UC3 RGB, one per face, all the same size: W wide and k * W high, the face's k crops stacked
+  // top to bottom (k = 1: a plain chip). The backbone features of the k crops (and of their mirrors, with
+  // flip_average) are averaged before the head. Returns float [N, output_dim()] on the CPU, unit rows.
+  // Throws std::invalid_argument when the chips differ in size or the height is not a multiple of the width.
   torch::Tensor Embed(const std::vector<cv::Mat>& chips) const;
 
   // The backbone alone on the chips as given (no flip, no head, no normalisation): [N, feature_dim].

@@ -64,12 +64,13 @@ std::string ModuleContentHash(const std::string& arch, const torch::nn::Module& 
 }
 
 FaceModel::FaceModel(ModelSpec spec, std::string bundle_dir, torch::Device device,
-                     std::unique_ptr<MtcnnDetector> detector, std::unique_ptr<Embedder> embedder)
+                     std::unique_ptr<MtcnnDetector> detector, std::unique_ptr<Embedder> embedder, TtaConfig test_time)
     : spec_(std::move(spec)),
       bundle_dir_(std::move(bundle_dir)),
       device_(device),
       detector_(std::move(detector)),
-      embedder_(std::move(embedder)) {}
+      embedder_(std::move(embedder)),
+      test_time_(std::move(test_time)) {}
 
 absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::string& bundle_dir, torch::Device device) {
   VF_ASSIGN_OR_RETURN(ModelSpec spec, ReadModelSpec(bundle_dir));
@@ -88,12 +89,13 @@ absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::stri
     return absl::InvalidArgumentError(
         absl::StrCat("model.json: embedding_dim ", spec.embedding_dim, " but the head outputs ", head->output_dim()));
   }
+  VF_ASSIGN_OR_RETURN(TtaConfig test_time, ParseTta(spec.TestTimeSpec()));
   EmbedderOptions options;
   options.flip_average = spec.flip_average;
   auto detector = std::make_unique<MtcnnDetector>(std::move(nets), device);
   auto embedder = std::make_unique<Embedder>(std::move(backbone), std::move(head), device, options);
-  return std::shared_ptr<const FaceModel>(
-      new FaceModel(std::move(spec), bundle_dir, device, std::move(detector), std::move(embedder)));
+  return std::shared_ptr<const FaceModel>(new FaceModel(std::move(spec), bundle_dir, device, std::move(detector),
+                                                        std::move(embedder), std::move(test_time)));
 }
 
 absl::StatusOr<ModelSpec> FaceModel::Save(const std::string& bundle_dir, ModelSpec spec, const MtcnnNets& detector,
@@ -116,10 +118,16 @@ absl::StatusOr<ModelSpec> FaceModel::Save(const std::string& bundle_dir, ModelSp
   VF_RETURN_IF_ERROR(SaveWeights(*parent, (fs::path(bundle_dir) / spec.detector.weights).string()));
   VF_RETURN_IF_ERROR(SaveWeights(*backbone, (fs::path(bundle_dir) / spec.backbone.weights).string()));
   if (head_has_weights) VF_RETURN_IF_ERROR(SaveWeights(*head, (fs::path(bundle_dir) / spec.head.weights).string()));
-  // The id names what the embedding depends on: backbone and head, with their parameters.
+  VF_ASSIGN_OR_RETURN(const TtaConfig test_time, ParseTta(spec.crops));
+  if (test_time.flip) return absl::InvalidArgumentError("crops must not name 'flip' (that is flip_average)");
+  spec.crops = test_time.spec;
+  // The id names what the embedding depends on: backbone and head, with their parameters, and the test-time
+  // setting. The crops enter only when there are more than the template's, so that the ids of bundles made
+  // before crops existed (and the galleries that record them) stay valid.
   const std::string digest = Sha256Hex(absl::StrCat(
       ModuleContentHash(backbone->arch() + backbone->params().dump(), *backbone),
-      ModuleContentHash(head->arch() + head->params().dump(), *head), spec.flip_average ? "flip" : "noflip"));
+      ModuleContentHash(head->arch() + head->params().dump(), *head), spec.flip_average ? "flip" : "noflip",
+      spec.crops == "none" ? "" : absl::StrCat("crops:", spec.crops)));
   spec.model_id = absl::StrCat(backbone->arch(), "+", head->arch(), "-", digest.substr(0, 12));
   VF_RETURN_IF_ERROR(WriteModelSpec(bundle_dir, spec));
   return spec;

@@ -14,6 +14,7 @@
 #include "core/detect/mtcnn.h"
 #include "core/embed/embedder.h"
 #include "core/model/model_spec.h"
+#include "core/model/test_time.h"
 
 namespace veriface {
 
@@ -38,21 +39,32 @@ class FaceModel {
   absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb, const DetectorOptions& options) const {
     return detector_->Detect(rgb, options);
   }
+  // The plain template chip (chip_size() square): what a person looks at, and the descriptor's own input.
   cv::Mat Align(const cv::Mat& rgb, const FaceDetection& face) const {
     return AlignFace(rgb, face.landmarks, chip_size()).chip;
   }
-  // Unit-length embeddings [N, embedding_dim] (CPU) of aligned chips, with the bundle's test-time flip.
+  // What Embed needs for one face under the bundle's test-time setting: its crops stacked top to bottom
+  // (chip_size() wide, chip_size() * crops high; with crops "none", the same as Align). Use this, not Align,
+  // for anything compared against the bundle's thresholds.
+  cv::Mat Cut(const cv::Mat& rgb, const FaceDetection& face) const {
+    return CutCrops(rgb, face.landmarks, chip_size(), test_time_.crops);
+  }
+  // Unit-length embeddings [N, embedding_dim] (CPU) of chips from Cut (or plain aligned chips), with the
+  // bundle's test-time flip.
   torch::Tensor Embed(const std::vector<cv::Mat>& chips) const { return embedder_->Embed(chips); }
+  // The bundle's test-time setting, parsed: test_time().views.size() chips go through the backbone per face.
+  const TtaConfig& test_time() const { return test_time_; }
 
  private:
   FaceModel(ModelSpec spec, std::string bundle_dir, torch::Device device, std::unique_ptr<MtcnnDetector> detector,
-            std::unique_ptr<Embedder> embedder);
+            std::unique_ptr<Embedder> embedder, TtaConfig test_time);
 
   ModelSpec spec_;
   std::string bundle_dir_;
   torch::Device device_;
   std::unique_ptr<MtcnnDetector> detector_;
   std::unique_ptr<Embedder> embedder_;
+  TtaConfig test_time_;
 };
 
 // A stable digest of a module's architecture name and every parameter and buffer (names and values).

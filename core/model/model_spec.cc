@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/file_util.h"
 #include "core/common/status_macros.h"
+#include "core/model/test_time.h"
 
 namespace veriface {
 namespace {
@@ -49,6 +50,8 @@ absl::StatusOr<double> ModelSpec::DefaultThreshold() const {
   return it->second;
 }
 
+std::string ModelSpec::TestTimeSpec() const { return TtaSpec(flip_average, crops); }
+
 json ModelSpec::ToJson() const {
   const DetectorOptions& d = detector_defaults;
   json detector_json = ComponentToJson(detector);
@@ -64,7 +67,7 @@ json ModelSpec::ToJson() const {
           {"head", ComponentToJson(head)},
           {"embedding_dim", embedding_dim},
           {"similarity", "cosine"},
-          {"test_time", {{"flip_average", flip_average}}},
+          {"test_time", {{"flip_average", flip_average}, {"crops", crops}}},
           {"thresholds", thresholds},
           {"default_operating_point", default_operating_point},
           {"calibration", calibration},
@@ -98,7 +101,19 @@ absl::StatusOr<ModelSpec> ModelSpec::FromJson(const json& j) {
     if (j.value("similarity", "cosine") != "cosine") {
       return absl::InvalidArgumentError("model.json: only 'cosine' similarity is supported");
     }
-    s.flip_average = j.value("test_time", json::object()).value("flip_average", s.flip_average);
+    const json test_time = j.value("test_time", json::object());
+    s.flip_average = test_time.value("flip_average", s.flip_average);
+    s.crops = test_time.value("crops", s.crops);
+    const auto parsed = ParseTta(s.crops);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("model.json: test_time.crops: ", parsed.status().message()));
+    }
+    // Mirroring has its own key; one place for it keeps the bundle unambiguous.
+    if (parsed->flip) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model.json: test_time.crops '", s.crops, "' names 'flip'; set test_time.flip_average instead"));
+    }
+    s.crops = parsed->spec;
     s.thresholds = j.value("thresholds", s.thresholds);
     s.default_operating_point = j.value("default_operating_point", s.default_operating_point);
     s.calibration = j.value("calibration", json::object());

@@ -29,12 +29,19 @@ struct ModelSpec {
   ComponentSpec head;
   int64_t embedding_dim = 128;
   bool flip_average = true;  // test-time: average each chip with its mirror image
+  // Test-time crops of each face whose features are averaged: a ParseTta spec without "flip" (see
+  // core/model/test_time.h), e.g. "shift=3+faceapi"; "none" is the template chip alone. A bundle written
+  // before this setting existed reads as "none", so its calibrated thresholds keep their meaning.
+  std::string crops = "none";
   // Cosine-similarity thresholds by operating point ("best_accuracy", "far_1e-2", "far_1e-3", ...).
   std::map<std::string, double> thresholds;
   std::string default_operating_point = "best_accuracy";
   nlohmann::json calibration = nlohmann::json::object();  // how the thresholds were chosen
   nlohmann::json provenance = nlohmann::json::object();   // source weights, training data
   nlohmann::json accuracy = nlohmann::json::object();     // measured results, with their protocol
+
+  // The whole test-time setting as one ParseTta spec, e.g. "flip+shift=3+faceapi".
+  std::string TestTimeSpec() const;
 
   // The threshold of the default operating point; FAILED_PRECONDITION when the bundle has none.
   absl::StatusOr<double> DefaultThreshold() const;

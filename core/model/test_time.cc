@@ -1,4 +1,4 @@
-#include "trainer/eval/chip_views.h"
+#include "core/model/test_time.h"
 
 #include <algorithm>
 #include <cmath>
@@ -105,6 +105,8 @@ absl::StatusOr<TtaConfig> ParseTta(const std::string& spec) {
     views.push_back(v);
   }
   if (views.empty()) return absl::InvalidArgumentError(absl::StrCat("'", spec, "' leaves no view to embed"));
+  config.flip = flip;
+  config.crops = views;
   for (const ChipView& v : views) {
     config.views.push_back(v);
     if (flip) {
@@ -114,6 +116,20 @@ absl::StatusOr<TtaConfig> ParseTta(const std::string& spec) {
     }
   }
   return config;
+}
+
+std::string TtaSpec(bool flip, const std::string& crops) {
+  if (!flip) return crops.empty() ? std::string("none") : crops;
+  return crops.empty() || crops == "none" ? std::string("flip") : absl::StrCat("flip+", crops);
+}
+
+cv::Mat CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops) {
+  cv::Mat stack(static_cast<int>(crops.size()) * size, size, CV_8UC3);
+  for (size_t i = 0; i < crops.size(); ++i) {
+    MakeChip(rgb, landmarks, size, crops[i])
+        .copyTo(stack.rowRange(static_cast<int>(i) * size, static_cast<int>(i + 1) * size));
+  }
+  return stack;
 }
 
 cv::Mat FaceApiCrop(const cv::Mat& rgb, const Landmarks5& landmarks, int size) {

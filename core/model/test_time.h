@@ -2,6 +2,10 @@
 // Test-time augmentation: the chips cut from one detected face whose backbone features are averaged
 // into its embedding. A view is a crop (dlib's template, optionally moved or scaled, or face-api.js's
 // axis-aligned box), optionally mirrored.
+//
+// It lives in core, not in the evaluator, because a bundle names its test-time setting in model.json and
+// every user of the bundle (server, veriface-eval, trainer) must cut the same crops for the thresholds
+// calibrated with them to mean anything.
 
 #include <opencv2/core.hpp>
 #include <string>
@@ -29,8 +33,10 @@ struct ChipView {
 };
 
 struct TtaConfig {
-  std::string spec;  // as given, normalised
-  std::vector<ChipView> views;
+  std::string spec;             // as given, normalised
+  bool flip = false;            // every crop is also embedded mirrored
+  std::vector<ChipView> crops;  // the crops, unmirrored
+  std::vector<ChipView> views;  // every chip embedded: each crop, followed by its mirror when `flip`
 };
 
 // Parses a test-time augmentation spec: terms joined by '+'.
@@ -43,8 +49,17 @@ struct TtaConfig {
 // Example: "flip+shift=2" is 5 views, 10 chips. INVALID_ARGUMENT names an unknown or bad term.
 absl::StatusOr<TtaConfig> ParseTta(const std::string& spec);
 
+// The spec of a bundle's test-time setting: "flip+" (when `flip`) followed by `crops`, e.g. ("shift=3", true)
+// gives "flip+shift=3"; ("none", false) gives "none".
+std::string TtaSpec(bool flip, const std::string& crops);
+
 // Cuts the view's chip (CV_8UC3 RGB, size x size) from `rgb`.
 cv::Mat MakeChip(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const ChipView& view);
+
+// Every crop of one face, each size x size, stacked top to bottom into one CV_8UC3 image of
+// (crops.size() * size) rows: the form Embedder::Embed takes a face with several crops in (one image per
+// face keeps the batching code of the server and the tools unchanged).
+cv::Mat CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops);
 
 // face-api.js's crop (ComputeFaceDescriptorsTasks + extractFaces + toBatchTensor): a square of side
 // mean(|mouth-eye|)/0.45 placed from the centroid of eyes and mouth centre, clipped at the image, zero-padded

@@ -100,7 +100,23 @@ class LfwEndToEnd : public ::testing::Test {
 };
 testing::TempDir* LfwEndToEnd::dir_ = nullptr;
 
+// How many backbone chips per face a test-time spec needs that `known` does not already hold.
+int64_t NewViews(const std::string& spec, const TtaConfig& known) {
+  const TtaConfig wanted = *ParseTta(spec);  // a named copy: a range-for over a temporary's member dangles
+  int64_t n = 0;
+  for (const ChipView& v : wanted.views) {
+    bool seen = false;
+    for (const ChipView& k : known.views) seen = seen || k.Key() == v.Key();
+    n += !seen;
+  }
+  return n;
+}
+
 TEST_F(LfwEndToEnd, RunsTheProtocolAndCachesEverything) {
+  const auto model = testing::DefaultModel();
+  ASSERT_NE(model, nullptr);
+  // The run uses the bundle's own test-time setting, whatever it is.
+  const int64_t views = static_cast<int64_t>(model->test_time().views.size());
   LfwOptions o = Options();
   o.out_json = dir_->File("out/results.json");
   o.plots_dir = dir_->File("plots");
@@ -114,7 +130,8 @@ TEST_F(LfwEndToEnd, RunsTheProtocolAndCachesEverything) {
   EXPECT_EQ(r["faces"]["with_face"], 9);
   EXPECT_EQ(r["faces"]["without_face"], 1);
   EXPECT_EQ(r["faces"]["without_face_images"][0], "Nobody_Here/Nobody_Here_0001");
-  EXPECT_EQ(r["test_time"]["chips_per_image"], 2);  // the bundle flips
+  EXPECT_EQ(r["test_time"]["spec"], model->spec().TestTimeSpec());
+  EXPECT_EQ(r["test_time"]["chips_per_image"], views);
   ASSERT_EQ(r["cross_validation"]["folds"].size(), 2u);
   // Same-person pairs of real faces score well above different people.
   EXPECT_GT(r["all_pairs"]["similarity_same"]["mean"].get<double>(),
@@ -127,7 +144,7 @@ TEST_F(LfwEndToEnd, RunsTheProtocolAndCachesEverything) {
   }
   EXPECT_EQ(static_cast<int64_t>(r["misclassified"].size()), wrong);
   EXPECT_EQ(r["timing"]["detections_computed"], 10);
-  EXPECT_EQ(r["timing"]["chips_computed"], 20);
+  EXPECT_EQ(r["timing"]["chips_computed"], 10 * views);
   EXPECT_THAT(log.str(), HasSubstr("none in 1 (Nobody_Here/Nobody_Here_0001"));
   EXPECT_THAT(log.str(), HasSubstr("accuracy"));
   for (const char* png : {"roc.png", "similarity.png"}) {
@@ -147,16 +164,18 @@ TEST_F(LfwEndToEnd, RunsTheProtocolAndCachesEverything) {
   EXPECT_EQ((*second)["timing"]["detections_computed"], 0);
   EXPECT_EQ((*second)["timing"]["detections_cached"], 10);
   EXPECT_EQ((*second)["timing"]["chips_computed"], 0);
-  EXPECT_EQ((*second)["timing"]["chips_cached"], 20);
+  EXPECT_EQ((*second)["timing"]["chips_cached"], 10 * views);
   EXPECT_EQ((*second)["all_pairs"]["similarity_same"], r["all_pairs"]["similarity_same"]);
   EXPECT_EQ((*second)["cross_validation"], r["cross_validation"]);
 
   // A new test-time view computes only itself.
-  o.common.tta = "flip+faceapi";
+  o.common.tta = "flip+zoom=0.07";
+  const int64_t added = NewViews(o.common.tta, model->test_time());
+  ASSERT_GT(added, 0);
   const auto third = RunLfw(o, log2);
   ASSERT_TRUE(third.ok()) << third.status();
-  EXPECT_EQ((*third)["timing"]["chips_computed"], 20);
-  EXPECT_EQ((*third)["timing"]["chips_cached"], 20);
+  EXPECT_EQ((*third)["timing"]["chips_computed"], 10 * added);
+  EXPECT_EQ((*third)["timing"]["chips_cached"], 10 * (6 - added));
 }
 
 TEST_F(LfwEndToEnd, FlipViewsReproduceTheCoreEmbedder) {
@@ -236,6 +255,44 @@ double SimilarityIn(const std::string& text) {
   return std::stod(m[1]);
 }
 
+// The server and the pair command embed through FaceModel::Cut + Embed; the evaluator cuts, caches and
+// averages view by view. Both must give the same embedding for a bundle with several crops, or the
+// thresholds calibrated by one would not fit the other.
+TEST_F(LfwEndToEnd, BundleCropsReproduceTheCoreEmbedder) {
+  const std::string bundle = CopyBundle(dir_->File("crops-bundle"));
+  ModelSpec spec = *ReadModelSpec(bundle);
+  spec.crops = "shift=3+faceapi";
+  spec.flip_average = true;
+  ASSERT_TRUE(WriteModelSpec(bundle, spec).ok());
+  const auto model = FaceModel::Load(bundle, torch::Device(torch::kCPU));
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->spec().TestTimeSpec(), "flip+shift=3+faceapi");
+  EXPECT_EQ((*model)->test_time().views.size(), 12u);
+
+  LfwImageResolver resolver(dir_->File("lfw"));
+  EmbedOptions eo;
+  eo.progress = false;  // and no tta: the bundle's own
+  const auto e = EmbedImages(**model, {{"Aaron_Peirsol", 2}, {"Abel_Pacheco", 4}}, resolver, eo);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->tta.views.size(), 12u);
+  std::vector<cv::Mat> stacks;
+  for (size_t i = 0; i < 2; ++i) {
+    stacks.push_back((*model)->Cut(*LoadImageFile(e->images[i].path), e->images[i].face));
+    EXPECT_EQ(stacks.back().size(), cv::Size(150, 6 * 150));
+  }
+  const torch::Tensor ref = (*model)->Embed(stacks);  // both faces in one batch, as the server sends them
+  for (size_t i = 0; i < 2; ++i) {
+    const float* row = ref[static_cast<int64_t>(i)].data_ptr<float>();
+    const std::vector<float> v(row, row + ref.size(1));
+    EXPECT_GT(Cosine(v, e->embeddings[i]), 1 - 1e-5) << e->images[i].path;
+    // ... and differs from the flip average of the template chip alone: the crops do count.
+    const torch::Tensor flip_only =
+        (*model)->Embed({(*model)->Align(*LoadImageFile(e->images[i].path), e->images[i].face)});
+    const std::vector<float> f(flip_only.data_ptr<float>(), flip_only.data_ptr<float>() + flip_only.size(1));
+    EXPECT_LT(Cosine(f, e->embeddings[i]), 1 - 1e-4) << e->images[i].path;
+  }
+}
+
 TEST_F(LfwEndToEnd, CalibrateWritesThresholdsThatThePairCommandUses) {
   const std::string bundle = CopyBundle(dir_->File("bundle"));
   // Start uncalibrated, whatever the default bundle holds.
@@ -267,7 +324,7 @@ TEST_F(LfwEndToEnd, CalibrateWritesThresholdsThatThePairCommandUses) {
   EXPECT_EQ(after.model_id, before.model_id);
   for (const char* op : {"best_accuracy", "far_1e-2", "far_1e-3"}) EXPECT_EQ(after.thresholds.count(op), 1u) << op;
   EXPECT_EQ(after.calibration["pairs"], 6);
-  EXPECT_EQ(after.calibration["test_time"], "flip");
+  EXPECT_EQ(after.calibration["test_time"], before.TestTimeSpec());
   EXPECT_TRUE(after.calibration.contains("held_out_check"));
   EXPECT_THAT(log.str(), HasSubstr("wrote thresholds"));
   // Three same and three different real pairs are separable: the best threshold sits between them.
@@ -282,7 +339,7 @@ TEST_F(LfwEndToEnd, CalibrateWritesThresholdsThatThePairCommandUses) {
   EXPECT_GT(SimilarityIn(same.str()), SimilarityIn(different.str()));
 
   // A dry run with another test-time setting is allowed; writing it is not.
-  c.common.tta = "flip+shift=2";
+  c.common.tta = "flip+zoom=0.07";
   EXPECT_EQ(RunCalibrate(c, log).status().code(), absl::StatusCode::kFailedPrecondition);
   c.dry_run = true;
   EXPECT_TRUE(RunCalibrate(c, log).ok());

@@ -1,6 +1,7 @@
-// Test-time views: the spec grammar and what each view cuts.
+// Test-time views: the spec grammar, what each view cuts, how a bundle stores its setting, and how the
+// core embedder averages a face's stacked crops.
 
-#include "trainer/eval/chip_views.h"
+#include "core/model/test_time.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,6 +9,9 @@
 #include <opencv2/core.hpp>
 
 #include "core/align/aligner.h"
+#include "core/model/face_model.h"
+#include "core/model/model_spec.h"
+#include "tests/testing/test_env.h"
 
 namespace veriface {
 namespace {
@@ -33,6 +37,23 @@ TEST(ParseTta, BuildsTheViews) {
               ElementsAre("template dx=0 dy=0 zoom=1", "template dx=0 dy=0 zoom=0.9", "template dx=0 dy=0 zoom=1.1"));
   EXPECT_THAT(Keys(*ParseTta("faceapi + nobase + flip")), ElementsAre("faceapi", "faceapi flip"));
   EXPECT_EQ(ParseTta(" flip + faceapi ")->spec, "flip+faceapi");
+}
+
+TEST(ParseTta, SeparatesCropsFromMirroring) {
+  const TtaConfig c = *ParseTta("flip+shift=3+faceapi");
+  EXPECT_TRUE(c.flip);
+  EXPECT_EQ(c.crops.size(), 6u);  // template, four shifts, face-api's crop
+  EXPECT_EQ(c.views.size(), 12u);
+  for (const ChipView& v : c.crops) EXPECT_FALSE(v.flip);
+  EXPECT_EQ(c.crops.back().crop, CropKind::kFaceApi);
+  EXPECT_FALSE(ParseTta("shift=3")->flip);
+}
+
+TEST(TtaSpec, JoinsMirroringAndCrops) {
+  EXPECT_EQ(TtaSpec(true, "none"), "flip");
+  EXPECT_EQ(TtaSpec(false, "none"), "none");
+  EXPECT_EQ(TtaSpec(true, "shift=3+faceapi"), "flip+shift=3+faceapi");
+  EXPECT_EQ(TtaSpec(false, "faceapi"), "faceapi");
 }
 
 TEST(ParseTta, RejectsBadTerms) {
@@ -84,6 +105,83 @@ TEST(MakeChip, FlipMirrorsAndZoomEnlarges) {
   // Zoom 2 about the chip centre: chip pixel (75 + 2k) shows image pixel (40 + 75 + k).
   const cv::Mat z = MakeChip(s.rgb, s.landmarks, 150, zoomed);
   EXPECT_EQ(z.at<cv::Vec3b>(75 + 20, 75 + 10), s.rgb.at<cv::Vec3b>(30 + 75 + 10, 40 + 75 + 5));
+}
+
+TEST(CutCrops, StacksEachCropTopToBottom) {
+  const Scene s = MakeScene();
+  const TtaConfig c = *ParseTta("shift=3+faceapi");
+  const cv::Mat stack = CutCrops(s.rgb, s.landmarks, 150, c.crops);
+  ASSERT_EQ(stack.size(), cv::Size(150, 6 * 150));
+  ASSERT_EQ(stack.type(), CV_8UC3);
+  for (size_t i = 0; i < c.crops.size(); ++i) {
+    const cv::Mat one = MakeChip(s.rgb, s.landmarks, 150, c.crops[i]);
+    EXPECT_EQ(cv::norm(stack.rowRange(static_cast<int>(i) * 150, static_cast<int>(i + 1) * 150), one, cv::NORM_INF),
+              0.0)
+        << c.crops[i].Key();
+  }
+}
+
+// model.json's test_time: mirroring and crops, each in one place.
+nlohmann::json MinimalModelJson() {
+  return {{"format_version", ModelSpec::kFormatVersion},
+          {"model_id", "x"},
+          {"detector", {{"arch", "mtcnn"}}},
+          {"backbone", {{"arch", "face-resnet"}}},
+          {"head", {{"arch", "identity"}}}};
+}
+
+TEST(ModelSpecTestTime, ABundleWithoutCropsIsTheTemplateAlone) {
+  nlohmann::json j = MinimalModelJson();
+  j["test_time"] = {{"flip_average", true}};  // as written before crops existed
+  const auto spec = ModelSpec::FromJson(j);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->crops, "none");
+  EXPECT_EQ(spec->TestTimeSpec(), "flip");
+}
+
+TEST(ModelSpecTestTime, CropsRoundTripAndAreChecked) {
+  nlohmann::json j = MinimalModelJson();
+  j["test_time"] = {{"flip_average", true}, {"crops", " shift=3 + faceapi"}};
+  const auto spec = ModelSpec::FromJson(j);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->crops, "shift=3+faceapi");
+  EXPECT_EQ(spec->TestTimeSpec(), "flip+shift=3+faceapi");
+  EXPECT_EQ(spec->ToJson()["test_time"]["crops"], "shift=3+faceapi");
+  EXPECT_EQ(ModelSpec::FromJson(spec->ToJson())->crops, "shift=3+faceapi");
+
+  j["test_time"]["crops"] = "flip+shift=3";
+  EXPECT_THAT(ModelSpec::FromJson(j).status().message(), HasSubstr("set test_time.flip_average instead"));
+  j["test_time"]["crops"] = "shift=3+blur";
+  EXPECT_THAT(ModelSpec::FromJson(j).status().message(), HasSubstr("test_time.crops: unknown"));
+}
+
+// The embedder's contract for stacked crops, on the real descriptor: the features of every crop and
+// its mirror are averaged before the head; one crop is the plain flip average, unchanged.
+TEST(EmbedderStacks, AverageTheFeaturesOfEveryCropAndMirror) {
+  const auto model = testing::DefaultModel();
+  ASSERT_NE(model, nullptr);
+  const Embedder& embedder = model->embedder();
+  ASSERT_TRUE(embedder.options().flip_average);
+  const Scene s = MakeScene();
+  const TtaConfig c = *ParseTta("flip+shift=3");
+  std::vector<cv::Mat> chips;
+  for (const ChipView& v : c.views) chips.push_back(MakeChip(s.rgb, s.landmarks, 150, v));
+  const torch::Tensor want = torch::nn::functional::normalize(embedder.Features(chips).mean(0, /*keepdim=*/true),
+                                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const cv::Mat stack = CutCrops(s.rgb, s.landmarks, 150, c.crops);
+  const torch::Tensor got = embedder.Embed({stack, stack});
+  ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 128}));
+  EXPECT_LT((got[0] - want[0]).abs().max().item<float>(), 1e-5);
+  EXPECT_LT((got[1] - want[0]).abs().max().item<float>(), 1e-5);
+
+  const cv::Mat plain = MakeChip(s.rgb, s.landmarks, 150, ChipView());
+  cv::Mat mirrored;
+  cv::flip(plain, mirrored, 1);
+  const torch::Tensor flip_avg = torch::nn::functional::normalize(embedder.Features({plain, mirrored}).mean(0, true),
+                                                                  torch::nn::functional::NormalizeFuncOptions().dim(1));
+  EXPECT_LT((embedder.Embed({plain})[0] - flip_avg[0]).abs().max().item<float>(), 1e-5);
+
+  EXPECT_THROW(embedder.Embed({cv::Mat(200, 150, CV_8UC3, cv::Scalar::all(0))}), std::invalid_argument);
 }
 
 TEST(FaceApiCrop, SquareAroundEyesAndMouthPaddedAtTheBorder) {

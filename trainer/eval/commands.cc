@@ -234,6 +234,18 @@ json MisclassifiedJson(const PairsFile& pairs, const VerificationScores& scores,
   return out;
 }
 
+// Whether `spec` cuts the same chips as `bundle`, whatever the order its terms were written in.
+bool SameViews(const std::string& spec, const TtaConfig& bundle) {
+  const auto parsed = ParseTta(spec);
+  if (!parsed.ok()) return false;
+  std::vector<std::string> a, b;
+  for (const ChipView& v : parsed->views) a.push_back(v.Key());
+  for (const ChipView& v : bundle.views) b.push_back(v.Key());
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return a == b;
+}
+
 json ModelJson(const FaceModel& m) {
   return {{"id", m.model_id()}, {"dir", m.bundle_dir()}, {"description", m.spec().description}};
 }
@@ -498,8 +510,8 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
 absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) {
   VF_ASSIGN_OR_RETURN(Session session, Prepare(o.common));
   const FaceModel& model = *session.model;
-  const std::string bundle_tta = model.spec().flip_average ? "flip" : "none";
-  if (!o.common.tta.empty() && o.common.tta != bundle_tta && !o.dry_run) {
+  const std::string bundle_tta = model.spec().TestTimeSpec();
+  if (!o.common.tta.empty() && !SameViews(o.common.tta, model.test_time()) && !o.dry_run) {
     return absl::FailedPreconditionError(
         absl::StrCat("thresholds must be calibrated with the test-time augmentation the bundle serves with ('",
                      bundle_tta, "'), not '", o.common.tta, "'; use --dry-run to only look"));
@@ -616,7 +628,8 @@ absl::Status RunPair(const std::string& model_dir, const std::string& image_a, c
                            faces->size() == 1 ? "" : "s", faces->size() > 1 ? " (* = central, compared)" : "");
     out << DescribeFaces(*faces, faces->size() > 1 ? central : -1);
     if (central < 0) return absl::NotFoundError(absl::StrCat("no face found in ", path));
-    chips.push_back(model->Align(rgb, (*faces)[static_cast<size_t>(central)]));
+    // The bundle's test-time crops, so that the similarity is the one its thresholds were calibrated on.
+    chips.push_back(model->Cut(rgb, (*faces)[static_cast<size_t>(central)]));
   }
   torch::Tensor emb;
   try {

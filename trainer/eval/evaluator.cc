@@ -105,8 +105,7 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
                                            LfwImageResolver& resolver, const EmbedOptions& options) {
   if (options.batch < 1) return absl::InvalidArgumentError(absl::StrCat("batch must be >= 1, got ", options.batch));
   EmbeddedImages out;
-  VF_ASSIGN_OR_RETURN(out.tta,
-                      ParseTta(options.tta.empty() ? (model.spec().flip_average ? "flip" : "none") : options.tta));
+  VF_ASSIGN_OR_RETURN(out.tta, ParseTta(options.tta.empty() ? model.spec().TestTimeSpec() : options.tta));
   VF_ASSIGN_OR_RETURN(const std::string detector_key, DetectorKey(model));
   VF_ASSIGN_OR_RETURN(const std::string backbone_key, BackboneKey(model));
   FeatureCache* cache = options.cache;

@@ -12,7 +12,7 @@
 #include "core/eval/metrics.h"
 #include "core/eval/pairs.h"
 #include "core/model/face_model.h"
-#include "trainer/eval/chip_views.h"
+#include "core/model/test_time.h"
 #include "trainer/eval/feature_cache.h"
 
 namespace veriface {
