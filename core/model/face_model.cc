@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "core/common/status_macros.h"
+#include "core/nn/conv2d.h"
 
 namespace veriface {
 namespace {
@@ -94,6 +95,11 @@ absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::stri
   options.flip_average = spec.flip_average;
   auto detector = std::make_unique<MtcnnDetector>(std::move(nets), device);
   auto embedder = std::make_unique<Embedder>(std::move(backbone), std::move(head), device, options);
+  if (device.is_cpu()) {
+    // oneDNN's blocked weight layout once here, rather than a reorder in every call (core/nn/conv2d.h).
+    PrepackConvolutions(*parent);
+    PrepackConvolutions(*embedder->backbone());
+  }
   return std::shared_ptr<const FaceModel>(new FaceModel(std::move(spec), bundle_dir, device, std::move(detector),
                                                         std::move(embedder), std::move(test_time)));
 }
