@@ -24,7 +24,8 @@ wants() { [[ " $only " == *" $1 "* ]]; }
 say() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 
 say "building the benchmark targets in $build"
-cmake --build "$build" --target pipeline_bench pipeline_throughput gallery_bench veriface-server veriface >/dev/null
+cmake --build "$build" --target pipeline_bench pipeline_throughput pipeline_load gallery_bench veriface-server veriface \
+  >/dev/null
 
 # The images: 64 LFW photos picked by a fixed rule (every 97th in sorted order), never copied.
 list="$(mktemp)"
@@ -78,8 +79,20 @@ if wants inprocess; then
 fi
 
 if wants server; then
+  # The server's own pipeline without gRPC (pipeline_load), run before and after the server runs so that
+  # drift in the machine's load shows; the ratio uses their mean.
+  pipeline_load() {
+    "$build/bench/server/pipeline_load" --images "$list" --config "$repo/config/veriface.yaml" \
+      --model "${VERIFACE_MODEL_DIR:-$repo/models/default}" -c 16 -d "$seconds" "$@"
+  }
+  say "server pipeline in-process (no gRPC), Verify at concurrency 16"
+  before="$(pipeline_load)"
   say "server: veriface load, Verify and Identify, batching vs max_batch=1"
   "$repo/bench/server/run_server_load.sh" "$build" "$list" "$results/server_load.json" "$seconds"
+  say "server pipeline in-process again"
+  after="$(pipeline_load)"
+  python3 -c 'import json,sys; print(json.dumps([json.loads(a) for a in sys.argv[1:]], indent=1))' "$before" "$after" \
+    >"$results/pipeline_load.json"
 fi
 
 if wants gallery; then
