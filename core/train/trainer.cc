@@ -568,6 +568,9 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
     if (done == 0) VF_RETURN_IF_ERROR(InitialiseHead());
 
     const auto session_start = Clock::now();
+    // Time of earlier sessions (a resumed run); elapsed_before_s_ itself grows with each epoch below and
+    // would count this session's epochs twice.
+    const double before_session = elapsed_before_s_;
     int run_here = 0;
     summary_.finished = true;
     for (int epoch = done; epoch < config_.epochs; ++epoch) {
@@ -576,7 +579,7 @@ absl::StatusOr<TrainSummary> Trainer::Run() {
         summary_.stop_reason = absl::StrCat("stopped after ", run_here, " epoch(s) as asked; resume to continue");
         break;
       }
-      const double spent = elapsed_before_s_ + Seconds(session_start);
+      const double spent = before_session + Seconds(session_start);
       const double last = summary_.history.empty() ? 0 : summary_.history.back().seconds;
       if (config_.time_budget_s > 0 && !summary_.history.empty() && spent + last > config_.time_budget_s) {
         summary_.stop_reason =
