@@ -30,7 +30,7 @@ cmake --build "$build" --target pipeline_bench pipeline_throughput pipeline_load
 # The images: 64 LFW photos picked by a fixed rule (every 97th in sorted order), never copied.
 list="$(mktemp)"
 trap 'rm -f "$list"' EXIT
-find "$shared/data/lfw" -name '*.jpg' | sort | awk 'NR % 97 == 1' | head -64 >"$list"
+find "$shared/data/lfw" -name '*.jpg' | sort | awk 'NR % 97 == 1 && ++n <= 64' >"$list"
 [[ "$(wc -l <"$list")" -eq 64 ]] || { echo "LFW not found under $shared/data/lfw" >&2; exit 1; }
 
 python3 - "$results/machine.json" "$threads" "$seconds" <<'PY'
