@@ -118,6 +118,11 @@ if load_runs:
         p(f"| {r['variant']} | {r['rpc']} | {r['concurrency']} | {r['throughput_per_s']:.1f} | {lat['p50_ms']:.0f} | "
           f"{lat['p99_ms']:.0f} | {ratio:.2f} | {errors} |")
         by[(r["variant"], r["rpc"], r["concurrency"])] = r
+    p()
+    p("Calls/s counts served calls only; latencies cover every call. Where the errors column shows "
+      "RESOURCE_EXHAUSTED, the offered load was past the detection queue (`inference.detect.max_queue_size`, 64 "
+      "images; a Verify brings two): those calls were refused at once, as designed, and `veriface load` sent the "
+      "next one immediately, so the percentiles there are mostly refusals.")
     derived["server"] = [{k: r[k] for k in ("variant", "rpc", "concurrency", "throughput_per_s", "latency", "errors")}
                          for r in load_runs]
     v16 = by.get(("batching", "verify", 16))

@@ -186,8 +186,8 @@ int Run(const ServerConfig& config) {
 
 int main(int argc, char** argv) {
   using namespace veriface::server;
-  // First of all: this may restart the program (same pid) so that libgomp starts with passive waits.
-  veriface::UsePassiveOpenMpWaits(argv);
+  // First of all: this may restart the program (same pid) so that libgomp starts with short spins.
+  veriface::UseShortOpenMpSpins(argv);
   // Before any thread starts, so that every thread inherits the mask and only sigwait sees the signals.
   sigset_t set;
   sigemptyset(&set);

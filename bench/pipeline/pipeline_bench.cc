@@ -179,7 +179,7 @@ BENCHMARK(BM_Mtcnn)
 }  // namespace veriface
 
 int main(int argc, char** argv) {
-  veriface::UsePassiveOpenMpWaits(argv);
+  veriface::UseShortOpenMpSpins(argv);
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);

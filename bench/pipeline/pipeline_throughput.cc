@@ -207,6 +207,6 @@ int Main(int argc, char** argv) {
 }  // namespace veriface
 
 int main(int argc, char** argv) {
-  veriface::UsePassiveOpenMpWaits(argv);
+  veriface::UseShortOpenMpSpins(argv);
   return veriface::Main(argc, argv);
 }

@@ -152,6 +152,6 @@ int Main(int argc, char** argv) {
 }  // namespace veriface::server
 
 int main(int argc, char** argv) {
-  veriface::UsePassiveOpenMpWaits(argv);
+  veriface::UseShortOpenMpSpins(argv);
   return veriface::server::Main(argc, argv);
 }

@@ -36,7 +36,7 @@ int Fail(const std::string& command, const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  veriface::UsePassiveOpenMpWaits(argv);  // may restart the program; see core/common/openmp_env.h
+  veriface::UseShortOpenMpSpins(argv);  // may restart the program; see core/common/openmp_env.h
   CLI::App app{"veriface-eval: face verification on photo pairs and on LFW's protocol"};
   app.require_subcommand(1);
   std::vector<std::string> args(argv, argv + argc);

@@ -186,7 +186,7 @@ int FoldsOf(const std::string& people, const std::string& pairs) {
 
 int main(int argc, char** argv) {
   using namespace veriface;
-  veriface::UsePassiveOpenMpWaits(argv);  // may restart the program; see core/common/openmp_env.h
+  veriface::UseShortOpenMpSpins(argv);  // may restart the program; see core/common/openmp_env.h
   // Batches are built on loader threads and freed on the training thread; with glibc's default of one
   // arena per thread that pattern fragments the heap and the resident size keeps growing. Two arenas
   // keep it flat at no measurable cost.
