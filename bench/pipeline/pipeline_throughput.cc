@@ -16,16 +16,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "bench/common/image_list.h"
 #include "core/common/device.h"
-#include "core/common/file_util.h"
 #include "core/common/openmp_env.h"
-#include "core/common/status_macros.h"
 #include "core/detect/face.h"
 #include "core/image/decode.h"
 #include "core/model/face_model.h"
@@ -57,19 +55,6 @@ struct StageTimes {
         {"decode_ms", decode / per}, {"detect_ms", detect / per}, {"align_ms", align / per}, {"embed_ms", embed / per}};
   }
 };
-
-absl::StatusOr<std::vector<std::string>> ReadImages(const std::string& list_path) {
-  std::ifstream in(list_path);
-  if (!in) return absl::NotFoundError("cannot read the image list " + list_path);
-  std::vector<std::string> bytes;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    VF_ASSIGN_OR_RETURN(std::string b, ReadFileToString(line));
-    bytes.push_back(std::move(b));
-  }
-  if (bytes.size() < 2) return absl::InvalidArgumentError("the image list needs at least two images");
-  return bytes;
-}
 
 // Decode, detect and align one image's selected face; an empty chip when no face is found.
 // `served`: the bundle's test-time crops stacked (FaceModel::Cut, what the server embeds); else the one
@@ -191,7 +176,7 @@ int Main(int argc, char** argv) {
     std::cerr << "pipeline_throughput: " << model.status().message() << "\n";
     return 1;
   }
-  const auto images = ReadImages(o.list_path);
+  const auto images = bench::ReadImageList(o.list_path);
   if (!images.ok()) {
     std::cerr << "pipeline_throughput: " << images.status().message() << "\n";
     return 1;

@@ -14,14 +14,13 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "core/common/file_util.h"
+#include "bench/common/image_list.h"
 #include "core/common/openmp_env.h"
 #include "core/detect/face.h"
 #include "core/image/decode.h"
@@ -90,21 +89,12 @@ int Main(int argc, char** argv) {
     std::cerr << "pipeline_load: " << config.status().message() << "\n";
     return 1;
   }
-  std::vector<std::string> images;
-  std::ifstream list(list_path);
-  for (std::string line; std::getline(list, line);) {
-    if (line.empty()) continue;
-    auto bytes = ReadFileToString(line);
-    if (!bytes.ok()) {
-      std::cerr << "pipeline_load: " << bytes.status().message() << "\n";
-      return 1;
-    }
-    images.push_back(*std::move(bytes));
-  }
-  if (images.size() < 2) {
-    std::cerr << "pipeline_load: the image list needs at least two images\n";
+  const auto read = bench::ReadImageList(list_path);
+  if (!read.ok()) {
+    std::cerr << "pipeline_load: " << read.status().message() << "\n";
     return 1;
   }
+  const std::vector<std::string>& images = *read;
   auto pipeline = Pipeline::Load(*config, nullptr);
   if (!pipeline.ok()) {
     std::cerr << "pipeline_load: " << pipeline.status().message() << "\n";
