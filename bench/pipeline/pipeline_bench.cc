@@ -13,6 +13,7 @@
 #include <opencv2/imgproc.hpp>
 #include <string>
 
+#include "bench/common/mtcnn_stages.h"
 #include "core/common/device.h"
 #include "core/common/openmp_env.h"
 #include "core/image/decode.h"
@@ -150,16 +151,11 @@ void BM_Mtcnn(benchmark::State& state) {
   double s1 = 0, s2 = 0, s3 = 0;
   size_t faces = 0;
   for (auto _ : state) {
-    const auto t0 = Clock::now();
-    const auto c1 = detector.Stage1(rgb, options);
-    const auto t1 = Clock::now();
-    const auto c2 = detector.Stage2(rgb, c1, options);
-    const auto t2 = Clock::now();
-    faces = detector.Stage3(rgb, c2, options).size();
-    const auto t3 = Clock::now();
-    s1 += std::chrono::duration<double, std::milli>(t1 - t0).count();
-    s2 += std::chrono::duration<double, std::milli>(t2 - t1).count();
-    s3 += std::chrono::duration<double, std::milli>(t3 - t2).count();
+    const MtcnnStageTimes t = DetectStageByStage(detector, rgb, options);
+    s1 += t.pnet_ms;
+    s2 += t.rnet_ms;
+    s3 += t.onet_ms;
+    faces = t.faces;
   }
   const auto n = static_cast<double>(state.iterations());
   state.counters["stage1_pnet_ms"] = s1 / n;

@@ -28,10 +28,18 @@ Embedder::Embedder(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> hea
   head_->to(device_);
 }
 
+torch::Tensor Embedder::ForwardInPasses(const torch::Tensor& x) const {
+  const int64_t pass = options_.max_chips_per_pass;
+  if (pass <= 0 || x.size(0) <= pass) return backbone_->forward(x);
+  std::vector<torch::Tensor> parts;
+  for (const torch::Tensor& chunk : x.split(pass)) parts.push_back(backbone_->forward(chunk));
+  return torch::cat(parts);
+}
+
 torch::Tensor Embedder::Features(const std::vector<cv::Mat>& chips) const {
   torch::NoGradGuard no_grad;
   if (chips.empty()) return torch::empty({0, backbone_->feature_dim()});
-  return backbone_->forward(ChipsToTensor(chips).to(device_)).to(torch::kCPU);
+  return ForwardInPasses(ChipsToTensor(chips).to(device_)).to(torch::kCPU);
 }
 
 torch::Tensor Embedder::Embed(const std::vector<cv::Mat>& chips) const {
@@ -48,11 +56,11 @@ torch::Tensor Embedder::Embed(const std::vector<cv::Mat>& chips) const {
   const int64_t m = n * crops;
   torch::Tensor features;
   if (options_.flip_average) {
-    // One batch of 2M: more work per call, which oneDNN turns into better throughput than two calls.
-    const auto both = backbone_->forward(torch::cat({x, x.flip({3})}));
+    // One batch of 2M: more work per pass, which oneDNN turns into better throughput than two calls.
+    const auto both = ForwardInPasses(torch::cat({x, x.flip({3})}));
     features = (both.slice(0, 0, m) + both.slice(0, m, 2 * m)) / 2;
   } else {
-    features = backbone_->forward(x);
+    features = ForwardInPasses(x);
   }
   // The mean over a face's crops; with one crop this is the identity, bit for bit.
   features = features.reshape({n, crops, features.size(1)}).mean(1);

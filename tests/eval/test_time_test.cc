@@ -184,6 +184,36 @@ TEST(EmbedderStacks, AverageTheFeaturesOfEveryCropAndMirror) {
   EXPECT_THROW(embedder.Embed({cv::Mat(200, 150, CV_8UC3, cv::Scalar::all(0))}), std::invalid_argument);
 }
 
+// On the CPU a batch of many faces' crops goes through the backbone in passes of kCpuChipsPerPass chips
+// (large passes are slower per chip there); the passes must not change any face's embedding.
+TEST(EmbedderPasses, ManyFacesInSeveralPassesEmbedAsOneByOne) {
+  const auto model = testing::DefaultModel();
+  ASSERT_NE(model, nullptr);
+  const Embedder& embedder = model->embedder();
+  ASSERT_EQ(embedder.options().max_chips_per_pass, kCpuChipsPerPass);
+  const Scene s = MakeScene();
+  const TtaConfig c = *ParseTta("flip+shift=3");
+  std::vector<cv::Mat> stacks;
+  for (const int dx : {0, 4, -4, 8}) {  // four different faces: 4 x 10 chips, more than one pass
+    Landmarks5 moved = s.landmarks;
+    for (auto& p : moved) p.x += dx;
+    stacks.push_back(CutCrops(s.rgb, moved, 150, c.crops));
+  }
+  ASSERT_GT(static_cast<int64_t>(stacks.size() * c.views.size()), kCpuChipsPerPass);
+  const torch::Tensor together = embedder.Embed(stacks);
+  ASSERT_EQ(together.size(0), 4);
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    EXPECT_LT((together[static_cast<int64_t>(i)] - embedder.Embed({stacks[i]})[0]).abs().max().item<float>(), 1e-5)
+        << "face " << i;
+  }
+  EXPECT_GT((together[0] - together[3]).abs().max().item<float>(), 1e-3);  // the faces do differ
+
+  std::vector<cv::Mat> chips(kCpuChipsPerPass + 3, MakeChip(s.rgb, s.landmarks, 150, ChipView()));
+  const torch::Tensor features = embedder.Features(chips);
+  ASSERT_EQ(features.size(0), kCpuChipsPerPass + 3);
+  EXPECT_LT((features[kCpuChipsPerPass + 2] - features[0]).abs().max().item<float>(), 1e-5);
+}
+
 TEST(FaceApiCrop, SquareAroundEyesAndMouthPaddedAtTheBorder) {
   cv::Mat rgb(200, 200, CV_8UC3, cv::Scalar(10, 200, 30));
   // Eyes at (80, 90) and (120, 90), mouth corners (85, 135), (115, 135): mouth centre (100, 135),
