@@ -20,10 +20,10 @@ struct EmbedderOptions {
   // Average the backbone features of each chip and of its mirror image before the head: the same
   // face seen both ways, which removes some of the pose and lighting asymmetry from the embedding.
   bool flip_average = true;
-  // The most chips one backbone pass takes; a larger batch (many faces of 12 crops each) goes through in
+  // The most chips one backbone pass takes; a larger batch (many faces of 12 chips each) goes through in
   // several passes. 0: no limit. FaceModel::Load sets kCpuChipsPerPass on the CPU, where passes of 256
-  // chips cost 1.4-2x more per chip than passes of 32 (caches), and no limit on a GPU, where the largest
-  // passes are the fastest (bench/device/README.md).
+  // chips cost 1.4-1.8x more per chip than passes of 32 (caches), and no limit on a GPU, where the largest
+  // passes were the fastest (bench/device/README.md).
   int64_t max_chips_per_pass = 0;
 };
 
