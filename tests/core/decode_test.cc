@@ -73,7 +73,7 @@ TEST(DecodeImageTest, ChannelOrderIsRgb) {
 
 TEST(DecodeImageTest, GrayscaleRgbaAnd16BitBecomeRgb) {
   cv::Mat gray(30, 30, CV_8UC1, cv::Scalar(77));
-  for (const std::string& ext : {".jpg", ".png", ".pgm", ".bmp"}) {
+  for (const std::string ext : {".jpg", ".png", ".pgm", ".bmp"}) {
     SCOPED_TRACE(ext);
     const auto rgb = DecodeImage(Encode(gray, ext));
     ASSERT_TRUE(rgb.ok()) << rgb.status();
@@ -159,7 +159,7 @@ TEST(DecodeImageTest, ByteAndSideLimits) {
 
 TEST(ImageHeaderTest, ReadsSizesOfEveryFormat) {
   const cv::Mat image(17, 33, CV_8UC3, cv::Scalar(1, 2, 3));
-  for (const std::string& ext : {".jpg", ".png", ".bmp", ".ppm", ".webp"}) {
+  for (const std::string ext : {".jpg", ".png", ".bmp", ".ppm", ".webp"}) {
     SCOPED_TRACE(ext);
     const auto header = ReadImageHeader(Encode(image, ext));
     ASSERT_TRUE(header.ok()) << header.status();
