@@ -337,8 +337,7 @@ class ApiKeyConfigurationTest : public ::testing::Test {
  protected:
   CommandResult Server(const std::vector<std::string>& args,
                        const std::vector<std::pair<std::string, std::string>>& env = {}) const {
-    std::vector<std::string> argv = {ServerBinary(), "--model",     DefaultModelDir(),  "--gallery",  dir_.File("g.db"),
-                                     "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+    std::vector<std::string> argv = ServerCommandLine(dir_.File("g.db"));
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, env);
   }

@@ -96,18 +96,6 @@ TempDir* LimitsTest::dir_ = nullptr;
 ServerProcess* LimitsTest::server_ = nullptr;
 std::string* LimitsTest::startup_metrics_ = nullptr;
 
-// A PNG whose header claims `width` x `height` pixels, with no pixel data behind it.
-std::string PngHeader(uint32_t width, uint32_t height) {
-  std::string png("\x89PNG\r\n\x1a\n", 8);
-  const auto be32 = [](uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                       static_cast<char>(v)};
-  };
-  std::string ihdr = "IHDR" + be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);
-  png += be32(13) + ihdr + be32(0);
-  return png;
-}
-
 // Three LFW photos side by side (750x250): at least three faces in one image.
 std::string ThreeFaces() {
   std::vector<cv::Mat> photos;

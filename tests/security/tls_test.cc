@@ -204,8 +204,7 @@ TEST_F(MutualTlsTest, ProbesReachHealthOnThePlaintextHealthPortAndNothingElse) {
 class TlsConfigurationTest : public ::testing::Test {
  protected:
   static CommandResult Server(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {ServerBinary(), "--model",     DefaultModelDir(),  "--gallery",  dir_.File("g.db"),
-                                     "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+    std::vector<std::string> argv = ServerCommandLine(dir_.File("g.db"));
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv);
   }

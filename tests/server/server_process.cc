@@ -135,9 +135,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
   server->dir_ = pattern;
   server->log_path_ = server->dir_ + "/server.log";
   const std::string ready = server->dir_ + "/ready.json";
-  std::vector<std::string> argv = {ServerBinary(), "--model",     DefaultModelDir(),  "--gallery",   gallery_path,
-                                   "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--ready-file",
-                                   ready};
+  std::vector<std::string> argv = ServerCommandLine(gallery_path);
+  argv.insert(argv.end(), {"--ready-file", ready});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server->pid_ = Spawn(argv, server->log_path_, server->log_path_, options.env);
   if (server->pid_ < 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0]));
@@ -234,6 +233,22 @@ void SharedServerTest::TearDownTestSuite() {
   }
   delete dir_;
   dir_ = nullptr;
+}
+
+std::vector<std::string> ServerCommandLine(const std::string& gallery_path) {
+  return {ServerBinary(), "--model",     DefaultModelDir(),  "--gallery",  gallery_path,
+          "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+}
+
+std::string PngHeader(uint32_t width, uint32_t height) {
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  const auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  std::string ihdr = "IHDR" + be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);
+  png += be32(13) + ihdr + be32(0);  // CRC left 0: the size check comes before any CRC check
+  return png;
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::seconds limit) {

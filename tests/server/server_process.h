@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,13 @@ class SharedServerTest : public ::testing::Test {
   static TempDir* dir_;
   static ServerProcess* server_;
 };
+
+// veriface-server with the default model and `gallery_path`, listening on loopback ports the system
+// picks; a test appends its own flags.
+std::vector<std::string> ServerCommandLine(const std::string& gallery_path);
+
+// A PNG whose header claims `width` x `height` pixels, with no pixel data behind it.
+std::string PngHeader(uint32_t width, uint32_t height);
 
 // Runs a program with arguments, waits up to `limit`, and captures its output.
 struct CommandResult {

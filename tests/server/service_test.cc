@@ -55,18 +55,6 @@ class ServiceTest : public SharedServerTest {
   }
 };
 
-// A PNG whose header claims `width` x `height` pixels, with no pixel data behind it.
-std::string PngHeader(uint32_t width, uint32_t height) {
-  std::string png("\x89PNG\r\n\x1a\n", 8);
-  const auto be32 = [](uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                       static_cast<char>(v)};
-  };
-  std::string ihdr = "IHDR" + be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);
-  png += be32(13) + ihdr + be32(0);  // CRC left 0: the size check comes before any CRC check
-  return png;
-}
-
 std::string EncodedGray(int width, int height, const char* ext) {
   cv::Mat gray(height, width, CV_8UC3, cv::Scalar(128, 128, 128));
   std::vector<uint8_t> bytes;
