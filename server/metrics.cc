@@ -201,9 +201,9 @@ void Metrics::ObserveStreamItem(const std::string& method, grpc::StatusCode code
   stream_items_.Add({{"method", method}, {"code", StatusCodeName(code)}}).Increment();
 }
 
-void Metrics::ObserveFaces(int faces) { faces_per_image_.Observe(faces); }
+void Metrics::OnFacesDetected(int faces) { faces_per_image_.Observe(faces); }
 
-void Metrics::SetGallerySize(int64_t identities, int64_t templates) {
+void Metrics::OnGallerySize(int64_t identities, int64_t templates) {
   gallery_identities_.Set(static_cast<double>(identities));
   gallery_templates_.Set(static_cast<double>(templates));
 }

@@ -33,6 +33,7 @@
 
 #include "absl/status/status.h"
 #include "core/batch/batch_observer.h"
+#include "core/serving/service_observer.h"
 
 namespace prometheus {
 class Exposer;
@@ -43,7 +44,7 @@ namespace veriface::server {
 // "OK", "INVALID_ARGUMENT", ...: the names gRPC's documentation uses.
 const char* StatusCodeName(grpc::StatusCode code);
 
-class Metrics : public BatchObserver {
+class Metrics : public BatchObserver, public ServiceObserver {
  public:
   explicit Metrics(const std::string& torch_version);
   ~Metrics() override;
@@ -57,8 +58,6 @@ class Metrics : public BatchObserver {
 
   void ObserveRpc(const std::string& method, grpc::StatusCode code, std::chrono::steady_clock::duration elapsed);
   void ObserveStreamItem(const std::string& method, grpc::StatusCode code);
-  void ObserveFaces(int faces);
-  void SetGallerySize(int64_t identities, int64_t templates);
   void SetModelInfo(const std::string& model_id, int64_t embedding_dim, const std::string& device);
   // Creates a model stage's series at 0 and publishes the capacity of its queue.
   void AddStage(const std::string& stage, int64_t queue_capacity);
@@ -68,6 +67,10 @@ class Metrics : public BatchObserver {
   void OnQueueWait(const std::string& batcher, std::chrono::microseconds wait) override;
   void OnBatch(const std::string& batcher, int64_t size, std::chrono::microseconds compute, bool ok) override;
   void OnDropped(const std::string& batcher, DropReason reason) override;
+
+  // ServiceObserver
+  void OnFacesDetected(int faces) override;
+  void OnGallerySize(int64_t identities, int64_t templates) override;
 
   prometheus::Registry& registry() { return *registry_; }
 

@@ -20,13 +20,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/file_util.h"
 #include "core/common/openmp_env.h"
+#include "core/serving/batched_engine.h"
 #include "server/api_keys.h"
 #include "server/call_guard.h"
 #include "server/config.h"
 #include "server/credentials.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
-#include "server/pipeline.h"
 #include "server/veriface_service.h"
 #include "server/version.h"
 
@@ -93,6 +93,9 @@ int Run(const ServerConfig& config) {
 
   grpc::ServerBuilder builder;
   int port = 0;
+  // gRPC sets SO_REUSEPORT by default, which lets a second server bind the same port and the kernel split
+  // the traffic between two servers with two different galleries. A port in use must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config.listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_send_message_bytes));
@@ -112,6 +115,7 @@ int Run(const ServerConfig& config) {
   int health_port = 0;
   if (!config.health_listen.empty()) {
     grpc::ServerBuilder probe_builder;
+    probe_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     probe_builder.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(), &health_port);
     probe_builder.SetMaxReceiveMessageSize(4096);
     probe_builder.RegisterService(&probe_health);

@@ -1,22 +1,16 @@
 #pragma once
-// veriface.v1.Veriface: thin glue between gRPC messages and core/. Each RPC checks its request, hands
-// images to the pipeline's batched stages, and reads or writes the gallery; every failure becomes a
-// status with a message a caller can act on (see the status table in veriface.proto).
+// veriface.v1.Veriface: thin glue between gRPC messages and the serving core (core/serving). Each RPC
+// translates its request into the core's types, calls FaceService, and translates the answer or the
+// status back (see the status table in veriface.proto); admission, metrics and logging wrap every call.
 
-#include <atomic>
 #include <memory>
-#include <string>
 
 #include "absl/status/status.h"
+#include "core/serving/face_service.h"
 #include "proto/veriface/v1/veriface.grpc.pb.h"
 #include "server/call_guard.h"
 #include "server/config.h"
 #include "server/metrics.h"
-#include "server/pipeline.h"
-
-namespace veriface {
-class Gallery;
-}
 
 namespace veriface::server {
 
@@ -28,7 +22,7 @@ class VerifaceService final : public veriface::v1::Veriface::Service {
 
   // Loads the model and the gallery (refusing a gallery made with another model), then starts serving.
   absl::Status Load();
-  // After the gRPC server has stopped: finishes queued model work and closes the gallery.
+  // After the gRPC server has stopped: finishes queued model work.
   void Shutdown();
 
   grpc::Status Embed(grpc::ServerContext* context, const v1::EmbedRequest* request,
@@ -50,18 +44,15 @@ class VerifaceService final : public veriface::v1::Veriface::Service {
   grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
                             v1::ModelInfo* response) override;
 
-  // What the loaded model and gallery need from each request; defined in the .cc file.
-  struct Backend;
-
  private:
+  // Admits the call, runs fn(service, budget) unless the service is still loading, and records the outcome.
   template <typename Fn>
   grpc::Status Handle(Rpc rpc, grpc::ServerContext* context, Fn&& fn);
-  void PublishGallerySize(const Backend& backend);
 
   const ServerConfig config_;
   const std::shared_ptr<Metrics> metrics_;
   const std::shared_ptr<const CallGuard> guard_;
-  std::shared_ptr<Backend> backend_;  // read and written with std::atomic_load / std::atomic_store
+  std::shared_ptr<FaceService> service_;  // read and written with std::atomic_load / std::atomic_store
 };
 
 }  // namespace veriface::server

@@ -6,7 +6,8 @@
 // descriptor alone on the reference chips; the whole pipeline (detect, align, describe) on the 26
 // reference images. Then times what the service runs: the descriptor per chip by batch size, MTCNN per
 // image by size and stage, and whole faces (detect + the bundle's test-time crops + embed) one request at
-// a time against many requests' faces embedded in one batch, which is what dynamic batching buys.
+// a time against many requests' faces embedded in one batch, which is what dynamic batching buys; and the
+// service's own batched path (core/serving's BatchedEngine) under 1, 16 and 64 concurrent callers.
 //
 // It needs only the core (no gRPC, no image codecs), so that it builds where a CUDA LibTorch exists but
 // this project's other dependencies do not: images come as raw RGB from prepare_inputs.py.
@@ -16,6 +17,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +28,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench/common/mtcnn_stages.h"
@@ -34,6 +38,7 @@
 #include "core/common/file_util.h"
 #include "core/model/face_model.h"
 #include "core/model/tfjs_import.h"
+#include "core/serving/batched_engine.h"
 
 namespace veriface {
 namespace {
@@ -154,7 +159,7 @@ void CheckPipeline(const FaceModel& model, const Json& records, const std::map<s
       }
     }
     const cv::Mat& chip = inputs.at(name + ".chip");
-    const auto alone = model.embedder().Features({chip})[0].to(torch::kFloat64);
+    const auto alone = model.embedder().Features({chip}).value()[0].to(torch::kFloat64);
     const auto want = Vec(rec.at("descriptor_from_chip_png"));
     chip_abs = std::max(chip_abs, (alone - want).abs().max().item<double>());
     chip_euclid = std::max(chip_euclid, (alone - want).norm().item<double>());
@@ -165,7 +170,7 @@ void CheckPipeline(const FaceModel& model, const Json& records, const std::map<s
       continue;
     }
     const cv::Mat ours = model.Align(rgb, (*faces)[static_cast<size_t>(central)]);
-    const auto descriptor = model.embedder().Features({ours})[0].to(torch::kFloat64);
+    const auto descriptor = model.embedder().Features({ours}).value()[0].to(torch::kFloat64);
     end_to_end = std::max(end_to_end, (descriptor - Vec(rec.at("descriptor"))).norm().item<double>());
   }
   checks->Add("images whose face count differs", face_count_mismatches, 0);
@@ -262,19 +267,19 @@ Json TimeFaces(const FaceModel& model, const std::vector<cv::Mat>& images, int r
   std::vector<cv::Mat> batch_images;
   for (int i = 0; i < requests; ++i) batch_images.push_back(images[static_cast<size_t>(i) % images.size()]);
   const double one_at_a_time = TimeMs(seconds, [&] {
-    for (const cv::Mat& rgb : batch_images) model.Embed({cut(rgb)});
+    for (const cv::Mat& rgb : batch_images) model.Embed({cut(rgb)}).value();
   });
   const double batched = TimeMs(seconds, [&] {
-    std::vector<cv::Mat> crops;
-    for (const cv::Mat& rgb : batch_images) crops.push_back(cut(rgb));
-    model.Embed(crops);
+    std::vector<FaceViews> faces;
+    for (const cv::Mat& rgb : batch_images) faces.push_back(cut(rgb));
+    model.Embed(faces).value();
   });
-  std::vector<cv::Mat> crops;
-  for (const cv::Mat& rgb : batch_images) crops.push_back(cut(rgb));
+  std::vector<FaceViews> faces;
+  for (const cv::Mat& rgb : batch_images) faces.push_back(cut(rgb));
   const double embed_only_one = TimeMs(seconds, [&] {
-    for (const cv::Mat& c : crops) model.Embed({c});
+    for (const FaceViews& f : faces) model.Embed({f}).value();
   });
-  const double embed_only_batched = TimeMs(seconds, [&] { model.Embed(crops); });
+  const double embed_only_batched = TimeMs(seconds, [&] { model.Embed(faces).value(); });
   const double views = static_cast<double>(model.test_time().views.size());
   std::printf(
       "faces (%d requests, %.0f chips each): one at a time %.1f faces/s, batched %.1f faces/s (%.2fx); "
@@ -289,6 +294,56 @@ Json TimeFaces(const FaceModel& model, const std::vector<cv::Mat>& images, int r
           {"embed_only_faces_per_s_one_at_a_time", 1000.0 * requests / embed_only_one},
           {"embed_only_faces_per_s_batched", 1000.0 * requests / embed_only_batched},
           {"embed_only_batched_over_one_at_a_time", embed_only_one / embed_only_batched}};
+}
+
+// The service's own batched path (core/serving's BatchedEngine with the server's default batching): C
+// callers each detect one image and embed its central face, as concurrent Embed RPCs do, against one caller
+// doing the same. The ratio is what dynamic batching buys on this device through the serving code itself.
+Json TimeServing(const std::shared_ptr<const FaceModel>& model, const std::vector<cv::Mat>& images, int callers,
+                 double seconds) {
+  auto engine = BatchedEngine::Create(model, BatchedEngineOptions{}, nullptr);
+  if (!engine.ok()) throw std::runtime_error(std::string(engine.status().message()));
+  const auto run = [&](int threads) {
+    std::atomic<int64_t> faces{0}, failures{0};
+    const auto stop_at =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    const auto start = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        for (size_t k = static_cast<size_t>(t); Clock::now() < stop_at; k += static_cast<size_t>(threads)) {
+          const cv::Mat& rgb = images[k % images.size()];
+          const auto found = (*engine)->Detect({DetectRequest{rgb, model->spec().detector_defaults}}, CallBudget{});
+          if (!found.ok() || found->front().empty()) {
+            ++failures;
+            continue;
+          }
+          const auto& detected = found->front();
+          const int central = SelectFace(detected, FaceSelection::kCentral, rgb.cols, rgb.rows);
+          const auto embedded =
+              (*engine)->Embed({FaceToEmbed{&rgb, detected[static_cast<size_t>(central)]}}, CallBudget{});
+          if (embedded.ok()) {
+            ++faces;
+          } else {
+            ++failures;
+          }
+        }
+      });
+    }
+    for (auto& thread : pool) thread.join();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    return std::make_pair(static_cast<double>(faces.load()) / elapsed, failures.load());
+  };
+  const auto [one, one_failures] = run(1);
+  const auto [many, many_failures] = run(callers);
+  (*engine)->Shutdown();
+  std::printf("serving path (BatchedEngine, server defaults): 1 caller %.1f faces/s, %d callers %.1f faces/s (%.2fx)\n",
+              one, callers, many, many / one);
+  return {{"callers", callers},
+          {"faces_per_s_one_caller", one},
+          {"faces_per_s_many_callers", many},
+          {"many_over_one", many / one},
+          {"failures", one_failures + many_failures}};
 }
 
 absl::StatusOr<std::shared_ptr<const FaceModel>> LoadModel(const Options& o, torch::Device device) {
@@ -342,6 +397,7 @@ int Run(const Options& o) {
   report["descriptor"] = TimeDescriptor(m, chips, o.seconds);
   report["mtcnn"] = TimeMtcnn(m, lfw.front(), inputs.at("group"), o.seconds);
   report["faces"] = Json::array({TimeFaces(m, lfw, 16, o.seconds), TimeFaces(m, lfw, 64, o.seconds)});
+  report["serving"] = Json::array({TimeServing(*model, lfw, 16, o.seconds), TimeServing(*model, lfw, 64, o.seconds)});
 
   if (!o.out.empty()) {
     std::ofstream out(o.out);

@@ -57,9 +57,9 @@ struct StageTimes {
 };
 
 // Decode, detect and align one image's selected face; an empty chip when no face is found.
-// `served`: the bundle's test-time crops stacked (FaceModel::Cut, what the server embeds); else the one
-// aligned chip (the reference's work).
-cv::Mat ChipOf(const FaceModel& model, const std::string& bytes, FaceSelection selection, bool served, StageTimes& t) {
+// `served`: the bundle's test-time crops (FaceModel::Cut, what the server embeds); else the one aligned
+// chip (the reference's work). No views when the image cannot be used.
+FaceViews ChipOf(const FaceModel& model, const std::string& bytes, FaceSelection selection, bool served, StageTimes& t) {
   auto start = Clock::now();
   const absl::StatusOr<cv::Mat> rgb = DecodeImage(bytes);
   t.decode += MsSince(start);
@@ -71,7 +71,7 @@ cv::Mat ChipOf(const FaceModel& model, const std::string& bytes, FaceSelection s
   const int i = SelectFace(*faces, selection, rgb->cols, rgb->rows);
   if (i < 0) return {};
   start = Clock::now();
-  cv::Mat chip =
+  FaceViews chip =
       served ? model.Cut(*rgb, (*faces)[static_cast<size_t>(i)]) : model.Align(*rgb, (*faces)[static_cast<size_t>(i)]);
   t.align += MsSince(start);
   return chip;
@@ -84,12 +84,12 @@ json RunVerify(const FaceModel& model, const std::vector<std::string>& images, c
     StageTimes local;
     for (int first = 0; first < count; first += o.batch) {
       const int n = std::min(o.batch, count - first);
-      std::vector<cv::Mat> chips;
+      std::vector<FaceViews> chips;
       for (int k = first; k < first + n; ++k) {
         for (const int j : {k, k + 1}) {
-          cv::Mat chip = ChipOf(model, images[static_cast<size_t>(j) % images.size()], FaceSelection::kLargest,
-                                /*served=*/true, local);
-          if (chip.empty()) {
+          FaceViews chip = ChipOf(model, images[static_cast<size_t>(j) % images.size()], FaceSelection::kLargest,
+                                  /*served=*/true, local);
+          if (chip.crops.empty()) {
             // Verify would refuse the call; a throughput benchmark wants images with faces.
             std::cerr << "pipeline_throughput: no face in image " << j % images.size() << " of the list\n";
             std::exit(1);
@@ -98,7 +98,7 @@ json RunVerify(const FaceModel& model, const std::vector<std::string>& images, c
         }
       }
       const auto start = Clock::now();
-      const torch::Tensor e = model.Embed(chips);
+      const torch::Tensor e = *model.Embed(chips);
       const torch::Tensor cosine = (e.slice(0, 0, e.size(0), 2) * e.slice(0, 1, e.size(0), 2)).sum(1);
       if (measure) similarity_sum += cosine.sum().item<double>();
       local.embed += MsSince(start);
@@ -124,11 +124,11 @@ json RunImages(const FaceModel& model, const std::vector<std::string>& images, c
   int64_t faceless = 0;
   std::vector<double> latency;
   const auto one = [&](const std::string& bytes, StageTimes& times) {
-    const cv::Mat chip = ChipOf(model, bytes, FaceSelection::kCentral, o.views == "bundle", times);
-    if (chip.empty()) return false;
+    const FaceViews chip = ChipOf(model, bytes, FaceSelection::kCentral, o.views == "bundle", times);
+    if (chip.crops.empty()) return false;
     const auto start = Clock::now();
     if (o.views == "one") {
-      (void)model.embedder().Features({chip});
+      (void)model.embedder().Features(chip.crops);
     } else {
       (void)model.Embed({chip});
     }

@@ -1,31 +1,36 @@
-// The server's own model pipeline (server/pipeline.h: both dynamic batchers, the same configuration),
-// driven in-process by C caller threads doing Verify's work, with no gRPC in between. Compared with
-// `veriface load` against the real server on the same images, it shows what the RPC layer costs.
+// The server's serving core (core/serving: FaceService over the batched engine, with the server's own
+// configuration) driven in-process by C caller threads calling Verify, with no gRPC in between. Compared
+// with `veriface load` against the real server on the same images, it shows what the RPC layer costs.
 //
 //   pipeline_load --images LIST --concurrency 16 --seconds 20 [--config config/veriface.yaml]
 //                 [--model models/default] [--set inference.embed.max_batch=1 ...]
 //
-// Verify k decodes images k and k+1 of LIST (mod its length), detects both in one submission, takes the
-// largest face of each, embeds the two together and takes their cosine: what the Verify RPC does for
-// two image sides. Prints one JSON object with throughput and latency percentiles.
+// Verify k compares images k and k+1 of LIST (mod its length), each by its largest face: the same call the
+// Verify RPC makes for two image sides. Prints one JSON object with throughput and latency percentiles.
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "bench/common/image_list.h"
 #include "core/common/openmp_env.h"
-#include "core/detect/face.h"
-#include "core/image/decode.h"
+#include "core/common/status_macros.h"
+#include "core/gallery/sqlite_gallery_store.h"
+#include "core/serving/batched_engine.h"
+#include "core/serving/face_service.h"
 #include "server/config.h"
-#include "server/pipeline.h"
+#include "server/core_options.h"
 
 namespace veriface::server {
 namespace {
@@ -33,25 +38,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
-absl::Status OneVerify(Pipeline& pipeline, const std::string& a, const std::string& b) {
-  std::vector<DetectRequest> requests(2);
-  for (int i = 0; i < 2; ++i) {
-    auto rgb = DecodeImage(i == 0 ? a : b);
-    if (!rgb.ok()) return rgb.status();
-    requests[static_cast<size_t>(i)].rgb = *std::move(rgb);
+absl::Status OneVerify(FaceService& service, const std::string& a, const std::string& b) {
+  VerifyQuery query;
+  for (FaceInput* side : {&query.a, &query.b}) {
+    side->kind = FaceInput::Kind::kImage;
+    side->image.choice = FaceChoice::kLargest;
   }
-  auto detections = pipeline.Detect(requests, CallBudget{});
-  if (!detections.ok()) return detections.status();
-  std::vector<const cv::Mat*> images;
-  std::vector<FaceDetection> faces;
-  for (size_t i = 0; i < 2; ++i) {
-    const int k = SelectFace((*detections)[i], FaceSelection::kLargest, requests[i].rgb.cols, requests[i].rgb.rows);
-    if (k < 0) return absl::FailedPreconditionError("no face");
-    images.push_back(&requests[i].rgb);
-    faces.push_back((*detections)[i][static_cast<size_t>(k)]);
-  }
-  auto embeddings = pipeline.Embed(images, faces, CallBudget{});
-  return embeddings.status();
+  query.a.image.bytes = a;
+  query.b.image.bytes = b;
+  return service.Verify(query, CallBudget{}).status();
+}
+
+// The service as the server builds it, over a scratch gallery (Verify of two images never reads it).
+absl::StatusOr<std::unique_ptr<FaceService>> OpenService(const ServerConfig& config) {
+  VF_ASSIGN_OR_RETURN(auto engine, BatchedEngine::Load(ModelOptionsOf(config), EngineOptionsOf(config), nullptr));
+  const std::string gallery_path =
+      (std::filesystem::temp_directory_path() / absl::StrCat("pipeline_load-", ::getpid(), ".db")).string();
+  std::filesystem::remove(gallery_path);
+  VF_ASSIGN_OR_RETURN(auto store, SqliteGalleryStore::Open(gallery_path));
+  VF_ASSIGN_OR_RETURN(auto gallery, Gallery::Open(std::move(store), engine->spec().model_id,
+                                                  engine->spec().embedding_dim, GalleryLimitsOf(config)));
+  return FaceService::Create(ServiceOptionsOf(config), std::move(engine), std::move(gallery), nullptr);
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -66,7 +73,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> sets;
   int concurrency = 16;
   double seconds = 20;
-  CLI::App app{"pipeline_load: the server's pipeline without gRPC, under Verify load"};
+  CLI::App app{"pipeline_load: the server's serving core without gRPC, under Verify load"};
   app.add_option("--images", list_path, "text file of image paths, one per line")->required();
   app.add_option("--config", config_path, "server configuration")->capture_default_str();
   app.add_option("--model", model_dir, "model bundle")->capture_default_str();
@@ -95,15 +102,14 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const std::vector<std::string>& images = *read;
-  auto pipeline = Pipeline::Load(*config, nullptr);
-  if (!pipeline.ok()) {
-    std::cerr << "pipeline_load: " << pipeline.status().message() << "\n";
+  auto service = OpenService(*config);
+  if (!service.ok()) {
+    std::cerr << "pipeline_load: " << service.status().message() << "\n";
     return 1;
   }
 
   // Warm up (one-time allocations, oneDNN primitive caches), then run for `seconds`.
-  for (size_t k = 0; k < 4; ++k)
-    (void)OneVerify(**pipeline, images[k % images.size()], images[(k + 1) % images.size()]);
+  for (size_t k = 0; k < 4; ++k) (void)OneVerify(**service, images[k % images.size()], images[(k + 1) % images.size()]);
   std::atomic<int64_t> next{0}, failures{0};
   const auto start = Clock::now();
   const auto stop_at = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -114,7 +120,7 @@ int Main(int argc, char** argv) {
       while (Clock::now() < stop_at) {
         const auto k = static_cast<size_t>(next.fetch_add(1));
         const auto t0 = Clock::now();
-        const absl::Status s = OneVerify(**pipeline, images[k % images.size()], images[(k + 1) % images.size()]);
+        const absl::Status s = OneVerify(**service, images[k % images.size()], images[(k + 1) % images.size()]);
         if (!s.ok()) failures.fetch_add(1);
         latency[static_cast<size_t>(t)].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
@@ -124,10 +130,10 @@ int Main(int argc, char** argv) {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<double> all;
   for (const auto& l : latency) all.insert(all.end(), l.begin(), l.end());
-  (*pipeline)->Shutdown();
+  (*service)->Shutdown();
   const auto calls = static_cast<int64_t>(all.size());
   const json out{
-      {"mode", "server pipeline in-process, Verify work"},
+      {"mode", "serving core in-process (FaceService::Verify)"},
       {"concurrency", concurrency},
       {"overrides", sets},
       {"calls", calls},

@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/guarded.h"
 
 namespace veriface {
 
@@ -211,9 +212,11 @@ absl::StatusOr<std::vector<FaceDetection>> MtcnnDetector::Detect(const cv::Mat& 
     return absl::InvalidArgumentError("the detector needs a non-empty 8-bit, 3-channel RGB image");
   }
   if (auto status = options.Validate(); !status.ok()) return status;
-  const Candidates s1 = Stage1(rgb, options);
-  const Candidates s2 = Stage2(rgb, s1, options);
-  return Stage3(rgb, s2, options);
+  return Guarded("face detection", [&]() -> absl::StatusOr<std::vector<FaceDetection>> {
+    const Candidates s1 = Stage1(rgb, options);
+    const Candidates s2 = Stage2(rgb, s1, options);
+    return Stage3(rgb, s2, options);
+  });
 }
 
 }  // namespace veriface

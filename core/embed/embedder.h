@@ -1,7 +1,7 @@
 #pragma once
-// Backbone + head + L2 normalisation, with optional flip averaging: aligned chips in, unit-length
-// embeddings out. A face may come as several crops stacked into one image (core/model/test_time.h);
-// their features are averaged like the mirror's.
+// Backbone + head + L2 normalisation: the views of each face in, one unit-length embedding per face out.
+// Each view's features (and, with flip averaging, its mirror's) are averaged into the face's embedding by
+// ReduceViews (core/embed/view_reduction.h), the one reduction every tool uses.
 
 #include <torch/torch.h>
 
@@ -9,7 +9,9 @@
 #include <opencv2/core.hpp>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/embed/backbone.h"
+#include "core/embed/face_views.h"
 #include "core/embed/head.h"
 
 namespace veriface {
@@ -32,14 +34,12 @@ class Embedder {
   Embedder(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head, torch::Device device,
            EmbedderOptions options);
 
-  // chips: CV_8UC3 RGB, one per face, all the same size: W wide and k * W high, the face's k crops stacked
-  // top to bottom (k = 1: a plain chip). The backbone features of the k crops (and of their mirrors, with
-  // flip_average) are averaged before the head. Returns float [N, output_dim()] on the CPU, unit rows.
-  // Throws std::invalid_argument when the chips differ in size or the height is not a multiple of the width.
-  torch::Tensor Embed(const std::vector<cv::Mat>& chips) const;
+  // One embedding per face: float [N, output_dim()] on the CPU, unit rows. Every face must have the same
+  // number of views, all CV_8UC3 squares of one size; INVALID_ARGUMENT otherwise.
+  absl::StatusOr<torch::Tensor> Embed(const std::vector<FaceViews>& faces) const;
 
   // The backbone alone on the chips as given (no flip, no head, no normalisation): [N, feature_dim].
-  torch::Tensor Features(const std::vector<cv::Mat>& chips) const;
+  absl::StatusOr<torch::Tensor> Features(const std::vector<cv::Mat>& chips) const;
 
   int64_t input_size() const { return backbone_->input_size(); }
   int64_t output_dim() const { return head_->output_dim(); }
@@ -57,7 +57,8 @@ class Embedder {
   EmbedderOptions options_;
 };
 
-// uint8 RGB chips (CV_8UC3, all the same size) -> float [N, 3, H, W] with values 0..255.
-torch::Tensor ChipsToTensor(const std::vector<cv::Mat>& chips);
+// uint8 RGB chips (CV_8UC3, all the same size) -> float [N, 3, H, W] with values 0..255;
+// INVALID_ARGUMENT when they differ in type or size.
+absl::StatusOr<torch::Tensor> ChipsToTensor(const std::vector<cv::Mat>& chips);
 
 }  // namespace veriface

@@ -84,7 +84,7 @@ absl::Status ValidateText(const std::string& what, const std::string& s, bool al
 }
 
 absl::Status ValidateId(const std::string& what, const std::string& id, int64_t max_length) {
-  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " must not be empty"));
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   if (static_cast<int64_t>(id.size()) > max_length) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " ", Quote(id), " is ", id.size(), " bytes long; the limit is ", max_length));
@@ -216,7 +216,7 @@ std::string Gallery::NewTemplateId() {
 absl::StatusOr<std::vector<std::string>> Gallery::Enroll(const std::string& identity_id,
                                                          const std::map<std::string, std::string>& metadata,
                                                          const std::vector<std::vector<float>>& embeddings) {
-  VF_RETURN_IF_ERROR(ValidateId("identity id", identity_id, limits_.max_id_length));
+  VF_RETURN_IF_ERROR(CheckIdentityId(identity_id, "identity id"));
   for (const auto& [key, value] : metadata) {
     VF_RETURN_IF_ERROR(ValidateId("metadata key", key, limits_.max_id_length));
     VF_RETURN_IF_ERROR(ValidateText(absl::StrCat("metadata value of ", Quote(key)), value, true));
@@ -491,6 +491,10 @@ absl::StatusOr<IdentityPairMatch> Gallery::CompareIdentities(const std::string& 
         "identity ", Quote(best.template_a.empty() ? identity_a : identity_b), " has no templates to compare"));
   }
   return best;
+}
+
+absl::Status Gallery::CheckIdentityId(const std::string& id, const std::string& field) const {
+  return ValidateId(field, id, limits_.max_id_length);
 }
 
 int64_t Gallery::identity_count() const {

@@ -95,6 +95,10 @@ class Gallery {
   absl::StatusOr<IdentityPairMatch> CompareIdentities(const std::string& identity_a,
                                                       const std::string& identity_b) const;
 
+  // INVALID_ARGUMENT unless `id` is a usable identity id (non-empty, at most limits().max_id_length bytes,
+  // UTF-8 without control characters); the message names it `field`. Enroll applies the same check.
+  absl::Status CheckIdentityId(const std::string& id, const std::string& field) const;
+
   int64_t identity_count() const;
   int64_t template_count() const;
   const std::string& model_id() const { return model_id_; }

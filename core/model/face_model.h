@@ -23,11 +23,6 @@ class FaceModel {
   // Reads `bundle_dir`/model.json, builds the networks it names and loads their weights onto `device`.
   static absl::StatusOr<std::shared_ptr<const FaceModel>> Load(const std::string& bundle_dir, torch::Device device);
 
-  // Writes the networks' weights and model.json into `bundle_dir` (created if needed), after setting
-  // spec.model_id from their content. Returns the spec as written.
-  static absl::StatusOr<ModelSpec> Save(const std::string& bundle_dir, ModelSpec spec, const MtcnnNets& detector,
-                                        const std::shared_ptr<Backbone>& backbone, const std::shared_ptr<Head>& head);
-
   const ModelSpec& spec() const { return spec_; }
   const std::string& model_id() const { return spec_.model_id; }
   const std::string& bundle_dir() const { return bundle_dir_; }
@@ -43,15 +38,15 @@ class FaceModel {
   cv::Mat Align(const cv::Mat& rgb, const FaceDetection& face) const {
     return AlignFace(rgb, face.landmarks, chip_size()).chip;
   }
-  // What Embed needs for one face under the bundle's test-time setting: its crops stacked top to bottom
-  // (chip_size() wide, chip_size() * crops high; with crops "none", the same as Align). Use this, not Align,
-  // for anything compared against the bundle's thresholds.
-  cv::Mat Cut(const cv::Mat& rgb, const FaceDetection& face) const {
+  // What Embed needs for one face under the bundle's test-time setting: its crops, each chip_size() square
+  // (with crops "none", the template chip alone, as Align cuts it). Use this, not Align, for anything
+  // compared against the bundle's thresholds.
+  FaceViews Cut(const cv::Mat& rgb, const FaceDetection& face) const {
     return CutCrops(rgb, face.landmarks, chip_size(), test_time_.crops);
   }
-  // Unit-length embeddings [N, embedding_dim] (CPU) of chips from Cut (or plain aligned chips), with the
+  // Unit-length embeddings [N, embedding_dim] (CPU) of faces from Cut (or plain aligned chips), with the
   // bundle's test-time flip.
-  torch::Tensor Embed(const std::vector<cv::Mat>& chips) const { return embedder_->Embed(chips); }
+  absl::StatusOr<torch::Tensor> Embed(const std::vector<FaceViews>& faces) const { return embedder_->Embed(faces); }
   // The bundle's test-time setting, parsed: test_time().views.size() chips go through the backbone per face.
   const TtaConfig& test_time() const { return test_time_; }
 
@@ -67,7 +62,8 @@ class FaceModel {
   TtaConfig test_time_;
 };
 
-// A stable digest of a module's architecture name and every parameter and buffer (names and values).
-std::string ModuleContentHash(const std::string& arch, const torch::nn::Module& module);
+// The three MTCNN networks under one parent module, so that they travel as one weights file (the bundle's
+// detector.pt): Load reads that file into it, and the offline tools' SaveBundle writes it from it.
+std::shared_ptr<torch::nn::Module> MtcnnParent(const MtcnnNets& nets);
 
 }  // namespace veriface

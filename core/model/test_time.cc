@@ -123,13 +123,11 @@ std::string TtaSpec(bool flip, const std::string& crops) {
   return crops.empty() || crops == "none" ? std::string("flip") : absl::StrCat("flip+", crops);
 }
 
-cv::Mat CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops) {
-  cv::Mat stack(static_cast<int>(crops.size()) * size, size, CV_8UC3);
-  for (size_t i = 0; i < crops.size(); ++i) {
-    MakeChip(rgb, landmarks, size, crops[i])
-        .copyTo(stack.rowRange(static_cast<int>(i) * size, static_cast<int>(i + 1) * size));
-  }
-  return stack;
+FaceViews CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops) {
+  FaceViews views;
+  views.crops.reserve(crops.size());
+  for (const ChipView& crop : crops) views.crops.push_back(MakeChip(rgb, landmarks, size, crop));
+  return views;
 }
 
 cv::Mat FaceApiCrop(const cv::Mat& rgb, const Landmarks5& landmarks, int size) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/detect/face.h"
+#include "core/embed/face_views.h"
 
 namespace veriface {
 
@@ -56,10 +57,8 @@ std::string TtaSpec(bool flip, const std::string& crops);
 // Cuts the view's chip (CV_8UC3 RGB, size x size) from `rgb`.
 cv::Mat MakeChip(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const ChipView& view);
 
-// Every crop of one face, each size x size, stacked top to bottom into one CV_8UC3 image of
-// (crops.size() * size) rows: the form Embedder::Embed takes a face with several crops in (one image per
-// face keeps the batching code of the server and the tools unchanged).
-cv::Mat CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops);
+// Every crop of one face, each size x size: the views Embedder::Embed takes a face in.
+FaceViews CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops);
 
 // face-api.js's crop (ComputeFaceDescriptorsTasks + extractFaces + toBatchTensor): a square of side
 // mean(|mouth-eye|)/0.45 placed from the centroid of eyes and mouth centre, clipped at the image, zero-padded

@@ -103,20 +103,20 @@ TEST_P(GoldenPipelineTest, MatchesReference) {
 
   // The descriptor alone on the reference chip (tight), raw and flip-averaged.
   const auto& embedder = model->embedder();
-  const auto raw = embedder.Features({*png})[0].to(torch::kFloat64);
+  const auto raw = embedder.Features({*png}).value()[0].to(torch::kFloat64);
   const auto want = Vec(rec["descriptor_from_chip_png"]);
   EXPECT_LT((raw - want).abs().max().item<double>(), 1e-3);
   EXPECT_LT((raw - want).norm().item<double>(), 5e-3);
   cv::Mat mirrored;
   cv::flip(*png, mirrored, 1);
-  const auto raw_mirror = embedder.Features({mirrored})[0].to(torch::kFloat64);
+  const auto raw_mirror = embedder.Features({mirrored}).value()[0].to(torch::kFloat64);
   EXPECT_LT((raw_mirror - Vec(rec["descriptor_mirror"])).norm().item<double>(), 5e-3);
-  const auto flip_avg = model->Embed({*png})[0].to(torch::kFloat64);
+  const auto flip_avg = model->Embed({*png}).value()[0].to(torch::kFloat64);
   EXPECT_LT((flip_avg - Vec(rec["descriptor_flip_avg_normalized"])).norm().item<double>(), 5e-3);
 
   // End to end: our own landmarks, our own chip.
   const cv::Mat chip = model->Align(rgb, (*faces)[static_cast<size_t>(central)]);
-  const auto end_to_end = embedder.Features({chip})[0].to(torch::kFloat64);
+  const auto end_to_end = embedder.Features({chip}).value()[0].to(torch::kFloat64);
   EXPECT_LT((end_to_end - Vec(rec["descriptor"])).norm().item<double>(), 0.03);
 }
 

@@ -182,7 +182,7 @@ TEST_F(GalleryTest, BadInputIsRefusedWithReadableMessages) {
   std::map<std::string, std::string> many;
   for (int i = 0; i < 40; ++i) many["k" + std::to_string(i)] = "v";
   const std::vector<Case> cases = {
-      {"", {}, {good}, "identity id must not be empty"},
+      {"", {}, {good}, "identity id is empty"},
       {std::string(300, 'x'), {}, {good}, "300 bytes long; the limit is 256"},
       {"tab\there", {}, {good}, "control character 0x09 at byte 3"},
       {"bad\xff utf8", {}, {good}, "not valid UTF-8 at byte 3"},
@@ -190,7 +190,7 @@ TEST_F(GalleryTest, BadInputIsRefusedWithReadableMessages) {
       {"alice", {}, {std::vector<float>(64, 0.125f)}, "has 64 values; model 'test-model-v1' makes 128-D"},
       {"alice", {}, {nan_embedding}, "non-finite value (nan) at index 3"},
       {"alice", {}, {std::vector<float>(kDim, 0.0f)}, "L2 norm 0"},
-      {"alice", {{"", "v"}}, {good}, "metadata key must not be empty"},
+      {"alice", {{"", "v"}}, {good}, "metadata key is empty"},
       {"alice", {{"k", std::string("a\0b", 3)}}, {good}, "control character 0x00"},
       {"alice", many, {good}, "40 metadata entries; the limit is 32"},
       {"alice", {{"k", std::string(5000, 'v')}}, {good}, "5001 bytes of metadata; the limit is 4096"},

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -277,6 +278,22 @@ TEST(ConfigurationTest, BadConfigurationStopsTheServerWithAClearMessage) {
                   "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("no-model"));
+}
+
+// gRPC's SO_REUSEPORT default would let a second server share the port and the kernel split the calls
+// between two servers with two different galleries.
+TEST(ConfigurationTest, ASecondServerOnATakenPortFailsClearly) {
+  TempDir dir;
+  auto first = ServerProcess::Start(dir.File("a.db"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  std::vector<std::string> argv = ServerCommandLine(dir.File("b.db"));
+  const auto listen = std::find(argv.begin(), argv.end(), "--listen");
+  ASSERT_NE(listen, argv.end());
+  *std::next(listen) = (*first)->address();
+  const CommandResult r = RunCommand(argv);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cannot listen on '" + (*first)->address() + "'"));
+  EXPECT_EQ((*first)->Health(), "SERVING");
 }
 
 TEST(ConfigurationTest, TheShippedFileDocumentsEveryKeyWithItsDefault) {

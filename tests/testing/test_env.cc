@@ -54,15 +54,4 @@ std::shared_ptr<const FaceModel> DefaultModel() {
   return model;
 }
 
-TempDir::TempDir() {
-  std::string pattern = (fs::temp_directory_path() / "veriface-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
 }  // namespace veriface::testing

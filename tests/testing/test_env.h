@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/model/face_model.h"
+#include "tests/testing/temp_dir.h"
 
 namespace veriface::testing {
 
@@ -21,18 +22,5 @@ std::string DefaultModelDir();
 // that makes the bundle) when it is missing.
 std::shared_ptr<const FaceModel> DefaultModel();
 
-// A fresh empty directory under the system temp dir, removed when the returned object dies.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 }  // namespace veriface::testing

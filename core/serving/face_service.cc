@@ -1,0 +1,410 @@
+#include "core/serving/face_service.h"
+
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/common/status_macros.h"
+#include "core/image/decode.h"
+
+namespace veriface {
+namespace {
+
+constexpr int kDefaultTopK = 5;
+constexpr int kDefaultPageSize = 100;
+
+// Prefixes a status's message with the request field it is about, keeping its code.
+absl::Status Annotate(const absl::Status& s, const std::string& field) {
+  if (s.ok() || field.empty()) return s;
+  return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
+}
+
+absl::StatusOr<int> ChooseFace(const std::vector<FaceDetection>& faces, FaceChoice choice, const cv::Mat& rgb,
+                               const DetectorOptions& options, const std::string& field) {
+  if (faces.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(field, ": no face found in the ", rgb.cols, "x", rgb.rows,
+                                                      " image (faces smaller than ", options.min_face_size,
+                                                      " pixels are not searched for)"));
+  }
+  FaceSelection rule = FaceSelection::kLargest;
+  switch (choice) {
+    case FaceChoice::kSingle:
+      if (faces.size() > 1) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(field, ": ", faces.size(),
+                         " faces found where exactly one is needed; send a photo of one person or set face_selection "
+                         "(LARGEST, CENTRAL or HIGHEST_SCORE) to choose one"));
+      }
+      return 0;
+    case FaceChoice::kCentral:
+      rule = FaceSelection::kCentral;
+      break;
+    case FaceChoice::kHighestScore:
+      rule = FaceSelection::kHighestScore;
+      break;
+    case FaceChoice::kLargest:
+    case FaceChoice::kDefault:
+      break;
+  }
+  return SelectFace(faces, rule, rgb.cols, rgb.rows);
+}
+
+float Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double sum = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) sum += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(sum);
+}
+
+// A caller's embedding scaled to unit length, after checking that it can be.
+absl::StatusOr<std::vector<float>> UnitEmbedding(const std::vector<float>& e, int64_t dim, const std::string& field) {
+  if (static_cast<int64_t>(e.size()) != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has ", e.size(), " values; the model's embeddings have ", dim));
+  }
+  double norm2 = 0;
+  for (const float v : e) {
+    if (!std::isfinite(v)) return absl::InvalidArgumentError(absl::StrCat(field, " contains a non-finite value"));
+    norm2 += static_cast<double>(v) * v;
+  }
+  if (norm2 < 1e-12) return absl::InvalidArgumentError(absl::StrCat(field, " is all zeros"));
+  const double inv = 1.0 / std::sqrt(norm2);
+  std::vector<float> out;
+  out.reserve(e.size());
+  for (const float v : e) out.push_back(static_cast<float>(v * inv));
+  return out;
+}
+
+}  // namespace
+
+// One image of a request that needs exactly one face from it.
+struct FaceService::FaceJob {
+  std::string_view bytes;
+  std::string field;  // "a.image", "images[3]", ...
+  FaceChoice choice = FaceChoice::kDefault;
+  int min_face_size = 0;
+};
+
+struct FaceService::FaceResult {
+  Embedding embedding;
+  UsedFace used;
+};
+
+absl::StatusOr<std::unique_ptr<FaceService>> FaceService::Create(FaceServiceOptions options,
+                                                                 std::unique_ptr<FaceEngine> engine,
+                                                                 std::unique_ptr<Gallery> gallery,
+                                                                 std::shared_ptr<ServiceObserver> observer) {
+  if (engine == nullptr) return absl::InvalidArgumentError("FaceService needs an engine");
+  if (gallery == nullptr) return absl::InvalidArgumentError("FaceService needs a gallery");
+  const ModelSpec& spec = engine->spec();
+  if (gallery->model_id() != spec.model_id || gallery->embedding_dim() != spec.embedding_dim) {
+    return absl::FailedPreconditionError(absl::StrCat("the gallery is bound to model '", gallery->model_id(),
+                                                      "', not the engine's '", spec.model_id, "'"));
+  }
+  const auto calibrated = spec.DefaultThreshold();
+  Threshold threshold = calibrated.ok() ? Threshold{*calibrated, spec.default_operating_point}
+                                        : Threshold{options.fallback_threshold, "server-fallback"};
+  std::unique_ptr<FaceService> service(new FaceService(std::move(options), std::move(engine), std::move(gallery),
+                                                       std::move(observer), std::move(threshold)));
+  service->PublishGallerySize();
+  return service;
+}
+
+FaceService::FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine> engine,
+                         std::unique_ptr<Gallery> gallery, std::shared_ptr<ServiceObserver> observer,
+                         Threshold default_threshold)
+    : options_(std::move(options)),
+      engine_(std::move(engine)),
+      gallery_(std::move(gallery)),
+      observer_(std::move(observer)),
+      default_threshold_(std::move(default_threshold)) {}
+
+FaceService::~FaceService() { Shutdown(); }
+
+void FaceService::Shutdown() { engine_->Shutdown(); }
+
+void FaceService::PublishGallerySize() const {
+  if (observer_ != nullptr) observer_->OnGallerySize(gallery_->identity_count(), gallery_->template_count());
+}
+
+absl::StatusOr<Threshold> FaceService::Resolve(const ThresholdChoice& choice) const {
+  switch (choice.kind) {
+    case ThresholdChoice::Kind::kValue: {
+      const double t = choice.value;
+      if (!(t >= -1 && t <= 1)) {
+        return absl::InvalidArgumentError(absl::StrCat("threshold.threshold is ", t, "; it must be in [-1, 1]"));
+      }
+      return Threshold{t, "request"};
+    }
+    case ThresholdChoice::Kind::kOperatingPoint: {
+      const auto& points = spec().thresholds;
+      const auto it = points.find(choice.operating_point);
+      if (it == points.end()) {
+        std::vector<std::string> names;
+        for (const auto& [name, value] : points) names.push_back(name);
+        return absl::InvalidArgumentError(
+            absl::StrCat("threshold.operating_point '", choice.operating_point, "' is not one of the model's (",
+                         names.empty() ? "it has none calibrated" : absl::StrJoin(names, ", "), ")"));
+      }
+      return Threshold{it->second, it->first};
+    }
+    case ThresholdChoice::Kind::kModelDefault:
+      break;
+  }
+  return default_threshold_;
+}
+
+absl::StatusOr<DetectorOptions> FaceService::DetectionFor(int min_face_size, const std::string& field) const {
+  DetectorOptions options = spec().detector_defaults;
+  if (min_face_size != 0) {
+    const int floor = options_.limits.min_face_size_floor;
+    if (min_face_size < floor || min_face_size > 10000) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".detection.min_face_size is ", min_face_size,
+                                                     "; it must be 0 (the model's default, ", options.min_face_size,
+                                                     ") or between ", floor, " and 10000"));
+    }
+    options.min_face_size = min_face_size;
+  }
+  return options;
+}
+
+absl::StatusOr<cv::Mat> FaceService::Decode(std::string_view bytes, const std::string& field) const {
+  if (bytes.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": the image is empty (0 bytes)"));
+  DecodeLimits limits;
+  limits.max_bytes = options_.limits.max_image_bytes;
+  limits.max_pixels = options_.limits.max_image_pixels;
+  auto rgb = DecodeImage(bytes, limits);
+  if (!rgb.ok()) {
+    // An image over the size limits is the caller's to fix, not a sign of an overloaded server.
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", rgb.status().message()));
+  }
+  return rgb;
+}
+
+absl::StatusOr<std::vector<FaceService::FaceResult>> FaceService::EmbedOneFaceEach(const std::vector<FaceJob>& jobs,
+                                                                                   const CallBudget& budget) {
+  VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  std::vector<DetectRequest> requests;
+  requests.reserve(jobs.size());
+  for (const FaceJob& job : jobs) {
+    VF_ASSIGN_OR_RETURN(cv::Mat rgb, Decode(job.bytes, job.field));
+    VF_ASSIGN_OR_RETURN(DetectorOptions options, DetectionFor(job.min_face_size, job.field));
+    requests.push_back(DetectRequest{std::move(rgb), options});
+  }
+  VF_ASSIGN_OR_RETURN(const auto detections, engine_->Detect(requests, budget));
+
+  std::vector<FaceResult> results(jobs.size());
+  std::vector<FaceToEmbed> chosen;
+  chosen.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& faces = detections[i];
+    if (observer_ != nullptr) observer_->OnFacesDetected(static_cast<int>(faces.size()));
+    VF_ASSIGN_OR_RETURN(const int index,
+                        ChooseFace(faces, jobs[i].choice, requests[i].rgb, requests[i].options, jobs[i].field));
+    const FaceDetection& face = faces[static_cast<size_t>(index)];
+    results[i].used = UsedFace{index, face, static_cast<int>(faces.size()), requests[i].rgb.cols, requests[i].rgb.rows};
+    chosen.push_back(FaceToEmbed{&requests[i].rgb, face});
+  }
+  VF_ASSIGN_OR_RETURN(auto embeddings, engine_->Embed(chosen, budget));
+  for (size_t i = 0; i < jobs.size(); ++i) results[i].embedding = std::move(embeddings[i]);
+  return results;
+}
+
+absl::StatusOr<EmbedAnswer> FaceService::Embed(const EmbedQuery& query, const CallBudget& budget) {
+  const int limit = options_.limits.max_faces_per_image;
+  if (query.max_faces < 0 || query.max_faces > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_faces is ", query.max_faces, "; it must be 0 (the server's limit) to ", limit));
+  }
+  const int max_faces = query.max_faces == 0 ? limit : query.max_faces;
+  VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  VF_ASSIGN_OR_RETURN(cv::Mat rgb, Decode(query.image, "image"));
+  VF_ASSIGN_OR_RETURN(const DetectorOptions options, DetectionFor(query.min_face_size, "image"));
+  VF_ASSIGN_OR_RETURN(auto detections, engine_->Detect({DetectRequest{rgb, options}}, budget));
+  std::vector<FaceDetection>& faces = detections.front();
+  if (observer_ != nullptr) observer_->OnFacesDetected(static_cast<int>(faces.size()));
+  EmbedAnswer answer;
+  // Faces come by descending score: the most confident are kept.
+  const size_t kept = std::min(faces.size(), static_cast<size_t>(max_faces));
+  answer.faces_omitted = static_cast<int>(faces.size() - kept);
+  faces.resize(kept);
+  std::vector<Embedding> embeddings;
+  if (!query.skip_embeddings && !faces.empty()) {
+    std::vector<FaceToEmbed> jobs;
+    for (const FaceDetection& face : faces) jobs.push_back(FaceToEmbed{&rgb, face});
+    VF_ASSIGN_OR_RETURN(embeddings, engine_->Embed(jobs, budget));
+  }
+  for (size_t i = 0; i < faces.size(); ++i) {
+    answer.faces.push_back(EmbeddedFace{faces[i], i < embeddings.size() ? std::move(embeddings[i]) : Embedding{}});
+  }
+  answer.image_width = rgb.cols;
+  answer.image_height = rgb.rows;
+  answer.model_id = spec().model_id;
+  return answer;
+}
+
+absl::StatusOr<VerifyAnswer> FaceService::Verify(const VerifyQuery& query, const CallBudget& budget) {
+  VerifyAnswer answer;
+  VF_ASSIGN_OR_RETURN(answer.threshold, Resolve(query.threshold));
+  const FaceInput* sides[2] = {&query.a, &query.b};
+  const char* names[2] = {"a", "b"};
+
+  // Embeddings of the image and embedding sides; identity sides are compared through the gallery.
+  std::vector<float> vectors[2];
+  std::vector<FaceJob> jobs;
+  std::vector<int> job_side;
+  int identity_sides = 0;
+  for (int s = 0; s < 2; ++s) {
+    const FaceInput& side = *sides[s];
+    switch (side.kind) {
+      case FaceInput::Kind::kImage:
+        jobs.push_back(
+            FaceJob{side.image.bytes, absl::StrCat(names[s], ".image"), side.image.choice, side.image.min_face_size});
+        job_side.push_back(s);
+        break;
+      case FaceInput::Kind::kEmbedding: {
+        VF_ASSIGN_OR_RETURN(vectors[s],
+                            UnitEmbedding(side.embedding, spec().embedding_dim, absl::StrCat(names[s], ".embedding")));
+        break;
+      }
+      case FaceInput::Kind::kIdentity:
+        VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(side.identity_id, absl::StrCat(names[s], ".identity_id")));
+        ++identity_sides;
+        break;
+      case FaceInput::Kind::kNone:
+        return absl::InvalidArgumentError(
+            absl::StrCat(names[s], " is empty: give an image, an embedding or an identity_id"));
+    }
+  }
+  // Fail fast on an unknown identity before spending compute on the other side.
+  for (int s = 0; s < 2; ++s) {
+    if (sides[s]->kind == FaceInput::Kind::kIdentity) {
+      VF_RETURN_IF_ERROR(Annotate(gallery_->Get(sides[s]->identity_id).status(), names[s]));
+    }
+  }
+  if (!jobs.empty()) {
+    VF_ASSIGN_OR_RETURN(auto faces, EmbedOneFaceEach(jobs, budget));
+    for (size_t j = 0; j < jobs.size(); ++j) {
+      const int s = job_side[j];
+      vectors[s] = std::move(faces[j].embedding);
+      (s == 0 ? answer.face_a : answer.face_b) = std::move(faces[j].used);
+    }
+  }
+  if (identity_sides == 2) {
+    // Two enrolled identities: their most similar pair of templates.
+    VF_ASSIGN_OR_RETURN(const IdentityPairMatch m,
+                        gallery_->CompareIdentities(query.a.identity_id, query.b.identity_id));
+    answer.similarity = m.similarity;
+    answer.template_a = m.template_a;
+    answer.template_b = m.template_b;
+  } else if (identity_sides == 1) {
+    const int id_side = query.a.kind == FaceInput::Kind::kIdentity ? 0 : 1;
+    VF_ASSIGN_OR_RETURN(const IdentityMatch m, gallery_->Compare(vectors[1 - id_side], sides[id_side]->identity_id));
+    answer.similarity = m.similarity;
+    (id_side == 0 ? answer.template_a : answer.template_b) = m.best_template_id;
+  } else {
+    answer.similarity = Dot(vectors[0], vectors[1]);
+  }
+  answer.match = answer.similarity >= answer.threshold.value;
+  answer.model_id = spec().model_id;
+  return answer;
+}
+
+absl::StatusOr<IdentifyAnswer> FaceService::Identify(const IdentifyQuery& query, const CallBudget& budget) {
+  const int max_k = options_.limits.max_top_k;
+  if (query.top_k < 0 || query.top_k > max_k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("top_k is ", query.top_k, "; it must be 0 (meaning ", kDefaultTopK, ") to ", max_k));
+  }
+  const int k = query.top_k == 0 ? kDefaultTopK : query.top_k;
+  IdentifyAnswer answer;
+  VF_ASSIGN_OR_RETURN(answer.threshold, Resolve(query.threshold));
+  VF_ASSIGN_OR_RETURN(
+      auto faces,
+      EmbedOneFaceEach({FaceJob{query.image.bytes, "image", query.image.choice, query.image.min_face_size}}, budget));
+  // Cosine similarities are >= -1, so -2 keeps everything.
+  const float floor = query.include_below_threshold ? -2.0F : static_cast<float>(answer.threshold.value);
+  VF_ASSIGN_OR_RETURN(const auto matches, gallery_->Identify(faces[0].embedding, k, floor));
+  for (const IdentityMatch& m : matches) {
+    Candidate c{m.identity_id, m.similarity, m.similarity >= answer.threshold.value, m.best_template_id, {}};
+    const auto info = gallery_->Get(m.identity_id);  // may have been deleted meanwhile
+    if (info.ok()) c.metadata = info->record.metadata;
+    answer.candidates.push_back(std::move(c));
+  }
+  answer.model_id = spec().model_id;
+  answer.face = std::move(faces[0].used);
+  return answer;
+}
+
+absl::StatusOr<EnrollAnswer> FaceService::Enroll(const EnrollQuery& query, const CallBudget& budget) {
+  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(query.identity_id, "identity_id"));
+  const int n = static_cast<int>(query.images.size());
+  if (n == 0) return absl::InvalidArgumentError("images is empty; send at least one image");
+  if (n > options_.limits.max_images_per_enroll) {
+    return absl::InvalidArgumentError(absl::StrCat("images has ", n, " entries; at most ",
+                                                   options_.limits.max_images_per_enroll,
+                                                   " per request (use EnrollStream for more)"));
+  }
+  // A full gallery refuses before any compute is spent; the gallery's own check under its lock stays the
+  // one that counts when enrolments race.
+  const int64_t held = gallery_->template_count();
+  if (held + n > options_.limits.max_templates) {
+    return absl::ResourceExhaustedError(absl::StrCat("the gallery holds ", held, " templates; adding ", n,
+                                                     " would pass gallery.max_templates (",
+                                                     options_.limits.max_templates, ")"));
+  }
+  const FaceChoice choice = query.choice == FaceChoice::kDefault ? FaceChoice::kSingle : query.choice;
+  std::vector<FaceJob> jobs;
+  jobs.reserve(query.images.size());
+  for (int i = 0; i < n; ++i) {
+    jobs.push_back(
+        FaceJob{query.images[static_cast<size_t>(i)], absl::StrCat("images[", i, "]"), choice, query.min_face_size});
+  }
+  VF_ASSIGN_OR_RETURN(auto faces, EmbedOneFaceEach(jobs, budget));
+  std::vector<Embedding> embeddings;
+  embeddings.reserve(faces.size());
+  for (auto& f : faces) embeddings.push_back(std::move(f.embedding));
+  // Past this point the work is done: enrol even if the caller has gone, so that a retry finds it.
+  EnrollAnswer answer;
+  VF_ASSIGN_OR_RETURN(answer.template_ids, gallery_->Enroll(query.identity_id, query.metadata, embeddings));
+  PublishGallerySize();
+  answer.identity_id = query.identity_id;
+  for (auto& f : faces) answer.faces.push_back(std::move(f.used));
+  const auto info = gallery_->Get(query.identity_id);  // a concurrent delete may have removed it again
+  answer.template_count = static_cast<int>(info.ok() ? info->template_ids.size() : answer.template_ids.size());
+  return answer;
+}
+
+absl::StatusOr<DeleteAnswer> FaceService::Delete(const std::string& identity_id) {
+  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(identity_id, "identity_id"));
+  VF_ASSIGN_OR_RETURN(const IdentityInfo info, gallery_->Get(identity_id));
+  const absl::Status deleted = gallery_->Delete(identity_id);
+  PublishGallerySize();
+  VF_RETURN_IF_ERROR(deleted);
+  return DeleteAnswer{identity_id, static_cast<int>(info.template_ids.size())};
+}
+
+absl::StatusOr<IdentityInfo> FaceService::Get(const std::string& identity_id) const {
+  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(identity_id, "identity_id"));
+  return gallery_->Get(identity_id);
+}
+
+absl::StatusOr<ListAnswer> FaceService::List(int page_size, const std::string& page_token) const {
+  const int max = options_.limits.max_page_size;
+  if (page_size < 0 || page_size > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size is ", page_size, "; it must be 0 (meaning ", kDefaultPageSize, ") to ", max));
+  }
+  ListAnswer answer;
+  VF_ASSIGN_OR_RETURN(answer.page, gallery_->List(page_size == 0 ? kDefaultPageSize : page_size, page_token));
+  answer.total_identities = gallery_->identity_count();
+  return answer;
+}
+
+ServiceInfo FaceService::Info() const {
+  return ServiceInfo{&spec(), default_threshold_, engine_->device(), gallery_->identity_count(),
+                     gallery_->template_count()};
+}
+
+}  // namespace veriface

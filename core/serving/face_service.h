@@ -1,0 +1,95 @@
+#pragma once
+// The service itself, on plain C++ types: Embed, Verify, Identify, Enroll, Delete, Get, List and Info
+// over a FaceEngine (detect and embed) and a Gallery. It checks each request against its limits, decodes
+// the images, chooses one face per image, resolves thresholds and reads or writes the gallery. Every
+// failure is a status whose message names the request field it is about (as veriface.proto spells it),
+// so the server only translates it.
+//
+// Thread-safe: any number of calls at once (the engine batches their faces together).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/gallery/gallery.h"
+#include "core/serving/call_budget.h"
+#include "core/serving/face_engine.h"
+#include "core/serving/requests.h"
+#include "core/serving/service_observer.h"
+
+namespace veriface {
+
+// What a request may ask for. The defaults are the server's (config/veriface.yaml documents each).
+struct ServiceLimits {
+  int64_t max_image_bytes = 16LL << 20;
+  int64_t max_image_pixels = 36'000'000;
+  int max_faces_per_image = 32;
+  int max_images_per_enroll = 64;
+  int max_top_k = 100;
+  int max_page_size = 1000;
+  int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
+  int64_t max_templates = 2'000'000;
+};
+
+struct FaceServiceOptions {
+  ServiceLimits limits;
+  // Used only when the bundle has no calibrated threshold for its default operating point.
+  double fallback_threshold = 0.9125;
+};
+
+class FaceService {
+ public:
+  // The gallery must hold templates of the engine's model (Gallery::Open checks the store). `observer`
+  // may be null.
+  static absl::StatusOr<std::unique_ptr<FaceService>> Create(FaceServiceOptions options,
+                                                             std::unique_ptr<FaceEngine> engine,
+                                                             std::unique_ptr<Gallery> gallery,
+                                                             std::shared_ptr<ServiceObserver> observer);
+  ~FaceService();
+  FaceService(const FaceService&) = delete;
+  FaceService& operator=(const FaceService&) = delete;
+
+  absl::StatusOr<EmbedAnswer> Embed(const EmbedQuery& query, const CallBudget& budget);
+  absl::StatusOr<VerifyAnswer> Verify(const VerifyQuery& query, const CallBudget& budget);
+  absl::StatusOr<IdentifyAnswer> Identify(const IdentifyQuery& query, const CallBudget& budget);
+  // Committed to the gallery once every image is embedded; all or nothing. Once the faces are embedded it
+  // completes even if the caller has gone, so that a retry finds the enrolment.
+  absl::StatusOr<EnrollAnswer> Enroll(const EnrollQuery& query, const CallBudget& budget);
+  absl::StatusOr<DeleteAnswer> Delete(const std::string& identity_id);
+  absl::StatusOr<IdentityInfo> Get(const std::string& identity_id) const;
+  // page_size 0: 100.
+  absl::StatusOr<ListAnswer> List(int page_size, const std::string& page_token) const;
+  ServiceInfo Info() const;
+
+  // Finishes the engine's queued work; later calls that need it get UNAVAILABLE.
+  void Shutdown();
+
+  const ModelSpec& spec() const { return engine_->spec(); }
+  const Threshold& default_threshold() const { return default_threshold_; }
+  const Gallery& gallery() const { return *gallery_; }
+
+ private:
+  struct FaceJob;
+  struct FaceResult;
+
+  FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine> engine, std::unique_ptr<Gallery> gallery,
+              std::shared_ptr<ServiceObserver> observer, Threshold default_threshold);
+
+  absl::StatusOr<Threshold> Resolve(const ThresholdChoice& choice) const;
+  absl::StatusOr<DetectorOptions> DetectionFor(int min_face_size, const std::string& field) const;
+  absl::StatusOr<cv::Mat> Decode(std::string_view bytes, const std::string& field) const;
+  // Decodes each job's image, detects (all images in one submission, so that they share batches), chooses
+  // one face per image and embeds the chosen faces together.
+  absl::StatusOr<std::vector<FaceResult>> EmbedOneFaceEach(const std::vector<FaceJob>& jobs, const CallBudget& budget);
+  void PublishGallerySize() const;
+
+  const FaceServiceOptions options_;
+  const std::unique_ptr<FaceEngine> engine_;
+  const std::unique_ptr<Gallery> gallery_;
+  const std::shared_ptr<ServiceObserver> observer_;
+  const Threshold default_threshold_;
+};
+
+}  // namespace veriface

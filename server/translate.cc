@@ -1,0 +1,245 @@
+#include "server/translate.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
+
+namespace veriface::server {
+namespace {
+
+std::string_view Bytes(const std::string& s) { return std::string_view(s.data(), s.size()); }
+
+absl::StatusOr<FaceChoice> ChoiceFromProto(v1::FaceSelection selection, const std::string& field) {
+  switch (selection) {
+    case v1::FACE_SELECTION_UNSPECIFIED:
+      return FaceChoice::kDefault;
+    case v1::FACE_SELECTION_LARGEST:
+      return FaceChoice::kLargest;
+    case v1::FACE_SELECTION_CENTRAL:
+      return FaceChoice::kCentral;
+    case v1::FACE_SELECTION_HIGHEST_SCORE:
+      return FaceChoice::kHighestScore;
+    case v1::FACE_SELECTION_SINGLE:
+      return FaceChoice::kSingle;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown face_selection ", static_cast<int>(selection)));
+}
+
+absl::StatusOr<ImageInput> ImageFromProto(const std::string& bytes, v1::FaceSelection selection,
+                                          const v1::DetectionOptions& detection, const std::string& field) {
+  VF_ASSIGN_OR_RETURN(const FaceChoice choice, ChoiceFromProto(selection, field));
+  return ImageInput{Bytes(bytes), choice, detection.min_face_size()};
+}
+
+ThresholdChoice ThresholdFromProto(const v1::ThresholdOverride& t) {
+  ThresholdChoice out;
+  switch (t.choice_case()) {
+    case v1::ThresholdOverride::kThreshold:
+      out.kind = ThresholdChoice::Kind::kValue;
+      out.value = t.threshold();
+      break;
+    case v1::ThresholdOverride::kOperatingPoint:
+      out.kind = ThresholdChoice::Kind::kOperatingPoint;
+      out.operating_point = t.operating_point();
+      break;
+    case v1::ThresholdOverride::CHOICE_NOT_SET:
+      break;
+  }
+  return out;
+}
+
+absl::StatusOr<FaceInput> SideFromProto(const v1::FaceInput& side, const std::string& name) {
+  FaceInput out;
+  switch (side.source_case()) {
+    case v1::FaceInput::kImage: {
+      out.kind = FaceInput::Kind::kImage;
+      VF_ASSIGN_OR_RETURN(out.image, ImageFromProto(side.image(), side.face_selection(), side.detection(),
+                                                    absl::StrCat(name, ".image")));
+      break;
+    }
+    case v1::FaceInput::kEmbedding:
+      out.kind = FaceInput::Kind::kEmbedding;
+      out.embedding.assign(side.embedding().values().begin(), side.embedding().values().end());
+      break;
+    case v1::FaceInput::kIdentityId:
+      out.kind = FaceInput::Kind::kIdentity;
+      out.identity_id = side.identity_id();
+      break;
+    case v1::FaceInput::SOURCE_NOT_SET:
+      break;
+  }
+  return out;
+}
+
+void FaceToProto(const FaceDetection& face, v1::Face* out) {
+  out->mutable_box()->set_x1(face.box.x1);
+  out->mutable_box()->set_y1(face.box.y1);
+  out->mutable_box()->set_x2(face.box.x2);
+  out->mutable_box()->set_y2(face.box.y2);
+  out->set_score(face.score);
+  for (const auto& p : face.landmarks) {
+    auto* point = out->add_landmarks();
+    point->set_x(p.x);
+    point->set_y(p.y);
+  }
+}
+
+void UsedFaceToProto(const UsedFace& used, v1::UsedFace* out) {
+  out->set_index(used.index);
+  FaceToProto(used.face, out->mutable_face());
+  out->set_faces_detected(used.faces_detected);
+  out->set_image_width(used.image_width);
+  out->set_image_height(used.image_height);
+}
+
+absl::Status JsonToStruct(const nlohmann::json& j, google::protobuf::Struct* out) {
+  if (!j.is_object()) return absl::OkStatus();
+  const auto s = google::protobuf::util::JsonStringToMessage(j.dump(), out);
+  if (!s.ok()) return absl::InternalError(absl::StrCat("cannot convert model.json to a Struct: ", s.ToString()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl's and gRPC's codes are the same numbers (both are google.rpc.Code).
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+CallBudget BudgetOf(grpc::ServerContext* context) {
+  using Clock = std::chrono::steady_clock;
+  CallBudget budget;
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    const auto left = deadline - std::chrono::system_clock::now();
+    budget.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
+  }
+  budget.cancelled = [context] { return context->IsCancelled(); };
+  return budget;
+}
+
+EmbedQuery FromProto(const v1::EmbedRequest& request) {
+  return EmbedQuery{Bytes(request.image()), request.detection().min_face_size(), request.max_faces(),
+                    request.skip_embeddings()};
+}
+
+absl::StatusOr<VerifyQuery> FromProto(const v1::VerifyRequest& request) {
+  VerifyQuery query;
+  VF_ASSIGN_OR_RETURN(query.a, SideFromProto(request.a(), "a"));
+  VF_ASSIGN_OR_RETURN(query.b, SideFromProto(request.b(), "b"));
+  query.threshold = ThresholdFromProto(request.threshold());
+  return query;
+}
+
+absl::StatusOr<IdentifyQuery> FromProto(const v1::IdentifyRequest& request) {
+  IdentifyQuery query;
+  VF_ASSIGN_OR_RETURN(query.image,
+                      ImageFromProto(request.image(), request.face_selection(), request.detection(), "image"));
+  query.top_k = request.top_k();
+  query.threshold = ThresholdFromProto(request.threshold());
+  query.include_below_threshold = request.include_below_threshold();
+  return query;
+}
+
+absl::StatusOr<EnrollQuery> FromProto(const v1::EnrollRequest& request) {
+  EnrollQuery query;
+  query.identity_id = request.identity_id();
+  query.metadata.insert(request.metadata().begin(), request.metadata().end());
+  query.images.reserve(static_cast<size_t>(request.images_size()));
+  for (const std::string& image : request.images()) query.images.push_back(Bytes(image));
+  VF_ASSIGN_OR_RETURN(query.choice, ChoiceFromProto(request.face_selection(), "face_selection"));
+  query.min_face_size = request.detection().min_face_size();
+  return query;
+}
+
+void ToProto(const EmbedAnswer& answer, v1::EmbedResponse* out) {
+  for (const EmbeddedFace& f : answer.faces) {
+    v1::Face* face = out->add_faces();
+    FaceToProto(f.face, face);
+    face->mutable_embedding()->Add(f.embedding.begin(), f.embedding.end());
+  }
+  out->set_faces_omitted(answer.faces_omitted);
+  out->set_image_width(answer.image_width);
+  out->set_image_height(answer.image_height);
+  out->set_model_id(answer.model_id);
+}
+
+void ToProto(const VerifyAnswer& answer, v1::VerifyResponse* out) {
+  out->set_similarity(answer.similarity);
+  out->set_match(answer.match);
+  out->set_threshold(answer.threshold.value);
+  out->set_threshold_source(answer.threshold.source);
+  out->set_model_id(answer.model_id);
+  if (answer.face_a) UsedFaceToProto(*answer.face_a, out->mutable_face_a());
+  if (answer.face_b) UsedFaceToProto(*answer.face_b, out->mutable_face_b());
+  out->set_template_id_a(answer.template_a);
+  out->set_template_id_b(answer.template_b);
+}
+
+void ToProto(const IdentifyAnswer& answer, v1::IdentifyResponse* out) {
+  for (const Candidate& c : answer.candidates) {
+    v1::IdentityMatch* m = out->add_matches();
+    m->set_identity_id(c.identity_id);
+    m->set_similarity(c.similarity);
+    m->set_match(c.match);
+    m->set_template_id(c.template_id);
+    m->mutable_metadata()->insert(c.metadata.begin(), c.metadata.end());
+  }
+  out->set_threshold(answer.threshold.value);
+  out->set_threshold_source(answer.threshold.source);
+  out->set_model_id(answer.model_id);
+  UsedFaceToProto(answer.face, out->mutable_face());
+}
+
+void ToProto(const EnrollAnswer& answer, v1::EnrollResponse* out) {
+  out->set_identity_id(answer.identity_id);
+  for (const auto& id : answer.template_ids) out->add_template_ids(id);
+  out->set_template_count(answer.template_count);
+  for (const UsedFace& f : answer.faces) UsedFaceToProto(f, out->add_faces());
+}
+
+void ToProto(const DeleteAnswer& answer, v1::DeleteIdentityResponse* out) {
+  out->set_identity_id(answer.identity_id);
+  out->set_templates_deleted(answer.templates_deleted);
+}
+
+void ToProto(const IdentityInfo& info, v1::Identity* out) {
+  out->set_identity_id(info.record.identity_id);
+  out->mutable_metadata()->insert(info.record.metadata.begin(), info.record.metadata.end());
+  for (const auto& t : info.template_ids) out->add_template_ids(t);
+  out->set_created_unix_ms(info.record.created_unix_ms);
+  out->set_updated_unix_ms(info.record.updated_unix_ms);
+}
+
+void ToProto(const ListAnswer& answer, v1::ListIdentitiesResponse* out) {
+  for (const IdentityInfo& info : answer.page.identities) ToProto(info, out->add_identities());
+  out->set_next_page_token(answer.page.next_page_token);
+  out->set_total_identities(answer.total_identities);
+}
+
+absl::Status ToProto(const ServiceInfo& info, v1::ModelInfo* out) {
+  const ModelSpec& spec = *info.spec;
+  out->set_model_id(spec.model_id);
+  out->set_description(spec.description);
+  out->set_embedding_dim(static_cast<int>(spec.embedding_dim));
+  out->mutable_thresholds()->insert(spec.thresholds.begin(), spec.thresholds.end());
+  out->set_default_operating_point(spec.default_operating_point);
+  out->set_default_threshold(info.default_threshold.value);
+  out->set_default_threshold_source(info.default_threshold.source);
+  VF_RETURN_IF_ERROR(JsonToStruct(spec.accuracy, out->mutable_accuracy()));
+  VF_RETURN_IF_ERROR(JsonToStruct(spec.provenance, out->mutable_provenance()));
+  out->set_default_min_face_size(spec.detector_defaults.min_face_size);
+  out->set_device(info.device);
+  out->set_gallery_identities(info.gallery_identities);
+  out->set_gallery_templates(info.gallery_templates);
+  return absl::OkStatus();
+}
+
+}  // namespace veriface::server

@@ -1,0 +1,337 @@
+// FaceService's request logic in-process, over the fake engine (fake_engine.h) and a real SQLite
+// gallery: face choice, thresholds, the sides of a Verify, enrolment limits, and what reaches the
+// observer. Milliseconds per test; the real networks behind the real server are tests/server's.
+
+#include "core/serving/face_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "core/gallery/sqlite_gallery_store.h"
+#include "tests/serving/fake_engine.h"
+#include "tests/testing/temp_dir.h"
+
+namespace veriface::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const cv::Scalar kRed(255, 0, 0), kGreen(0, 255, 0), kBlue(0, 0, 255), kDarkRed(120, 0, 0);
+
+class CountingObserver final : public ServiceObserver {
+ public:
+  void OnFacesDetected(int faces) override { faces_seen += faces; }
+  void OnGallerySize(int64_t identities, int64_t templates) override {
+    last_identities = identities;
+    last_templates = templates;
+  }
+  std::atomic<int> faces_seen{0};
+  std::atomic<int64_t> last_identities{-1}, last_templates{-1};
+};
+
+ModelSpec Spec(bool calibrated = true) {
+  ModelSpec spec;
+  spec.model_id = "fake-model";
+  if (calibrated) spec.thresholds = {{"best_accuracy", 0.9}, {"far_1e-3", 0.95}};
+  spec.default_operating_point = "best_accuracy";
+  return spec;
+}
+
+class FaceServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(Spec()); }
+
+  void Start(ModelSpec spec, FaceServiceOptions options = {}) {
+    service_.reset();
+    auto engine = std::make_unique<FakeEngine>(std::move(spec));
+    engine_ = engine.get();
+    auto store = SqliteGalleryStore::Open(dir_.File("gallery.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto gallery = Gallery::Open(*std::move(store), engine->spec().model_id, kFakeDim);
+    ASSERT_TRUE(gallery.ok()) << gallery.status();
+    observer_ = std::make_shared<CountingObserver>();
+    auto service = FaceService::Create(options, std::move(engine), *std::move(gallery), observer_);
+    ASSERT_TRUE(service.ok()) << service.status();
+    service_ = *std::move(service);
+  }
+
+  // Enrols one image of one square of `colour`.
+  void EnrollSquare(const std::string& id, const cv::Scalar& colour, std::map<std::string, std::string> meta = {}) {
+    const std::string png = FaceImage({{colour, 10, 10}});
+    EnrollQuery q;
+    q.identity_id = id;
+    q.metadata = std::move(meta);
+    q.images = {png};
+    const auto a = service_->Enroll(q, {});
+    ASSERT_TRUE(a.ok()) << a.status();
+  }
+
+  static FaceInput ImageSide(const std::string& png, FaceChoice choice = FaceChoice::kDefault) {
+    FaceInput side;
+    side.kind = FaceInput::Kind::kImage;
+    side.image = ImageInput{png, choice, 0};
+    return side;
+  }
+  static FaceInput IdentitySide(const std::string& id) {
+    FaceInput side;
+    side.kind = FaceInput::Kind::kIdentity;
+    side.identity_id = id;
+    return side;
+  }
+
+  TempDir dir_;
+  FakeEngine* engine_ = nullptr;
+  std::shared_ptr<CountingObserver> observer_;
+  std::unique_ptr<FaceService> service_;
+};
+
+TEST_F(FaceServiceTest, VerifyMatchesOnePersonAndNotTwo) {
+  const std::string red_a = FaceImage({{kRed, 10, 10}}), red_b = FaceImage({{kRed, 100, 50}});
+  const std::string green = FaceImage({{kGreen, 10, 10}});
+  const auto same = service_->Verify({ImageSide(red_a), ImageSide(red_b), {}}, {});
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_NEAR(same->similarity, 1.0, 1e-6);
+  EXPECT_TRUE(same->match);
+  EXPECT_EQ(same->threshold.source, "best_accuracy");
+  EXPECT_DOUBLE_EQ(same->threshold.value, 0.9);
+  EXPECT_EQ(same->model_id, "fake-model");
+  ASSERT_TRUE(same->face_a && same->face_b);
+  EXPECT_EQ(same->face_b->face.box.x1, 100);
+  EXPECT_EQ(same->face_b->image_width, 200);
+  EXPECT_EQ(engine_->faces_embedded(), 2);  // both sides in one Embed call's worth
+
+  const auto different = service_->Verify({ImageSide(red_a), ImageSide(green), {}}, {});
+  ASSERT_TRUE(different.ok()) << different.status();
+  EXPECT_NEAR(different->similarity, 0.0, 1e-6);
+  EXPECT_FALSE(different->match);
+}
+
+TEST_F(FaceServiceTest, VerifyChoosesTheRequestedFace) {
+  // Two faces: dark red (larger score? no: dimmer, so lower score) on the left, green in the centre.
+  const std::string two = FaceImage({{kDarkRed, 0, 0}, {kGreen, 80, 40}});
+  const std::string green = FaceImage({{kGreen, 10, 10}});
+  const auto central = service_->Verify({ImageSide(two, FaceChoice::kCentral), ImageSide(green), {}}, {});
+  ASSERT_TRUE(central.ok()) << central.status();
+  EXPECT_TRUE(central->match);
+  EXPECT_EQ(central->face_a->faces_detected, 2);
+  const auto best = service_->Verify({ImageSide(two, FaceChoice::kHighestScore), ImageSide(green), {}}, {});
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_TRUE(best->match);  // green outscores dark red
+  const auto single = service_->Verify({ImageSide(two, FaceChoice::kSingle), ImageSide(green), {}}, {});
+  EXPECT_EQ(single.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(single.status().message(), HasSubstr("a.image: 2 faces found where exactly one is needed"));
+  const auto none = service_->Verify({ImageSide(green), ImageSide(FaceImage({})), {}}, {});
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(none.status().message(), HasSubstr("b.image: no face found in the 200x120 image"));
+}
+
+TEST_F(FaceServiceTest, VerifyRefusesBadSidesBeforeAnyCompute) {
+  FaceInput short_embedding;
+  short_embedding.kind = FaceInput::Kind::kEmbedding;
+  short_embedding.embedding = {1, 0};
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  auto s = service_->Verify({ImageSide(red), short_embedding, {}}, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("b.embedding has 2 values; the model's embeddings have 3"));
+  s = service_->Verify({ImageSide(red), FaceInput{}, {}}, {}).status();
+  EXPECT_THAT(s.message(), HasSubstr("b is empty"));
+  s = service_->Verify({IdentitySide("nobody"), ImageSide(red), {}}, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr("a: "));
+  s = service_->Verify({IdentitySide(""), ImageSide(red), {}}, {}).status();
+  EXPECT_THAT(s.message(), HasSubstr("a.identity_id is empty"));
+  s = service_->Verify({ImageSide("not an image"), ImageSide(red), {}}, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("a.image: "));
+  EXPECT_EQ(engine_->images_detected(), 0);
+}
+
+TEST_F(FaceServiceTest, VerifyAgainstEmbeddingsAndIdentities) {
+  EnrollSquare("red", kRed);
+  EnrollSquare("green", kGreen);
+  FaceInput red_vector;
+  red_vector.kind = FaceInput::Kind::kEmbedding;
+  red_vector.embedding = {2, 0, 0};  // scaled to unit length by the service
+  const auto vs_identity = service_->Verify({red_vector, IdentitySide("red"), {}}, {});
+  ASSERT_TRUE(vs_identity.ok()) << vs_identity.status();
+  EXPECT_TRUE(vs_identity->match);
+  EXPECT_FALSE(vs_identity->template_b.empty());
+  EXPECT_TRUE(vs_identity->template_a.empty());
+  const auto identities = service_->Verify({IdentitySide("red"), IdentitySide("green"), {}}, {});
+  ASSERT_TRUE(identities.ok()) << identities.status();
+  EXPECT_FALSE(identities->match);
+  EXPECT_FALSE(identities->template_a.empty());
+  EXPECT_FALSE(identities->template_b.empty());
+  EXPECT_EQ(engine_->images_detected(), 2);  // the two enrolments only
+}
+
+TEST_F(FaceServiceTest, ThresholdsResolveFromTheRequestTheModelOrTheFallback) {
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  ThresholdChoice value{ThresholdChoice::Kind::kValue, 0.5, ""};
+  auto a = service_->Verify({ImageSide(red), ImageSide(red), value}, {});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->threshold.source, "request");
+  EXPECT_DOUBLE_EQ(a->threshold.value, 0.5);
+  ThresholdChoice point{ThresholdChoice::Kind::kOperatingPoint, 0, "far_1e-3"};
+  a = service_->Verify({ImageSide(red), ImageSide(red), point}, {});
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->threshold.source, "far_1e-3");
+  EXPECT_DOUBLE_EQ(a->threshold.value, 0.95);
+  value.value = 1.5;
+  EXPECT_THAT(service_->Verify({ImageSide(red), ImageSide(red), value}, {}).status().message(),
+              HasSubstr("threshold.threshold is 1.5; it must be in [-1, 1]"));
+  point.operating_point = "far_1e-9";
+  EXPECT_THAT(service_->Verify({ImageSide(red), ImageSide(red), point}, {}).status().message(),
+              HasSubstr("is not one of the model's (best_accuracy, far_1e-3)"));
+
+  FaceServiceOptions options;
+  options.fallback_threshold = 0.42;
+  Start(Spec(/*calibrated=*/false), options);
+  EXPECT_EQ(service_->default_threshold().source, "server-fallback");
+  a = service_->Verify({ImageSide(red), ImageSide(red), {}}, {});
+  ASSERT_TRUE(a.ok());
+  EXPECT_DOUBLE_EQ(a->threshold.value, 0.42);
+  EXPECT_THAT(service_->Verify({ImageSide(red), ImageSide(red), point}, {}).status().message(),
+              HasSubstr("it has none calibrated"));
+}
+
+TEST_F(FaceServiceTest, EnrollIdentifyDeleteRoundTrip) {
+  EnrollSquare("red", kRed, {{"team", "a"}});
+  EnrollSquare("green", kGreen);
+  EXPECT_EQ(observer_->last_identities, 2);
+  EXPECT_EQ(observer_->last_templates, 2);
+
+  IdentifyQuery q;
+  const std::string probe = FaceImage({{kRed, 50, 30}});
+  q.image = ImageInput{probe, FaceChoice::kDefault, 0};
+  auto found = service_->Identify(q, {});
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->candidates.size(), 1U);  // green is below the threshold
+  EXPECT_EQ(found->candidates[0].identity_id, "red");
+  EXPECT_TRUE(found->candidates[0].match);
+  EXPECT_EQ(found->candidates[0].metadata.at("team"), "a");
+  EXPECT_EQ(found->face.face.box.x1, 50);
+  q.include_below_threshold = true;
+  found = service_->Identify(q, {});
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->candidates.size(), 2U);
+  EXPECT_FALSE(found->candidates[1].match);
+  q.top_k = 101;
+  EXPECT_THAT(service_->Identify(q, {}).status().message(), HasSubstr("top_k is 101; it must be 0 (meaning 5) to 100"));
+
+  const auto deleted = service_->Delete("red");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->templates_deleted, 1);
+  EXPECT_EQ(observer_->last_identities, 1);
+  EXPECT_EQ(service_->Get("red").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->Delete("red").status().code(), absl::StatusCode::kNotFound);
+  const auto list = service_->List(0, "");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->total_identities, 1);
+  ASSERT_EQ(list->page.identities.size(), 1U);
+  EXPECT_EQ(list->page.identities[0].record.identity_id, "green");
+  EXPECT_THAT(service_->List(1001, "").status().message(), HasSubstr("page_size is 1001"));
+}
+
+TEST_F(FaceServiceTest, EnrollNeedsExactlyOneFaceUnlessAskedToChoose) {
+  const std::string one = FaceImage({{kBlue, 10, 10}}), two = FaceImage({{kRed, 0, 0}, {kBlue, 120, 60}});
+  EnrollQuery q;
+  q.identity_id = "blue";
+  q.images = {one, two};  // views: the strings must outlive the query
+  auto s = service_->Enroll(q, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("images[1]: 2 faces found"));
+  EXPECT_FALSE(service_->Get("blue").ok());  // all or nothing
+  q.choice = FaceChoice::kCentral;
+  const auto enrolled = service_->Enroll(q, {});
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  EXPECT_EQ(enrolled->template_count, 2);
+  EXPECT_EQ(enrolled->template_ids.size(), 2U);
+  EXPECT_EQ(enrolled->faces[1].faces_detected, 2);
+}
+
+TEST_F(FaceServiceTest, EnrollLimitsRefuseBeforeCompute) {
+  FaceServiceOptions options;
+  options.limits.max_templates = 1;
+  options.limits.max_images_per_enroll = 2;
+  Start(Spec(), options);
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EnrollQuery q;
+  q.identity_id = "red";
+  q.images = {red, red};
+  auto s = service_->Enroll(q, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(s.message(), HasSubstr("would pass gallery.max_templates (1)"));
+  q.images = {red, red, red};
+  s = service_->Enroll(q, {}).status();
+  EXPECT_THAT(s.message(), HasSubstr("images has 3 entries; at most 2 per request"));
+  q.images = {};
+  EXPECT_THAT(service_->Enroll(q, {}).status().message(), HasSubstr("images is empty"));
+  q.images = {red};
+  q.identity_id = std::string("bad\x01id");
+  EXPECT_THAT(service_->Enroll(q, {}).status().message(), HasSubstr("identity_id"));
+  EXPECT_EQ(engine_->images_detected(), 0);
+}
+
+TEST_F(FaceServiceTest, EmbedKeepsTheMostConfidentFaces) {
+  const std::string three = FaceImage({{kDarkRed, 0, 0}, {kGreen, 60, 0}, {kBlue, 120, 60}});
+  EmbedQuery q{three, 0, 2, false};
+  const auto a = service_->Embed(q, {});
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->faces.size(), 2U);
+  EXPECT_EQ(a->faces_omitted, 1);
+  EXPECT_EQ(a->faces[0].embedding.size(), 3U);
+  EXPECT_GT(a->faces[0].face.score, 0.3F);  // the dark red square is the one left out
+  EXPECT_EQ(observer_->faces_seen, 3);
+  q.skip_embeddings = true;
+  const auto boxes = service_->Embed(q, {});
+  ASSERT_TRUE(boxes.ok());
+  EXPECT_TRUE(boxes->faces[0].embedding.empty());
+  EXPECT_EQ(engine_->faces_embedded(), 2);
+  q.max_faces = 33;
+  EXPECT_THAT(service_->Embed(q, {}).status().message(), HasSubstr("max_faces is 33; it must be 0"));
+}
+
+TEST_F(FaceServiceTest, DetectionOptionsAndEmptyImages) {
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EmbedQuery q{red, 40, 0, true};
+  ASSERT_TRUE(service_->Embed(q, {}).ok());
+  EXPECT_EQ(engine_->last_min_face_size(), 40);
+  q.min_face_size = 5;
+  EXPECT_THAT(service_->Embed(q, {}).status().message(),
+              HasSubstr("image.detection.min_face_size is 5; it must be 0 (the model's default, 20) or between 12"));
+  q.image = {};
+  EXPECT_THAT(service_->Embed(q, {}).status().message(), HasSubstr("image: the image is empty (0 bytes)"));
+}
+
+TEST_F(FaceServiceTest, ASaturatedEngineRefusesAtOnce) {
+  engine_->set_capacity(absl::ResourceExhaustedError("queue is full"));
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EXPECT_EQ(service_->Verify({ImageSide(red), ImageSide(red), {}}, {}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(engine_->images_detected(), 0);
+}
+
+TEST_F(FaceServiceTest, ShutdownReachesTheEngine) {
+  service_->Shutdown();
+  EXPECT_TRUE(engine_->shut_down());
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EXPECT_EQ(service_->Verify({ImageSide(red), ImageSide(red), {}}, {}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(FaceServiceCreateTest, RefusesAGalleryOfAnotherModel) {
+  TempDir dir;
+  auto store = SqliteGalleryStore::Open(dir.File("g.db"));
+  ASSERT_TRUE(store.ok());
+  auto gallery = Gallery::Open(*std::move(store), "other-model", kFakeDim);
+  ASSERT_TRUE(gallery.ok());
+  const auto s = FaceService::Create({}, std::make_unique<FakeEngine>(Spec()), *std::move(gallery), nullptr).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("other-model"));
+}
+
+}  // namespace
+}  // namespace veriface::testing
