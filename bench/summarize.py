@@ -131,7 +131,7 @@ if load_runs:
     plo = load("pipeline_load.json")
     if plo:
         mean = sum(r["throughput_per_s"] for r in plo) / len(plo)
-        p("The same pipeline in-process (`pipeline_load`: server/pipeline.h with the same configuration, 16 caller "
+        p("The same pipeline in-process (`pipeline_load`: core/serving FaceService::Verify with the same configuration, 16 caller "
           "threads doing Verify's work, no gRPC), run before and after the server runs: "
           + ", ".join(f"{r['throughput_per_s']:.1f}" for r in plo) + f" verifies/s (mean {mean:.1f}).")
         p()

@@ -6,7 +6,6 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -21,6 +20,7 @@
 #include "client/connection.h"
 #include "client/image_files.h"
 #include "client/load.h"
+#include "core/progress/progress.h"
 #include "proto/grpc_health/v1/health.grpc.pb.h"
 
 #ifndef VERIFACE_VERSION
@@ -242,33 +242,6 @@ int Identify(const Globals& g, const std::string& path, int top_k, bool all, con
 
 // ---- enroll ---------------------------------------------------------------------------------------------
 
-// One line on standard error, redrawn in place.
-class ProgressBar {
- public:
-  ProgressBar(size_t total, bool enabled) : total_(total), enabled_(enabled), start_(Clock::now()) {}
-  void Update(size_t done, size_t failed) {
-    if (!enabled_) return;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
-    constexpr int kWidth = 30;
-    const int filled = total_ == 0 ? kWidth : static_cast<int>(kWidth * done / total_);
-    std::fprintf(stderr, "\r[%s%s] %zu/%zu images  %.1f/s  ETA %d:%02d  failed %zu ",
-                 std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(kWidth - filled), '.').c_str(), done, total_, rate,
-                 static_cast<int>(eta) / 60, static_cast<int>(eta) % 60, failed);
-    std::fflush(stderr);
-  }
-  void Finish() {
-    if (enabled_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  const size_t total_;
-  const bool enabled_;
-  const Clock::time_point start_;
-};
-
 int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::string& id,
            const std::vector<std::string>& meta, int max_per_identity, const std::string& selection, bool progress) {
   auto plan = PlanEnrollment(paths, id, max_per_identity);
@@ -312,7 +285,7 @@ int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::s
     stream->WritesDone();
   });
 
-  ProgressBar bar(items.size(), progress);
+  ProgressBar bar("enroll", static_cast<int64_t>(items.size()), "images", progress ? &std::cerr : nullptr);
   json done = json::array();
   std::set<std::string> identities;
   size_t acknowledged = 0;
@@ -335,7 +308,7 @@ int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::s
                       {"identity_id", items[item].identity_id},
                       {"template_id", response.enrolled().template_ids(0)}});
     }
-    bar.Update(acknowledged + failures.size(), failures.size());
+    bar.Update(static_cast<int64_t>(acknowledged + failures.size()), absl::StrCat("failed ", failures.size()));
   }
   writer.join();
   const grpc::Status status = stream->Finish();

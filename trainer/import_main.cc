@@ -6,7 +6,7 @@
 #include <iostream>
 #include <string>
 
-#include "core/model/tfjs_import.h"
+#include "trainer/bundle/tfjs_import.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Convert face-api.js tfjs weights into a Veriface model bundle"};

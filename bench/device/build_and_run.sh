@@ -34,7 +34,7 @@ flags=(-std=c++17 -O2 -fPIC -DNDEBUG -D_GLIBCXX_USE_CXX11_ABI="$abi" -I"$ROOT" -
 for d in $TORCH_INCLUDES; do flags+=(-isystem "$d"); done
 flags+=(-isystem "$WORK/include" -isystem "$WORK/include/opencv4")
 sources=(core/common/*.cc core/tfjs/*.cc core/nn/*.cc core/detect/*.cc core/align/*.cc core/embed/*.cc core/batch/*.cc
-         core/serving/batched_engine.cc
+         core/serving/batched_engine.cc trainer/bundle/*.cc
          core/model/*.cc bench/device/cuda_check.cc)
 export WORK
 compile() {  # source -> object; the log keeps the first errors

@@ -37,8 +37,8 @@
 #include "core/common/device.h"
 #include "core/common/file_util.h"
 #include "core/model/face_model.h"
-#include "core/model/tfjs_import.h"
 #include "core/serving/batched_engine.h"
+#include "trainer/bundle/tfjs_import.h"
 
 namespace veriface {
 namespace {
@@ -208,7 +208,7 @@ Json TimeDescriptor(const FaceModel& model, const std::vector<cv::Mat>& chips, d
   for (const int batch : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
     std::vector<cv::Mat> input;
     for (int i = 0; i < batch; ++i) input.push_back(chips[static_cast<size_t>(i) % chips.size()]);
-    const auto x = ChipsToTensor(input);
+    const torch::Tensor x = ChipsToTensor(input).value();
     const double ms = TimeMs(seconds, [&] { backbone->forward(x.to(model.device())).to(torch::kCPU); });
     const double per_chip = ms / batch;
     if (batch == 1) batch1 = per_chip;

@@ -6,7 +6,7 @@ veriface-train's fold protocol embeds faces with the flip alone; the server aver
 the backbone features of those 12 views that `veriface-eval lfw` cached (--cache .cache/eval.sqlite), so
 the pass-through row reproduces the shipped 99.25%. For fold k, the whitening is fitted on the pair images
 of the other nine folds' people (fold k's people never fit it), the threshold is chosen on the other nine
-folds' pairs, and fold k is tested. Same map as core/train/whitening.cc (no LDA reduction).
+folds' pairs, and fold k is tested. Same map as trainer/training/whitening.cc (no LDA reduction).
 
   /usr/bin/python3 bench/train/whitening_12view_folds.py [--cache .cache/eval.sqlite] [--lfw ../shared/data/lfw]
 """

@@ -12,7 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
-#include "core/gallery/sqlite_util.h"
+#include "core/sqlite/sqlite_util.h"
 
 namespace veriface {
 namespace {
@@ -180,8 +180,10 @@ absl::StatusOr<std::unique_ptr<SqliteGalleryStore>> SqliteGalleryStore::Open(con
   }
   const bool existed = std::filesystem::exists(path, ec);
   auto impl = std::make_unique<Impl>();
-  VF_ASSIGN_OR_RETURN(impl->db, sqlite::Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                           SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW));
+  VF_ASSIGN_OR_RETURN(
+      impl->db,
+      sqlite::Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
+                       "gallery database"));
   VF_RETURN_IF_ERROR(impl->Configure(options.busy_timeout_ms));
   VF_RETURN_IF_ERROR(impl->CreateOrCheckSchema());
   VF_RETURN_IF_ERROR(impl->PrepareStatements());

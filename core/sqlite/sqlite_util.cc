@@ -1,4 +1,4 @@
-#include "core/gallery/sqlite_util.h"
+#include "core/sqlite/sqlite_util.h"
 
 #include <utility>
 
@@ -6,12 +6,12 @@
 
 namespace veriface::sqlite {
 
-absl::Status Error(sqlite3* db, int rc, const std::string& path, const std::string& what) {
+absl::Status Error(sqlite3* db, int rc, const std::string& where, const std::string& what) {
   // The connection's message is more precise than sqlite3_errstr when it belongs to this error.
   std::string detail = (db != nullptr && (sqlite3_extended_errcode(db) & 0xff) == (rc & 0xff))
                            ? std::string(sqlite3_errmsg(db))
                            : std::string(sqlite3_errstr(rc));
-  std::string message = absl::StrCat("gallery database '", path, "': ", what, ": ", detail, " (SQLite code ", rc, ")");
+  std::string message = absl::StrCat(where, ": ", what, ": ", detail, " (SQLite code ", rc, ")");
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
       return absl::DataLossError(absl::StrCat(message, "; the file is damaged"));
@@ -86,13 +86,14 @@ std::string Statement::ColumnText(int column) const {
   return std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt_.get(), column));
 }
 
-absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, int flags) {
+absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, int flags, const std::string& name) {
+  std::string where = absl::StrCat(name, " '", path, "'");
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   DbPtr db(raw);  // sqlite3_open_v2 hands back a handle even on failure; it must be closed
-  if (rc != SQLITE_OK) return sqlite::Error(db.get(), rc, path, "opening");
+  if (rc != SQLITE_OK) return sqlite::Error(db.get(), rc, where, "opening");
   sqlite3_extended_result_codes(db.get(), 1);
-  return std::make_unique<Db>(std::move(db), path);
+  return std::make_unique<Db>(std::move(db), path, std::move(where));
 }
 
 absl::StatusOr<Statement> Db::Prepare(const std::string& sql, bool persistent) {
@@ -115,7 +116,7 @@ absl::StatusOr<std::string> Db::QueryText(const std::string& sql) {
   if (!stmt.ok()) return stmt.status();
   auto row = stmt->Step();
   if (!row.ok()) return row.status();
-  if (!*row) return absl::InternalError(absl::StrCat("gallery database '", path_, "': ", sql, " returned no row"));
+  if (!*row) return absl::InternalError(absl::StrCat(where_, ": ", sql, " returned no row"));
   return stmt->ColumnText(0);
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// Small RAII layer over the SQLite C API, private to the gallery store: a connection, prepared
-// statements that reset themselves, and a transaction that rolls back unless committed. Every error
-// comes back as an absl::Status naming the file and what was being done.
+// Small RAII layer over the SQLite C API, for the gallery's durable store and veriface-eval's cache: a
+// connection, prepared statements that reset themselves, and a transaction that rolls back unless
+// committed. Every error comes back as an absl::Status naming the database, its file and what was being
+// done.
 
 #include <sqlite3.h>
 
@@ -23,10 +24,11 @@ struct StmtFinalizer {
 using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
-// A status for SQLite result code `rc` on `db` (which may be null): the canonical code follows the
-// kind of failure (corrupt file -> DATA_LOSS, not a database -> FAILED_PRECONDITION, busy ->
-// UNAVAILABLE, disk full -> RESOURCE_EXHAUSTED, else INTERNAL).
-absl::Status Error(sqlite3* db, int rc, const std::string& path, const std::string& what);
+// A status for SQLite result code `rc` on `db` (which may be null), saying "<where>: <what>: <why>";
+// `where` names the database ("gallery database '/var/lib/g.db'"). The canonical code follows the kind of
+// failure (corrupt file -> DATA_LOSS, not a database -> FAILED_PRECONDITION, busy -> UNAVAILABLE, disk
+// full -> RESOURCE_EXHAUSTED, else INTERNAL).
+absl::Status Error(sqlite3* db, int rc, const std::string& where, const std::string& what);
 
 class Db;
 
@@ -61,7 +63,8 @@ class Statement {
 
 class Db {
  public:
-  static absl::StatusOr<std::unique_ptr<Db>> Open(const std::string& path, int flags);
+  // `name` says what the database is for, in messages: "gallery database", "evaluator cache".
+  static absl::StatusOr<std::unique_ptr<Db>> Open(const std::string& path, int flags, const std::string& name);
 
   absl::StatusOr<Statement> Prepare(const std::string& sql, bool persistent = false);
   // Runs one or more statements that return no rows needed by the caller.
@@ -69,15 +72,19 @@ class Db {
   // Runs a single-row PRAGMA (or SELECT) and returns its first column as text.
   absl::StatusOr<std::string> QueryText(const std::string& sql);
 
-  absl::Status Error(int rc, const std::string& what) const { return sqlite::Error(db_.get(), rc, path_, what); }
+  absl::Status Error(int rc, const std::string& what) const { return sqlite::Error(db_.get(), rc, where_, what); }
   sqlite3* get() const { return db_.get(); }
   const std::string& path() const { return path_; }
+  // "<name> '<path>'", the start of every message about this database.
+  const std::string& where() const { return where_; }
 
-  Db(DbPtr db, std::string path) : db_(std::move(db)), path_(std::move(path)) {}
+  Db(DbPtr db, std::string path, std::string where)
+      : db_(std::move(db)), path_(std::move(path)), where_(std::move(where)) {}
 
  private:
   DbPtr db_;
   std::string path_;
+  std::string where_;
 };
 
 // Steps `stmt` through its rows, calling `on_row()` (which returns absl::Status) for each; stops at

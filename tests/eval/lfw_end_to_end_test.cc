@@ -189,7 +189,7 @@ TEST_F(LfwEndToEnd, FlipViewsReproduceTheCoreEmbedder) {
   ASSERT_TRUE(e.ok()) << e.status();
   for (size_t i = 0; i < 2; ++i) {
     const cv::Mat rgb = *LoadImageFile(e->images[i].path);
-    const torch::Tensor ref = model->Embed({model->Align(rgb, e->images[i].face)});
+    const torch::Tensor ref = model->Embed({model->Align(rgb, e->images[i].face)}).value();
     std::vector<float> v(ref.data_ptr<float>(), ref.data_ptr<float>() + ref.size(1));
     EXPECT_GT(Cosine(v, e->embeddings[i]), 1 - 1e-5) << e->images[i].path;
   }
@@ -275,19 +275,19 @@ TEST_F(LfwEndToEnd, BundleCropsReproduceTheCoreEmbedder) {
   const auto e = EmbedImages(**model, {{"Aaron_Peirsol", 2}, {"Abel_Pacheco", 4}}, resolver, eo);
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->tta.views.size(), 12u);
-  std::vector<cv::Mat> stacks;
+  std::vector<FaceViews> faces;
   for (size_t i = 0; i < 2; ++i) {
-    stacks.push_back((*model)->Cut(*LoadImageFile(e->images[i].path), e->images[i].face));
-    EXPECT_EQ(stacks.back().size(), cv::Size(150, 6 * 150));
+    faces.push_back((*model)->Cut(*LoadImageFile(e->images[i].path), e->images[i].face));
+    EXPECT_EQ(faces.back().crops.size(), 6u);
   }
-  const torch::Tensor ref = (*model)->Embed(stacks);  // both faces in one batch, as the server sends them
+  const torch::Tensor ref = (*model)->Embed(faces).value();  // both faces in one batch, as the server sends them
   for (size_t i = 0; i < 2; ++i) {
     const float* row = ref[static_cast<int64_t>(i)].data_ptr<float>();
     const std::vector<float> v(row, row + ref.size(1));
     EXPECT_GT(Cosine(v, e->embeddings[i]), 1 - 1e-5) << e->images[i].path;
     // ... and differs from the flip average of the template chip alone: the crops do count.
     const torch::Tensor flip_only =
-        (*model)->Embed({(*model)->Align(*LoadImageFile(e->images[i].path), e->images[i].face)});
+        (*model)->Embed({(*model)->Align(*LoadImageFile(e->images[i].path), e->images[i].face)}).value();
     const std::vector<float> f(flip_only.data_ptr<float>(), flip_only.data_ptr<float>() + flip_only.size(1));
     EXPECT_LT(Cosine(f, e->embeddings[i]), 1 - 1e-4) << e->images[i].path;
   }

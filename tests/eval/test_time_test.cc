@@ -107,17 +107,16 @@ TEST(MakeChip, FlipMirrorsAndZoomEnlarges) {
   EXPECT_EQ(z.at<cv::Vec3b>(75 + 20, 75 + 10), s.rgb.at<cv::Vec3b>(30 + 75 + 10, 40 + 75 + 5));
 }
 
-TEST(CutCrops, StacksEachCropTopToBottom) {
+TEST(CutCrops, CutsEachCropInOrder) {
   const Scene s = MakeScene();
   const TtaConfig c = *ParseTta("shift=3+faceapi");
-  const cv::Mat stack = CutCrops(s.rgb, s.landmarks, 150, c.crops);
-  ASSERT_EQ(stack.size(), cv::Size(150, 6 * 150));
-  ASSERT_EQ(stack.type(), CV_8UC3);
+  const FaceViews views = CutCrops(s.rgb, s.landmarks, 150, c.crops);
+  ASSERT_EQ(views.crops.size(), 6u);
   for (size_t i = 0; i < c.crops.size(); ++i) {
+    ASSERT_EQ(views.crops[i].size(), cv::Size(150, 150));
+    ASSERT_EQ(views.crops[i].type(), CV_8UC3);
     const cv::Mat one = MakeChip(s.rgb, s.landmarks, 150, c.crops[i]);
-    EXPECT_EQ(cv::norm(stack.rowRange(static_cast<int>(i) * 150, static_cast<int>(i + 1) * 150), one, cv::NORM_INF),
-              0.0)
-        << c.crops[i].Key();
+    EXPECT_EQ(cv::norm(views.crops[i], one, cv::NORM_INF), 0.0) << c.crops[i].Key();
   }
 }
 
@@ -155,9 +154,9 @@ TEST(ModelSpecTestTime, CropsRoundTripAndAreChecked) {
   EXPECT_THAT(ModelSpec::FromJson(j).status().message(), HasSubstr("test_time.crops: unknown"));
 }
 
-// The embedder's contract for stacked crops, on the real descriptor: the features of every crop and
+// The embedder's contract for a face's views, on the real descriptor: the features of every crop and
 // its mirror are averaged before the head; one crop is the plain flip average, unchanged.
-TEST(EmbedderStacks, AverageTheFeaturesOfEveryCropAndMirror) {
+TEST(EmbedderViews, AverageTheFeaturesOfEveryCropAndMirror) {
   const auto model = testing::DefaultModel();
   ASSERT_NE(model, nullptr);
   const Embedder& embedder = model->embedder();
@@ -166,10 +165,10 @@ TEST(EmbedderStacks, AverageTheFeaturesOfEveryCropAndMirror) {
   const TtaConfig c = *ParseTta("flip+shift=3");
   std::vector<cv::Mat> chips;
   for (const ChipView& v : c.views) chips.push_back(MakeChip(s.rgb, s.landmarks, 150, v));
-  const torch::Tensor want = torch::nn::functional::normalize(embedder.Features(chips).mean(0, /*keepdim=*/true),
-                                                              torch::nn::functional::NormalizeFuncOptions().dim(1));
-  const cv::Mat stack = CutCrops(s.rgb, s.landmarks, 150, c.crops);
-  const torch::Tensor got = embedder.Embed({stack, stack});
+  const torch::Tensor want = torch::nn::functional::normalize(
+      embedder.Features(chips).value().mean(0, /*keepdim=*/true), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  const FaceViews views = CutCrops(s.rgb, s.landmarks, 150, c.crops);
+  const torch::Tensor got = embedder.Embed({views, views}).value();
   ASSERT_EQ(got.sizes(), (std::vector<int64_t>{2, 128}));
   EXPECT_LT((got[0] - want[0]).abs().max().item<float>(), 1e-5);
   EXPECT_LT((got[1] - want[0]).abs().max().item<float>(), 1e-5);
@@ -177,11 +176,17 @@ TEST(EmbedderStacks, AverageTheFeaturesOfEveryCropAndMirror) {
   const cv::Mat plain = MakeChip(s.rgb, s.landmarks, 150, ChipView());
   cv::Mat mirrored;
   cv::flip(plain, mirrored, 1);
-  const torch::Tensor flip_avg = torch::nn::functional::normalize(embedder.Features({plain, mirrored}).mean(0, true),
-                                                                  torch::nn::functional::NormalizeFuncOptions().dim(1));
-  EXPECT_LT((embedder.Embed({plain})[0] - flip_avg[0]).abs().max().item<float>(), 1e-5);
+  const torch::Tensor flip_avg = torch::nn::functional::normalize(
+      embedder.Features({plain, mirrored}).value().mean(0, true), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  EXPECT_LT((embedder.Embed({plain}).value()[0] - flip_avg[0]).abs().max().item<float>(), 1e-5);
 
-  EXPECT_THROW(embedder.Embed({cv::Mat(200, 150, CV_8UC3, cv::Scalar::all(0))}), std::invalid_argument);
+  // Views that are not squares of one size, or faces with different numbers of views, are refused.
+  const cv::Mat tall(200, 150, CV_8UC3, cv::Scalar::all(0));
+  EXPECT_EQ(embedder.Embed({tall}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(embedder.Embed({views, FaceViews(plain)}).status().code(), absl::StatusCode::kInvalidArgument);
+  const cv::Mat small(100, 100, CV_8UC3, cv::Scalar::all(0));
+  EXPECT_EQ(embedder.Embed({FaceViews(std::vector<cv::Mat>{plain, small})}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 // On the CPU a batch of many faces' crops goes through the backbone in passes of kCpuChipsPerPass chips
@@ -193,23 +198,24 @@ TEST(EmbedderPasses, ManyFacesInSeveralPassesEmbedAsOneByOne) {
   ASSERT_EQ(embedder.options().max_chips_per_pass, kCpuChipsPerPass);
   const Scene s = MakeScene();
   const TtaConfig c = *ParseTta("flip+shift=3");
-  std::vector<cv::Mat> stacks;
+  std::vector<FaceViews> stacks;
   for (const int dx : {0, 4, -4, 8}) {  // four different faces: 4 x 10 chips, more than one pass
     Landmarks5 moved = s.landmarks;
     for (auto& p : moved) p.x += dx;
     stacks.push_back(CutCrops(s.rgb, moved, 150, c.crops));
   }
   ASSERT_GT(static_cast<int64_t>(stacks.size() * c.views.size()), kCpuChipsPerPass);
-  const torch::Tensor together = embedder.Embed(stacks);
+  const torch::Tensor together = embedder.Embed(stacks).value();
   ASSERT_EQ(together.size(0), 4);
   for (size_t i = 0; i < stacks.size(); ++i) {
-    EXPECT_LT((together[static_cast<int64_t>(i)] - embedder.Embed({stacks[i]})[0]).abs().max().item<float>(), 1e-5)
+    EXPECT_LT((together[static_cast<int64_t>(i)] - embedder.Embed({stacks[i]}).value()[0]).abs().max().item<float>(),
+              1e-5)
         << "face " << i;
   }
   EXPECT_GT((together[0] - together[3]).abs().max().item<float>(), 1e-3);  // the faces do differ
 
   std::vector<cv::Mat> chips(kCpuChipsPerPass + 3, MakeChip(s.rgb, s.landmarks, 150, ChipView()));
-  const torch::Tensor features = embedder.Features(chips);
+  const torch::Tensor features = embedder.Features(chips).value();
   ASSERT_EQ(features.size(0), kCpuChipsPerPass + 3);
   EXPECT_LT((features[kCpuChipsPerPass + 2] - features[0]).abs().max().item<float>(), 1e-5);
 }

@@ -1,6 +1,6 @@
 // Charts: tick choice, labels, binning, and that what is drawn lies where the data says.
 
-#include "core/plot/chart.h"
+#include "trainer/plot/chart.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

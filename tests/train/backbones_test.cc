@@ -7,8 +7,8 @@
 #include "core/embed/backbone.h"
 #include "core/embed/dense_head.h"
 #include "core/embed/head.h"
-#include "core/train/triplet_loss.h"
 #include "tests/testing/test_env.h"
+#include "trainer/training/triplet_loss.h"
 
 namespace veriface {
 namespace {

@@ -6,10 +6,10 @@
 #include <map>
 #include <set>
 
-#include "core/train/augment.h"
-#include "core/train/face_dataset.h"
-#include "core/train/pk_sampler.h"
 #include "tests/testing/test_env.h"
+#include "trainer/training/augment.h"
+#include "trainer/training/face_dataset.h"
+#include "trainer/training/pk_sampler.h"
 
 namespace veriface {
 namespace {

@@ -2,7 +2,7 @@
 // as an uninterrupted run, refusals, and small end-to-end runs whose bundles FaceModel::Load serves
 // with the same embeddings the trainer computed.
 
-#include "core/train/trainer.h"
+#include "trainer/training/trainer.h"
 
 #include <gtest/gtest.h>
 
@@ -13,9 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "core/align/aligner.h"
 #include "core/image/decode.h"
-#include "core/train/face_cache.h"
-#include "core/train/fold_protocol.h"
 #include "tests/testing/test_env.h"
+#include "trainer/calibration/calibration.h"
+#include "trainer/training/face_cache.h"
+#include "trainer/training/fold_protocol.h"
 
 namespace veriface {
 namespace {
@@ -68,6 +69,14 @@ struct SmallLfw {
 SmallLfw& Data() {
   static SmallLfw data;  // made once per test binary, removed at exit
   return data;
+}
+
+// Plain chips as faces of one view each, as FaceModel::Embed takes them.
+std::vector<FaceViews> AsFaces(const std::vector<cv::Mat>& chips) { return {chips.begin(), chips.end()}; }
+
+// The thresholds and record that veriface-train writes into its bundles.
+absl::Status CalibrateInto(const VerificationScores& scores, const std::string& set, ModelSpec* spec) {
+  return ApplyCalibration(Calibrate(scores, {"veriface-train", set, Trainer::kTestTime}), "", spec);
 }
 
 TrainerConfig BaseConfig(const std::string& work_dir) {
@@ -207,7 +216,7 @@ TEST(TrainerTest, ResumeContinuesExactlyAsAnUninterruptedRun) {
   const auto scores = (*rest)->ScorePairs(*ReadPairsFile(Data().val_pairs));
   ASSERT_TRUE(scores.ok()) << scores.status();
   ModelSpec spec;
-  Trainer::Calibrate(*scores, "validation pairs", &spec);
+  ASSERT_TRUE(CalibrateInto(*scores, "validation pairs", &spec).ok());
   const auto written = (*rest)->WriteBundle(bundle, spec);
   ASSERT_TRUE(written.ok()) << written.status();
   const auto loaded = FaceModel::Load(bundle, torch::kCPU);
@@ -296,8 +305,9 @@ TEST(TrainerTest, WhitenedHeadWithoutEpochsIsTheClosedFormMapAndServes) {
   ASSERT_TRUE(faces.ok());
   const auto chips = cache.Chips(images, *faces, source->chip_size());
   ASSERT_TRUE(chips.ok());
-  const auto raw = source->Embed(*chips);
-  EXPECT_LT(ours->mean(0).norm().item<double>(), 0.7 * raw.mean(0).norm().item<double>());
+  const auto raw = source->Embed(AsFaces(*chips));
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_LT(ours->mean(0).norm().item<double>(), 0.7 * raw->mean(0).norm().item<double>());
 
   ModelSpec spec;
   spec.accuracy = {{"note", "test run"}};
@@ -305,14 +315,15 @@ TEST(TrainerTest, WhitenedHeadWithoutEpochsIsTheClosedFormMapAndServes) {
   ASSERT_TRUE(pairs.ok());
   const auto scores = (*t)->ScorePairs(*pairs);
   ASSERT_TRUE(scores.ok()) << scores.status();
-  Trainer::Calibrate(*scores, "8 test pairs", &spec);
+  ASSERT_TRUE(CalibrateInto(*scores, "8 test pairs", &spec).ok());
   const std::string bundle = work.File("bundle");
   ASSERT_TRUE((*t)->WriteBundle(bundle, spec).ok());
   const auto model = FaceModel::Load(bundle, torch::kCPU);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->spec().provenance["training"]["config"]["head_init"], "whiten");
-  const auto served = (*model)->Embed(*chips);
-  EXPECT_LT((served - *ours).abs().max().item<double>(), 1e-4);
+  const auto served = (*model)->Embed(AsFaces(*chips));
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_LT((*served - *ours).abs().max().item<double>(), 1e-4);
 }
 
 // The product path: a head over the frozen pretrained descriptor, trained over cached features; its
@@ -337,7 +348,7 @@ TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
   ASSERT_TRUE(scores.ok()) << scores.status();
   ModelSpec spec;
   spec.accuracy = {{"note", "test run"}};
-  Trainer::Calibrate(*scores, "8 test pairs", &spec);
+  ASSERT_TRUE(CalibrateInto(*scores, "8 test pairs", &spec).ok());
   const std::string bundle = work.File("bundle");
   const auto written = (*t)->WriteBundle(bundle, spec);
   ASSERT_TRUE(written.ok()) << written.status();
@@ -364,10 +375,11 @@ TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
   ASSERT_TRUE(faces.ok() && (*faces)[0].found);
   const auto chips = cache.Chips({image}, *faces, (*model)->chip_size());
   ASSERT_TRUE(chips.ok());
-  const auto served = (*model)->Embed(*chips);
-  EXPECT_EQ(served.sizes(), (std::vector<int64_t>{1, 128}));
-  EXPECT_NEAR(served.norm().item<double>(), 1.0, 1e-5);
-  EXPECT_LT((served - *ours).abs().max().item<double>(), 1e-4);
+  const auto served = (*model)->Embed(AsFaces(*chips));
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->sizes(), (std::vector<int64_t>{1, 128}));
+  EXPECT_NEAR(served->norm().item<double>(), 1.0, 1e-5);
+  EXPECT_LT((*served - *ours).abs().max().item<double>(), 1e-4);
 }
 
 // The fold protocol on three folds of three people each (two with five images, one with one): every

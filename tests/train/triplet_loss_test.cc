@@ -1,7 +1,7 @@
 // The triplet loss and its mining on hand-made embeddings whose answers are worked out by hand in the
 // comments: which triplets are taken, which are active, and the loss value.
 
-#include "core/train/triplet_loss.h"
+#include "trainer/training/triplet_loss.h"
 
 #include <gtest/gtest.h>
 

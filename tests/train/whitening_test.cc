@@ -1,7 +1,7 @@
 // The closed-form head start: centring and within-class whitening on hand-made features with known
 // answers, and DenseHead::SetAffine that carries the map into the head.
 
-#include "core/train/whitening.h"
+#include "trainer/training/whitening.h"
 
 #include <gtest/gtest.h>
 

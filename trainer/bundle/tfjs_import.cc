@@ -1,11 +1,12 @@
-#include "core/model/tfjs_import.h"
+#include "trainer/bundle/tfjs_import.h"
 
 #include <filesystem>
 
 #include "core/common/status_macros.h"
+#include "core/detect/mtcnn.h"
 #include "core/embed/face_resnet.h"
-#include "core/model/face_model.h"
 #include "core/tfjs/tfjs_weights.h"
+#include "trainer/bundle/bundle_writer.h"
 
 namespace veriface {
 namespace {
@@ -45,7 +46,7 @@ absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options)
                      {"backbone_manifest", kRecognitionManifest},
                      {"backbone_parameters", resnet_weights.parameter_count()},
                      {"training", "none: pretrained weights, pass-through head"}};
-  return FaceModel::Save(options.bundle_dir, spec, nets, resnet, head);
+  return SaveBundle(options.bundle_dir, spec, nets, resnet, head);
 }
 
 }  // namespace veriface

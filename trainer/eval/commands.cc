@@ -18,17 +18,16 @@
 #include "core/image/decode.h"
 #include "core/model/face_model.h"
 #include "core/model/model_spec.h"
-#include "core/plot/chart.h"
+#include "trainer/calibration/calibration.h"
 #include "trainer/eval/evaluator.h"
 #include "trainer/eval/feature_cache.h"
+#include "trainer/plot/chart.h"
 
 namespace veriface {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-constexpr double kFars[] = {1e-2, 1e-3};
 
 struct Session {
   std::shared_ptr<const FaceModel> model;
@@ -54,16 +53,6 @@ absl::StatusOr<Session> Prepare(const CommonEvalOptions& o) {
 }
 
 std::string Pct(double v, int decimals = 2) { return absl::StrFormat("%.*f%%", decimals, 100 * v); }
-double Round(double v, int digits) {
-  const double f = std::pow(10.0, digits);
-  return std::isfinite(v) ? std::round(v * f) / f : v;
-}
-// "far_1e-3" for a power of ten, as the model.json operating points are named.
-std::string FarName(double far) {
-  const double e = std::round(std::log10(far));
-  if (std::abs(std::pow(10.0, e) - far) < far * 1e-9) return absl::StrFormat("far_1e%d", static_cast<int>(e));
-  return absl::StrFormat("far_%g", far);
-}
 
 std::string UtcNow() {
   const std::time_t t = std::time(nullptr);
@@ -137,22 +126,22 @@ json FacesJson(const EmbeddedImages& e, const PairsFile& pairs) {
           {"without_face_handling", e.fallback_method}};
 }
 
-json RatesJson(const Rates& r) { return {{"tar", Round(r.tar, 6)}, {"far", Round(r.far, 6)}}; }
+json RatesJson(const Rates& r) { return {{"tar", RoundDigits(r.tar, 6)}, {"far", RoundDigits(r.far, 6)}}; }
 
 json CrossValidationJson(const CrossValidation& cv) {
   json folds = json::array();
   for (const FoldResult& f : cv.folds) {
     folds.push_back({{"fold", f.fold + 1},
                      {"pairs", f.pairs},
-                     {"threshold", Round(f.threshold, 6)},
-                     {"accuracy", Round(f.accuracy, 6)},
-                     {"tar", Round(f.rates.tar, 6)},
-                     {"far", Round(f.rates.far, 6)}});
+                     {"threshold", RoundDigits(f.threshold, 6)},
+                     {"accuracy", RoundDigits(f.accuracy, 6)},
+                     {"tar", RoundDigits(f.rates.tar, 6)},
+                     {"far", RoundDigits(f.rates.far, 6)}});
   }
-  return {{"mean_accuracy", Round(cv.mean_accuracy, 6)},
-          {"std_accuracy", Round(cv.std_accuracy, 6)},
-          {"std_error_accuracy", Round(cv.std_error_accuracy, 6)},
-          {"mean_threshold", Round(cv.mean_threshold, 6)},
+  return {{"mean_accuracy", RoundDigits(cv.mean_accuracy, 6)},
+          {"std_accuracy", RoundDigits(cv.std_accuracy, 6)},
+          {"std_error_accuracy", RoundDigits(cv.std_error_accuracy, 6)},
+          {"mean_threshold", RoundDigits(cv.mean_threshold, 6)},
           {"folds", folds}};
 }
 
@@ -167,29 +156,34 @@ json Stats(const VerificationScores& s, bool same) {
     hi = std::max(hi, v);
     ++n;
   }
-  return {{"pairs", n}, {"mean", Round(sum / static_cast<double>(n), 6)}, {"min", Round(lo, 6)}, {"max", Round(hi, 6)}};
+  return {{"pairs", n},
+          {"mean", RoundDigits(sum / static_cast<double>(n), 6)},
+          {"min", RoundDigits(lo, 6)},
+          {"max", RoundDigits(hi, 6)}};
 }
 
 json PooledJson(const VerificationScores& s) {
   const EqualErrorRate eer = s.Eer();
   json tar = json::array();
-  for (const double far : kFars) {
+  for (const double far : kOperatingFars) {
     const FarOperatingPoint op = s.AtFar(far);
     tar.push_back({{"target_far", far},
-                   {"tar", Round(op.tar, 6)},
-                   {"far", Round(op.far, 6)},
+                   {"tar", RoundDigits(op.tar, 6)},
+                   {"far", RoundDigits(op.far, 6)},
                    {"false_accepts", op.false_accepts},
-                   {"threshold", Round(op.threshold, 6)}});
+                   {"threshold", RoundDigits(op.threshold, 6)}});
   }
   json roc = json::array();
   for (int e = -40; e <= 0; ++e) {  // FAR 1e-4 .. 1, ten points a decade
     const FarOperatingPoint op = s.AtFar(std::pow(10.0, e / 10.0));
-    roc.push_back({{"far", Round(op.far, 6)}, {"tar", Round(op.tar, 6)}, {"threshold", Round(op.threshold, 6)}});
+    roc.push_back({{"far", RoundDigits(op.far, 6)},
+                   {"tar", RoundDigits(op.tar, 6)},
+                   {"threshold", RoundDigits(op.threshold, 6)}});
   }
   return {{"pairs", s.size()},
-          {"auc", Round(s.Auc(), 6)},
-          {"eer", Round(eer.rate, 6)},
-          {"eer_threshold", Round(eer.threshold, 6)},
+          {"auc", RoundDigits(s.Auc(), 6)},
+          {"eer", RoundDigits(eer.rate, 6)},
+          {"eer_threshold", RoundDigits(eer.threshold, 6)},
           {"tar_at_far", tar},
           {"similarity_same", Stats(s, true)},
           {"similarity_different", Stats(s, false)},
@@ -198,7 +192,7 @@ json PooledJson(const VerificationScores& s) {
 
 std::vector<std::string> PooledNotes(const VerificationScores& s) {
   std::vector<std::string> notes = {absl::StrFormat("AUC %.4f", s.Auc()), absl::StrCat("EER ", Pct(s.Eer().rate))};
-  for (const double far : kFars) {
+  for (const double far : kOperatingFars) {
     notes.push_back(absl::StrFormat("TAR %s at FAR %g", Pct(s.AtFar(far).tar), far));
   }
   return notes;
@@ -228,8 +222,8 @@ json MisclassifiedJson(const PairsFile& pairs, const VerificationScores& scores,
                    {"b", p.b.Key()},
                    {"faces_a", faces(p.a)},
                    {"faces_b", faces(p.b)},
-                   {"score", Round(scores.scores()[i], 6)},
-                   {"threshold", Round(threshold[i], 6)}});
+                   {"score", RoundDigits(scores.scores()[i], 6)},
+                   {"threshold", RoundDigits(threshold[i], 6)}});
   }
   return out;
 }
@@ -257,16 +251,16 @@ json TestTimeJson(const EmbeddedImages& e) {
 }
 
 json TimingJson(const EmbeddedImages& e, int threads) {
-  return {
-      {"threads", threads},
-      {"cpu", CpuModel()},
-      {"hardware_threads", std::thread::hardware_concurrency()},
-      {"detections_computed", e.detections_computed},
-      {"detections_cached", e.detections_cached},
-      {"detect_ms_per_image", e.detections_computed ? Round(1000 * e.detect_seconds / e.detections_computed, 1) : 0.0},
-      {"chips_computed", e.chips_computed},
-      {"chips_cached", e.chips_cached},
-      {"backbone_ms_per_chip", e.chips_computed ? Round(1000 * e.embed_seconds / e.chips_computed, 2) : 0.0}};
+  return {{"threads", threads},
+          {"cpu", CpuModel()},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"detections_computed", e.detections_computed},
+          {"detections_cached", e.detections_cached},
+          {"detect_ms_per_image",
+           e.detections_computed ? RoundDigits(1000 * e.detect_seconds / e.detections_computed, 1) : 0.0},
+          {"chips_computed", e.chips_computed},
+          {"chips_cached", e.chips_cached},
+          {"backbone_ms_per_chip", e.chips_computed ? RoundDigits(1000 * e.embed_seconds / e.chips_computed, 2) : 0.0}};
 }
 
 absl::Status WriteJson(const json& j, const std::string& path) {
@@ -340,7 +334,7 @@ absl::Status WriteVerificationPlots(const VerificationScores& scores, double thr
   point.width = 2.5;
   point.markers = true;
   roc.lines.push_back(point);
-  for (const double far : kFars) {
+  for (const double far : kOperatingFars) {
     roc.references.push_back({true, far, absl::StrFormat("FAR %g", far), {120, 120, 120}, true, true});
   }
   roc.notes = notes;
@@ -407,9 +401,9 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     result["protocol"] = "threshold of best accuracy on the training pairs, applied to these pairs";
     result["train"] = {{"pairs_file", o.train_pairs_path},
                        {"pairs", train->pairs.size()},
-                       {"threshold", Round(threshold, 6)},
-                       {"train_accuracy", Round(choice.accuracy, 6)}};
-    result["test"] = {{"accuracy", Round(accuracy, 6)}, {"rates", RatesJson(scores.RatesAt(threshold))}};
+                       {"threshold", RoundDigits(threshold, 6)},
+                       {"train_accuracy", RoundDigits(choice.accuracy, 6)}};
+    result["test"] = {{"accuracy", RoundDigits(accuracy, 6)}, {"rates", RatesJson(scores.RatesAt(threshold))}};
     headline = absl::StrFormat("accuracy %s at threshold %.4f chosen on %s", Pct(accuracy), threshold,
                                fs::path(o.train_pairs_path).filename().string());
     pair_threshold.assign(scores.size(), threshold);
@@ -432,7 +426,7 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     result["protocol"] =
         "one fold and no --train-pairs: best accuracy with the threshold chosen on these same pairs "
         "(optimistic; pass --train-pairs for an honest number)";
-    result["self_tuned"] = {{"threshold", Round(threshold, 6)}, {"accuracy", Round(self.accuracy, 6)}};
+    result["self_tuned"] = {{"threshold", RoundDigits(threshold, 6)}, {"accuracy", RoundDigits(self.accuracy, 6)}};
     headline = absl::StrFormat("accuracy %s at threshold %.4f tuned on these pairs (optimistic)", Pct(self.accuracy),
                                threshold);
     pair_threshold.assign(scores.size(), threshold);
@@ -445,8 +439,8 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     for (const auto& [name, t] : model.spec().thresholds) {
       VF_ASSIGN_OR_RETURN(const CrossValidation cv, EvaluateFoldsAt(scores, pairs.Folds(), t));
       at[name] = {{"threshold", t},
-                  {"mean_accuracy", Round(cv.mean_accuracy, 6)},
-                  {"std_accuracy", Round(cv.std_accuracy, 6)},
+                  {"mean_accuracy", RoundDigits(cv.mean_accuracy, 6)},
+                  {"std_accuracy", RoundDigits(cv.std_accuracy, 6)},
                   {"rates", RatesJson(scores.RatesAt(t))}};
     }
     result["at_bundle_thresholds"] = at;
@@ -532,42 +526,14 @@ absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) 
   VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedPairImages(session, o.common, pairs, test.get()));
   VF_ASSIGN_OR_RETURN(const VerificationScores scores, ScorePairs(embedded, pairs));
 
-  std::map<std::string, double> thresholds;
-  json results = json::object();
-  const ThresholdChoice best = scores.BestAccuracyThreshold();
-  thresholds["best_accuracy"] = Round(best.threshold, 6);
-  results["best_accuracy"] = {{"threshold", thresholds["best_accuracy"]},
-                              {"accuracy", Round(best.accuracy, 6)},
-                              {"rates", RatesJson(scores.RatesAt(best.threshold))}};
-  for (const double far : kFars) {
-    const FarOperatingPoint op = scores.AtFar(far);
-    const std::string name = FarName(far);
-    thresholds[name] = Round(op.threshold, 6);
-    results[name] = {{"threshold", thresholds[name]},
-                     {"accuracy", Round(scores.AccuracyAt(op.threshold), 6)},
-                     {"rates", RatesJson({op.tar, op.far})},
-                     {"false_accepts", op.false_accepts}};
-  }
-
-  json record = {
-      {"tool", "veriface-eval calibrate"},
-      {"command", o.common.command_line},
-      {"date", UtcNow()},
-      {"set", absl::StrCat(fs::path(pairs_path).filename().string(), " in ", o.common.lfw_dir)},
-      {"pairs", pairs.pairs.size()},
-      {"same_pairs", scores.num_same()},
-      {"different_pairs", scores.num_different()},
-      {"faces", FacesJson(embedded, pairs)},
-      {"test_time", embedded.tta.spec},
-      {"score", "cosine similarity of unit-length embeddings; match when it is above the threshold"},
-      {"method",
-       {{"best_accuracy",
-         "the midpoint between sorted scores that classifies the most calibration pairs correctly (middle of ties)"},
-        {"far", absl::StrCat("the lowest midpoint threshold whose false accept rate on the ", scores.num_different(),
-                             " different pairs is at most the target (FAR 1e-3 allows ",
-                             std::floor(1e-3 * static_cast<double>(scores.num_different())),
-                             " false accepts here: coarse)")}}},
-      {"results", results}};
+  Calibration calibration = Calibrate(
+      scores, {"veriface-eval calibrate",
+               absl::StrCat(fs::path(pairs_path).filename().string(), " in ", o.common.lfw_dir), embedded.tta.spec});
+  const std::map<std::string, double>& thresholds = calibration.thresholds;
+  json& record = calibration.record;
+  record["command"] = o.common.command_line;
+  record["date"] = UtcNow();
+  record["faces"] = FacesJson(embedded, pairs);
 
   out << absl::StrFormat("calibration on %s: %d pairs, %d images (%d without a face), test time '%s'\n", pairs_path,
                          pairs.pairs.size(), record["faces"]["images"].get<int64_t>(),
@@ -579,29 +545,19 @@ absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) 
   }
   if (test) {
     VF_ASSIGN_OR_RETURN(const VerificationScores held_out, ScorePairs(embedded, *test));
-    json check = {{"pairs_file", test_path}, {"pairs", test->pairs.size()}};
     out << absl::StrFormat("held-out check on %s (%d pairs):\n", test_path, test->pairs.size());
     for (const auto& [name, t] : thresholds) {
       const Rates r = held_out.RatesAt(t);
-      check[name] = {{"accuracy", Round(held_out.AccuracyAt(t), 6)}, {"rates", RatesJson(r)}};
       out << absl::StrFormat("  %-14s accuracy %s  TAR %s  FAR %s\n", name, Pct(held_out.AccuracyAt(t)), Pct(r.tar),
                              Pct(r.far, 3));
     }
-    record["held_out_check"] = check;
+    record["held_out_check"] = {{"pairs_file", test_path},
+                                {"pairs", test->pairs.size()},
+                                {"results", EvaluateThresholds(held_out, thresholds)}};
   }
 
   VF_ASSIGN_OR_RETURN(ModelSpec spec, ReadModelSpec(o.common.model_dir));
-  for (const auto& [name, t] : thresholds) spec.thresholds[name] = t;
-  if (!o.default_operating_point.empty()) {
-    if (!spec.thresholds.count(o.default_operating_point)) {
-      std::vector<std::string> names;
-      for (const auto& [name, t] : spec.thresholds) names.push_back(name);
-      return absl::InvalidArgumentError(absl::StrCat("unknown operating point '", o.default_operating_point,
-                                                     "'; the bundle has ", absl::StrJoin(names, ", ")));
-    }
-    spec.default_operating_point = o.default_operating_point;
-  }
-  spec.calibration = record;
+  VF_RETURN_IF_ERROR(ApplyCalibration(calibration, o.default_operating_point, &spec));
   if (o.dry_run) {
     out << "dry run: " << o.common.model_dir << "/model.json left unchanged\n";
   } else {
@@ -618,7 +574,7 @@ absl::Status RunPair(const std::string& model_dir, const std::string& image_a, c
   SetTorchThreads(threads);
   VF_ASSIGN_OR_RETURN(const torch::Device torch_device, ParseDevice(device));
   VF_ASSIGN_OR_RETURN(const auto model, FaceModel::Load(model_dir, torch_device));
-  std::vector<cv::Mat> chips;
+  std::vector<FaceViews> views;
   for (const std::string& path : {image_a, image_b}) {
     VF_ASSIGN_OR_RETURN(const cv::Mat rgb, LoadImageFile(path));
     auto faces = model->Detect(rgb, model->spec().detector_defaults);
@@ -629,14 +585,9 @@ absl::Status RunPair(const std::string& model_dir, const std::string& image_a, c
     out << DescribeFaces(*faces, faces->size() > 1 ? central : -1);
     if (central < 0) return absl::NotFoundError(absl::StrCat("no face found in ", path));
     // The bundle's test-time crops, so that the similarity is the one its thresholds were calibrated on.
-    chips.push_back(model->Cut(rgb, (*faces)[static_cast<size_t>(central)]));
+    views.push_back(model->Cut(rgb, (*faces)[static_cast<size_t>(central)]));
   }
-  torch::Tensor emb;
-  try {
-    emb = model->Embed(chips);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("embedding failed: ", e.what()));
-  }
+  VF_ASSIGN_OR_RETURN(const torch::Tensor emb, model->Embed(views));
   const double similarity = (emb[0] * emb[1]).sum().item<double>();
   out << absl::StrFormat("cosine similarity %.4f\n", similarity);
   const auto threshold = model->spec().DefaultThreshold();

@@ -4,16 +4,19 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/align/aligner.h"
 #include "core/common/file_util.h"
+#include "core/common/guarded.h"
 #include "core/common/sha256.h"
 #include "core/common/status_macros.h"
+#include "core/embed/view_reduction.h"
 #include "core/image/decode.h"
-#include "trainer/eval/progress.h"
+#include "core/progress/progress.h"
 
 namespace veriface {
 namespace {
@@ -109,6 +112,7 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
   VF_ASSIGN_OR_RETURN(const std::string detector_key, DetectorKey(model));
   VF_ASSIGN_OR_RETURN(const std::string backbone_key, BackboneKey(model));
   FeatureCache* cache = options.cache;
+  std::ostream* progress_out = options.progress ? &std::cerr : nullptr;
 
   // ---- detection, one image at a time ----
   std::vector<LfwImageId> sorted = ids;
@@ -117,7 +121,7 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
   std::vector<std::string> hashes(sorted.size());
   out.images.resize(sorted.size());
   {
-    Progress progress("detect", static_cast<int64_t>(sorted.size()), "images", options.progress);
+    ProgressBar progress("detect", static_cast<int64_t>(sorted.size()), "images", progress_out);
     CacheWriter writer(cache, 64);
     for (size_t i = 0; i < sorted.size(); ++i) {
       ImageRecord& r = out.images[i];
@@ -168,7 +172,7 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
   const int size = model.chip_size();
   const size_t views = out.tta.views.size();
   out.embeddings.resize(out.images.size());
-  Progress progress("embed", static_cast<int64_t>(out.images.size()), "images", options.progress);
+  ProgressBar progress("embed", static_cast<int64_t>(out.images.size()), "images", progress_out);
   CacheWriter writer(cache, 512);
   for (size_t s = 0; s < out.images.size(); s += static_cast<size_t>(options.batch)) {
     const size_t e = std::min(out.images.size(), s + static_cast<size_t>(options.batch));
@@ -197,12 +201,12 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
     }
     if (!chips.empty()) {
       const auto start = Clock::now();
-      torch::Tensor f;
-      try {
-        f = model.embedder().Features(chips).to(torch::kFloat32).contiguous();
-      } catch (const std::exception& ex) {
-        return absl::InternalError(absl::StrCat("backbone failed on images ", out.images[s].path, " ..: ", ex.what()));
+      auto computed = model.embedder().Features(chips);
+      if (!computed.ok()) {
+        return absl::Status(computed.status().code(),
+                            absl::StrCat("images ", out.images[s].path, " ..: ", computed.status().message()));
       }
+      const torch::Tensor f = computed->to(torch::kFloat32).contiguous();
       out.embed_seconds += Seconds(start);
       out.chips_computed += static_cast<int64_t>(chips.size());
       const int64_t dim = f.size(1);
@@ -218,30 +222,26 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
         }
       }
     }
-    // Mean over views, then the head, then unit length: what Embedder::Embed does for chip + mirror.
-    const int64_t dim = static_cast<int64_t>(features[0][0].size());
-    auto mean = torch::zeros({static_cast<int64_t>(e - s), dim}, torch::kFloat32);
+    // Every view's features, [images, views, dim], reduced as the server's embedder reduces them (mean over
+    // views, head, unit length), so that thresholds calibrated here hold there.
+    const auto dim = static_cast<int64_t>(features[0][0].size());
+    auto view_features = torch::empty({static_cast<int64_t>(e - s), static_cast<int64_t>(views), dim});
     for (size_t b = 0; b < e - s; ++b) {
-      float* row = mean.data_ptr<float>() + static_cast<int64_t>(b) * dim;
       for (size_t v = 0; v < views; ++v) {
         if (static_cast<int64_t>(features[b][v].size()) != dim) {
           return absl::DataLossError(absl::StrCat("cached features of ", out.images[s + b].path,
                                                   " have the wrong size; delete the cache to rebuild it"));
         }
-        for (int64_t k = 0; k < dim; ++k) row[k] += features[b][v][static_cast<size_t>(k)];
+        std::copy(features[b][v].begin(), features[b][v].end(),
+                  view_features.data_ptr<float>() + static_cast<int64_t>(b * views + v) * dim);
       }
-      for (int64_t k = 0; k < dim; ++k) row[k] /= static_cast<float>(views);
     }
-    torch::Tensor emb;
-    try {
-      torch::NoGradGuard no_grad;
-      emb = model.embedder().head()->forward(mean.to(model.device()));
-      emb = torch::nn::functional::normalize(emb, torch::nn::functional::NormalizeFuncOptions().dim(1))
-                .to(torch::kCPU, torch::kFloat32)
-                .contiguous();
-    } catch (const std::exception& ex) {
-      return absl::InternalError(absl::StrCat("head failed: ", ex.what()));
-    }
+    VF_ASSIGN_OR_RETURN(const torch::Tensor emb, Guarded("the head", [&]() -> absl::StatusOr<torch::Tensor> {
+                          torch::NoGradGuard no_grad;
+                          return ReduceViews(view_features.to(model.device()), *model.embedder().head())
+                              .to(torch::kCPU, torch::kFloat32)
+                              .contiguous();
+                        }));
     for (size_t b = 0; b < e - s; ++b) {
       const float* row = emb.data_ptr<float>() + static_cast<int64_t>(b) * emb.size(1);
       out.embeddings[s + b].assign(row, row + emb.size(1));

@@ -1,48 +1,16 @@
 #include "trainer/eval/feature_cache.h"
 
-#include <sqlite3.h>
-
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/status_macros.h"
+#include "core/sqlite/sqlite_util.h"
 
 namespace veriface {
 namespace {
-
-// A prepared statement that finalises itself.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  absl::Status status() const {
-    if (rc_ == SQLITE_OK) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("evaluator cache: ", sqlite3_errmsg(db_)));
-  }
-  void Bind(int i, const std::string& s) {
-    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-  }
-  void Bind(int i, int v) { sqlite3_bind_int(stmt_, i, v); }
-  void BindBlob(int i, const void* data, size_t bytes) {
-    sqlite3_bind_blob(stmt_, i, data, static_cast<int>(bytes), SQLITE_TRANSIENT);
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(stmt_); }
-  sqlite3_stmt* get() { return stmt_; }
-  absl::Status Error(int rc) const {
-    return absl::InternalError(absl::StrCat("evaluator cache: ", sqlite3_errstr(rc), ": ", sqlite3_errmsg(db_)));
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
-};
 
 nlohmann::json FacesToJson(const std::vector<FaceDetection>& faces) {
   nlohmann::json out = nlohmann::json::array();
@@ -85,57 +53,41 @@ absl::StatusOr<std::unique_ptr<FeatureCache>> FeatureCache::Open(const std::stri
     if (ec)
       return absl::InternalError(absl::StrCat("cannot create cache folder '", parent.string(), "': ", ec.message()));
   }
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
-    const std::string why = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return absl::InternalError(absl::StrCat("cannot open cache '", path, "': ", why));
-  }
-  std::unique_ptr<FeatureCache> cache(new FeatureCache(db, path));
-  sqlite3_busy_timeout(db, 30000);  // another evaluator run may be writing
-  for (const char* sql : {"PRAGMA journal_mode=WAL",
+  VF_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Db> db,
+                      sqlite::Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, "evaluator cache"));
+  // Another evaluator run may be writing: wait for it rather than fail.
+  for (const char* sql : {"PRAGMA busy_timeout = 30000", "PRAGMA journal_mode=WAL",
                           "CREATE TABLE IF NOT EXISTS detections (image TEXT NOT NULL, detector TEXT NOT NULL, "
                           "width INTEGER, height INTEGER, faces TEXT NOT NULL, PRIMARY KEY (image, detector))",
                           "CREATE TABLE IF NOT EXISTS features (image TEXT NOT NULL, backbone TEXT NOT NULL, "
                           "view TEXT NOT NULL, face TEXT NOT NULL, feature BLOB NOT NULL, "
                           "PRIMARY KEY (image, backbone, view, face))"}) {
-    const absl::Status s = cache->Exec(sql);
-    if (!s.ok()) return absl::InternalError(absl::StrCat("cache '", path, "': ", s.message()));
+    VF_RETURN_IF_ERROR(db->Exec(sql));
   }
-  return cache;
+  return std::unique_ptr<FeatureCache>(new FeatureCache(std::move(db), path));
 }
+
+FeatureCache::FeatureCache(std::unique_ptr<sqlite::Db> db, std::string path)
+    : db_(std::move(db)), path_(std::move(path)) {}
 
 FeatureCache::~FeatureCache() {
   // What was computed but not yet stored is worth keeping; a failure here only costs a recomputation.
   Flush().IgnoreError();
-  sqlite3_close(db_);
-}
-
-absl::Status FeatureCache::Exec(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    const std::string why = error ? error : "unknown error";
-    sqlite3_free(error);
-    return absl::InternalError(absl::StrCat("evaluator cache: ", why));
-  }
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<CachedDetection>> FeatureCache::GetDetection(const std::string& image,
                                                                           const std::string& detector) {
-  Statement st(db_, "SELECT width, height, faces FROM detections WHERE image = ?1 AND detector = ?2");
-  if (!st.status().ok()) return st.status();
-  st.Bind(1, image);
-  st.Bind(2, detector);
-  const int rc = st.Step();
-  if (rc == SQLITE_DONE) return std::optional<CachedDetection>();
-  if (rc != SQLITE_ROW) return st.Error(rc);
+  VF_ASSIGN_OR_RETURN(sqlite::Statement st,
+                      db_->Prepare("SELECT width, height, faces FROM detections WHERE image = ?1 AND detector = ?2"));
+  st.BindText(1, image).BindText(2, detector);
+  VF_ASSIGN_OR_RETURN(const bool row, st.Step());
+  if (!row) return std::optional<CachedDetection>();
   CachedDetection d;
-  d.width = sqlite3_column_int(st.get(), 0);
-  d.height = sqlite3_column_int(st.get(), 1);
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 2));
+  d.width = static_cast<int>(st.ColumnInt64(0));
+  d.height = static_cast<int>(st.ColumnInt64(1));
+  const std::string text = st.ColumnText(2);
   try {
-    d.faces = FacesFromJson(nlohmann::json::parse(text ? text : "[]"));
+    d.faces = FacesFromJson(nlohmann::json::parse(text.empty() ? "[]" : text));
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(
         absl::StrCat("cache '", path_, "': bad detection record: ", e.what(), "; delete the file to rebuild it"));
@@ -147,18 +99,15 @@ absl::StatusOr<std::optional<std::vector<float>>> FeatureCache::GetFeature(const
                                                                            const std::string& backbone,
                                                                            const std::string& view,
                                                                            const std::string& face) {
-  Statement st(db_, "SELECT feature FROM features WHERE image = ?1 AND backbone = ?2 AND view = ?3 AND face = ?4");
-  if (!st.status().ok()) return st.status();
-  st.Bind(1, image);
-  st.Bind(2, backbone);
-  st.Bind(3, view);
-  st.Bind(4, face);
-  const int rc = st.Step();
-  if (rc == SQLITE_DONE) return std::optional<std::vector<float>>();
-  if (rc != SQLITE_ROW) return st.Error(rc);
-  const int bytes = sqlite3_column_bytes(st.get(), 0);
+  VF_ASSIGN_OR_RETURN(
+      sqlite::Statement st,
+      db_->Prepare("SELECT feature FROM features WHERE image = ?1 AND backbone = ?2 AND view = ?3 AND face = ?4"));
+  st.BindText(1, image).BindText(2, backbone).BindText(3, view).BindText(4, face);
+  VF_ASSIGN_OR_RETURN(const bool row, st.Step());
+  if (!row) return std::optional<std::vector<float>>();
+  const int bytes = st.ColumnBytes(0);
   std::vector<float> feature(static_cast<size_t>(bytes) / sizeof(float));
-  if (bytes > 0) std::memcpy(feature.data(), sqlite3_column_blob(st.get(), 0), feature.size() * sizeof(float));
+  if (bytes > 0) std::memcpy(feature.data(), st.ColumnBlob(0), feature.size() * sizeof(float));
   return std::optional<std::vector<float>>(std::move(feature));
 }
 
@@ -173,38 +122,33 @@ void FeatureCache::PutFeature(const std::string& image, const std::string& backb
 
 absl::Status FeatureCache::Flush() {
   if (pending() == 0) return absl::OkStatus();
-  if (const absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  auto fail = [this](absl::Status s) {
-    Exec("ROLLBACK").IgnoreError();
-    return s;
-  };
+  sqlite::Transaction tx(db_.get());  // rolls back on any early return
+  VF_RETURN_IF_ERROR(tx.Begin());
   {
-    Statement st(db_, "INSERT OR REPLACE INTO detections VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!st.status().ok()) return fail(st.status());
+    VF_ASSIGN_OR_RETURN(sqlite::Statement st,
+                        db_->Prepare("INSERT OR REPLACE INTO detections VALUES (?1, ?2, ?3, ?4, ?5)"));
     for (const PendingDetection& p : pending_detections_) {
-      sqlite3_reset(st.get());
-      st.Bind(1, p.image);
-      st.Bind(2, p.detector);
-      st.Bind(3, p.detection.width);
-      st.Bind(4, p.detection.height);
-      st.Bind(5, FacesToJson(p.detection.faces).dump());
-      if (const int rc = st.Step(); rc != SQLITE_DONE) return fail(st.Error(rc));
+      st.BindText(1, p.image)
+          .BindText(2, p.detector)
+          .BindInt64(3, p.detection.width)
+          .BindInt64(4, p.detection.height)
+          .BindText(5, FacesToJson(p.detection.faces).dump());
+      VF_RETURN_IF_ERROR(st.Run());
     }
   }
   {
-    Statement st(db_, "INSERT OR REPLACE INTO features VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!st.status().ok()) return fail(st.status());
+    VF_ASSIGN_OR_RETURN(sqlite::Statement st,
+                        db_->Prepare("INSERT OR REPLACE INTO features VALUES (?1, ?2, ?3, ?4, ?5)"));
     for (const PendingFeature& p : pending_features_) {
-      sqlite3_reset(st.get());
-      st.Bind(1, p.image);
-      st.Bind(2, p.backbone);
-      st.Bind(3, p.view);
-      st.Bind(4, p.face);
-      st.BindBlob(5, p.feature.data(), p.feature.size() * sizeof(float));
-      if (const int rc = st.Step(); rc != SQLITE_DONE) return fail(st.Error(rc));
+      st.BindText(1, p.image)
+          .BindText(2, p.backbone)
+          .BindText(3, p.view)
+          .BindText(4, p.face)
+          .BindBlob(5, p.feature.data(), p.feature.size() * sizeof(float));
+      VF_RETURN_IF_ERROR(st.Run());
     }
   }
-  if (const absl::Status s = Exec("COMMIT"); !s.ok()) return fail(s);
+  VF_RETURN_IF_ERROR(tx.Commit());
   pending_detections_.clear();
   pending_features_.clear();
   return absl::OkStatus();

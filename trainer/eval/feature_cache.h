@@ -12,9 +12,10 @@
 #include "absl/status/statusor.h"
 #include "core/detect/face.h"
 
-struct sqlite3;
-
 namespace veriface {
+namespace sqlite {
+class Db;
+}  // namespace sqlite
 
 struct CachedDetection {
   int width = 0;
@@ -47,8 +48,7 @@ class FeatureCache {
   const std::string& path() const { return path_; }
 
  private:
-  FeatureCache(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  absl::Status Exec(const char* sql);
+  FeatureCache(std::unique_ptr<sqlite::Db> db, std::string path);
 
   struct PendingDetection {
     std::string image, detector;
@@ -59,7 +59,7 @@ class FeatureCache {
     std::vector<float> feature;
   };
 
-  sqlite3* db_;
+  std::unique_ptr<sqlite::Db> db_;
   std::string path_;
   std::vector<PendingDetection> pending_detections_;
   std::vector<PendingFeature> pending_features_;

@@ -1,4 +1,4 @@
-#include "core/plot/chart.h"
+#include "trainer/plot/chart.h"
 
 #include <algorithm>
 #include <array>
@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/common/file_util.h"
+#include "core/common/guarded.h"
 #include "core/common/status_macros.h"
 
 namespace veriface::plot {
@@ -309,7 +310,7 @@ absl::StatusOr<cv::Mat> Render(const Chart& chart) {
   VF_ASSIGN_OR_RETURN(auto yr, ResolveRange(y_axis, y_lo, y_hi, "y", true));
   if (!chart.histograms.empty() && !IsSet(chart.y.max) && !y_axis.log) yr.second = y_hi * 1.08;
 
-  try {
+  return Guarded(absl::StrCat("drawing chart '", chart.title, "'"), [&]() -> absl::StatusOr<cv::Mat> {
     const int S = kSuper;
     const TextPainter text(chart.font_file, false);
     const TextPainter bold(chart.font_file, true);
@@ -555,21 +556,17 @@ absl::StatusOr<cv::Mat> Render(const Chart& chart) {
     cv::Mat out;
     cv::resize(img, out, cv::Size(chart.width, chart.height), 0, 0, cv::INTER_AREA);
     return out;
-  } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("drawing chart '", chart.title, "' failed: ", e.what()));
-  }
+  });
 }
 
 absl::Status WritePng(const Chart& chart, const std::string& path) {
   VF_ASSIGN_OR_RETURN(const cv::Mat image, Render(chart));
-  try {
+  return Guarded(absl::StrCat("writing '", path, "'"), [&]() -> absl::Status {
     std::vector<uchar> png;
     if (!cv::imencode(".png", image, png)) return absl::InternalError("PNG encoding failed");
     const std::string bytes(png.begin(), png.end());
     return WriteFileAtomically(path, bytes);
-  } catch (const cv::Exception& e) {
-    return absl::InternalError(absl::StrCat("writing '", path, "' failed: ", e.what()));
-  }
+  });
 }
 
 }  // namespace veriface::plot

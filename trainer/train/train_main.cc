@@ -18,8 +18,9 @@
 #include "absl/strings/str_format.h"
 #include "core/common/file_util.h"
 #include "core/common/openmp_env.h"
-#include "core/train/fold_protocol.h"
-#include "core/train/trainer.h"
+#include "trainer/calibration/calibration.h"
+#include "trainer/training/fold_protocol.h"
+#include "trainer/training/trainer.h"
 
 namespace veriface {
 namespace {
@@ -257,7 +258,9 @@ int main(int argc, char** argv) {
         if (!pairs.ok()) return Fail(pairs.status());
         auto scores = (*trainer)->ScorePairs(*pairs, c.val_folds);
         if (!scores.ok()) return Fail(scores.status());
-        Trainer::Calibrate(*scores, c.val_pairs, &spec);
+        const absl::Status calibrated =
+            ApplyCalibration(Calibrate(*scores, {"veriface-train", c.val_pairs, Trainer::kTestTime}), "", &spec);
+        if (!calibrated.ok()) return Fail(calibrated);
         // No epoch at all (a closed-form head): the pairs scored just now.
         const json scored = ScoresJson(*scores);
         const bool trained = summary->best_epoch >= 1;

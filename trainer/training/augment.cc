@@ -1,4 +1,4 @@
-#include "core/train/augment.h"
+#include "trainer/training/augment.h"
 
 #include <cmath>
 #include <opencv2/imgproc.hpp>

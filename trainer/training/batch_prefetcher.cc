@@ -1,4 +1,4 @@
-#include "core/train/batch_prefetcher.h"
+#include "trainer/training/batch_prefetcher.h"
 
 #include "absl/strings/str_cat.h"
 

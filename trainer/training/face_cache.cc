@@ -1,4 +1,4 @@
-#include "core/train/face_cache.h"
+#include "trainer/training/face_cache.h"
 
 #include <unistd.h>
 
@@ -17,9 +17,10 @@
 #include "core/common/sha256.h"
 #include "core/common/status_macros.h"
 #include "core/image/decode.h"
-#include "core/train/parallel.h"
-#include "core/train/pk_sampler.h"
-#include "core/train/progress.h"
+#include "core/progress/progress.h"
+#include "trainer/bundle/bundle_writer.h"
+#include "trainer/training/parallel.h"
+#include "trainer/training/pk_sampler.h"
 
 namespace veriface {
 namespace {
@@ -222,12 +223,11 @@ absl::StatusOr<torch::Tensor> FaceCache::Features(const std::vector<std::string>
           chips.push_back(j.mirror ? Mirror(chip) : chip);
         }
       }
-      torch::Tensor f;
-      try {
-        f = model_->embedder().Features(chips).contiguous();
-      } catch (const std::exception& e) {
-        return absl::InternalError(absl::StrCat("backbone failed on '", paths[i], "': ", e.what()));
+      auto computed = model_->embedder().Features(chips);
+      if (!computed.ok()) {
+        return absl::Status(computed.status().code(), absl::StrCat(paths[i], ": ", computed.status().message()));
       }
+      const torch::Tensor f = computed->contiguous();
       out[i].copy_(f);
       ++features_computed_;
       if (!entry.empty()) {

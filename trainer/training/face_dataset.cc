@@ -1,4 +1,4 @@
-#include "core/train/face_dataset.h"
+#include "trainer/training/face_dataset.h"
 
 #include <algorithm>
 #include <cctype>

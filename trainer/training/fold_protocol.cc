@@ -1,4 +1,4 @@
-#include "core/train/fold_protocol.h"
+#include "trainer/training/fold_protocol.h"
 
 #include <chrono>
 #include <cmath>
@@ -8,7 +8,8 @@
 #include "absl/strings/str_format.h"
 #include "core/common/status_macros.h"
 #include "core/eval/metrics.h"
-#include "core/train/face_dataset.h"
+#include "trainer/calibration/calibration.h"
+#include "trainer/training/face_dataset.h"
 
 namespace veriface {
 namespace {
@@ -155,10 +156,12 @@ absl::StatusOr<json> RunFoldProtocol(const FoldProtocolConfig& config) {
         absl::StrCat("the final model stopped early (", summary.stop_reason, "); run again with --resume"));
   }
   ModelSpec spec;
-  Trainer::Calibrate(oof,
-                     absl::StrCat("out-of-fold scores of the ", pairs.pairs.size(), " pairs of ", config.pairs_file,
-                                  " (each scored by the fold model that never saw its people)"),
-                     &spec);
+  const CalibrationSource source = {
+      "veriface-train folds",
+      absl::StrCat("out-of-fold scores of the ", pairs.pairs.size(), " pairs of ", config.pairs_file,
+                   " (each scored by the fold model that never saw its people)"),
+      Trainer::kTestTime};
+  VF_RETURN_IF_ERROR(ApplyCalibration(Calibrate(oof, source), "", &spec));
   spec.accuracy = {{"lfw_view2_fold_protocol",
                     {{"mean_accuracy", mean},
                      {"std_accuracy", std::sqrt(var)},

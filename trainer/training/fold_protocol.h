@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/train/trainer.h"
+#include "trainer/training/trainer.h"
 
 namespace veriface {
 

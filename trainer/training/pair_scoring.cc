@@ -1,4 +1,4 @@
-#include "core/train/pair_scoring.h"
+#include "trainer/training/pair_scoring.h"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-#include "core/train/pk_sampler.h"
+#include "trainer/training/pk_sampler.h"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,4 @@
-#include "core/train/trainer.h"
+#include "trainer/training/trainer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,19 +8,23 @@
 #include <optional>
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/common/device.h"
 #include "core/common/file_util.h"
+#include "core/common/guarded.h"
 #include "core/common/sha256.h"
 #include "core/common/status_macros.h"
 #include "core/embed/dense_head.h"
 #include "core/embed/embedder.h"
-#include "core/plot/chart.h"
-#include "core/train/batch_prefetcher.h"
-#include "core/train/pair_scoring.h"
-#include "core/train/progress.h"
+#include "core/embed/view_reduction.h"
+#include "core/progress/progress.h"
+#include "trainer/bundle/bundle_writer.h"
+#include "trainer/plot/chart.h"
+#include "trainer/training/batch_prefetcher.h"
+#include "trainer/training/pair_scoring.h"
 
 namespace veriface {
 namespace {
@@ -37,17 +41,10 @@ torch::Tensor Normalize(const torch::Tensor& x) {
   return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
-// Runs `fn`, turning a LibTorch or OpenCV exception into a status: none may escape a public function.
-template <typename Fn>
-absl::Status Guard(const char* what, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
-}
+// The plain and the mirrored view of each face, [N, 2, D] of cached features [N, views, D]: what the
+// trainer's embeddings average, as the bundles it writes do at test time (flip_average, no crops).
+static_assert(kMirrorView == kPlainView + 1, "FlipViews takes the two views as one slice");
+torch::Tensor FlipViews(const torch::Tensor& features) { return features.slice(1, kPlainView, kMirrorView + 1); }
 
 json MiningJson(const TripletLossOptions& o) {
   return {{"mining", MiningName(o.mining)}, {"margin", o.margin}, {"distance", TripletDistanceName(o.distance)}};
@@ -175,7 +172,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
   std::unique_ptr<Trainer> t(new Trainer(config));
   VF_ASSIGN_OR_RETURN(t->device_, ParseDevice(config.device));
   SetTorchThreads(config.threads);
-  VF_RETURN_IF_ERROR(Guard("building the networks", [&] { return t->Build(); }));
+  VF_RETURN_IF_ERROR(Guarded("building the networks", [&] { return t->Build(); }));
   return t;
 }
 
@@ -333,7 +330,7 @@ absl::Status Trainer::InitialiseHead() {
   if (dense == nullptr) return absl::InvalidArgumentError("head init 'whiten' needs the 'dense' head");
   // Fitted on the features the head sees at test time (the flip average), one row per image.
   const auto& f = data_->train_features;
-  const auto test_time = (f.select(1, kPlainView) + f.select(1, kMirrorView)) / 2;
+  const auto test_time = FlipViews(f).mean(1);
   VF_ASSIGN_OR_RETURN(const AffineMap map, FitWhitening(test_time, data_->train.labels, config_.whitening));
   VF_RETURN_IF_ERROR(dense->SetAffine(map.weight, map.bias));
   if (config_.progress) {
@@ -355,11 +352,7 @@ absl::StatusOr<torch::Tensor> Trainer::MakeImageBatch(int epoch, int64_t step,
     std::mt19937_64 rng(MixSeed(config_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(step), j));
     chips.push_back(AugmentChip(data_->train_chips[static_cast<size_t>(items[j])], config_.augment, rng));
   }
-  try {
-    return ChipsToTensor(chips);
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("building a batch: ", e.what()));
-  }
+  return ChipsToTensor(chips);
 }
 
 torch::Tensor Trainer::MakeFeatureBatch(int epoch, int64_t step, const std::vector<int64_t>& items) const {
@@ -376,50 +369,56 @@ torch::Tensor Trainer::MakeFeatureBatch(int epoch, int64_t step, const std::vect
   return out;
 }
 
-torch::Tensor Trainer::EmbedFeatures(const torch::Tensor& features) {
-  return EmbedBatches(features.size(0), true, [&](int64_t lo, int64_t hi) { return features.slice(0, lo, hi); });
+absl::StatusOr<torch::Tensor> Trainer::EmbedFeatures(const torch::Tensor& features) {
+  return EmbedBatches(features.size(0), true, [&](int64_t lo, int64_t hi) -> absl::StatusOr<torch::Tensor> {
+    return features.slice(0, lo, hi);
+  });
 }
 
-torch::Tensor Trainer::EmbedChips(const std::vector<cv::Mat>& chips) {
+absl::StatusOr<torch::Tensor> Trainer::EmbedChips(const std::vector<cv::Mat>& chips) {
   return EmbedBatches(static_cast<int64_t>(chips.size()), false, [&](int64_t lo, int64_t hi) {
     return ChipsToTensor(std::vector<cv::Mat>(chips.begin() + lo, chips.begin() + hi));
   });
 }
 
-torch::Tensor Trainer::EmbedBatches(int64_t n, bool features,
-                                    const std::function<torch::Tensor(int64_t, int64_t)>& batch) {
+absl::StatusOr<torch::Tensor> Trainer::EmbedBatches(
+    int64_t n, bool features, const std::function<absl::StatusOr<torch::Tensor>(int64_t, int64_t)>& batch) {
   torch::NoGradGuard no_grad;
   backbone_->eval();
   head_->eval();
+  const absl::Cleanup training_again = [this] {
+    backbone_->train(!frozen_features_);
+    head_->train();
+  };
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < n; i += config_.eval_batch) {
-    const auto x = batch(i, std::min(n, i + config_.eval_batch)).to(device_);
-    torch::Tensor f;
+    VF_ASSIGN_OR_RETURN(torch::Tensor x, batch(i, std::min(n, i + config_.eval_batch)));
+    x = x.to(device_);
+    // Each face's plain and mirrored views, [n, 2, D], reduced as the server's embedder reduces them.
+    torch::Tensor views;
     if (features) {
-      f = (x.select(1, kPlainView) + x.select(1, kMirrorView)) / 2;
+      views = FlipViews(x);
     } else {
       const int64_t n = x.size(0);
       const auto both = backbone_->forward(torch::cat({x, x.flip({3})}));
-      f = (both.slice(0, 0, n) + both.slice(0, n, 2 * n)) / 2;  // as Embedder::Embed does
+      views = torch::stack({both.slice(0, 0, n), both.slice(0, n, 2 * n)}, 1);
     }
-    out.push_back(Normalize(head_->forward(f)).to(torch::kCPU));
+    out.push_back(ReduceViews(views, *head_).to(torch::kCPU));
   }
-  backbone_->train(!frozen_features_);
-  head_->train();
   if (out.empty()) return torch::empty({0, head_->output_dim()});
   return torch::cat(out);
 }
 
 absl::StatusOr<torch::Tensor> Trainer::EmbedImages(const std::vector<std::string>& paths) {
   torch::Tensor result;
-  VF_RETURN_IF_ERROR(Guard("embedding images", [&]() -> absl::Status {
+  VF_RETURN_IF_ERROR(Guarded("embedding images", [&]() -> absl::Status {
     VF_ASSIGN_OR_RETURN(const auto faces, cache_->Faces(paths));
     if (frozen_features_) {
       VF_ASSIGN_OR_RETURN(const auto f, cache_->Features(paths, faces, CachedViews()));
-      result = EmbedFeatures(f);
+      VF_ASSIGN_OR_RETURN(result, EmbedFeatures(f));
     } else {
       VF_ASSIGN_OR_RETURN(const auto chips, cache_->Chips(paths, faces, static_cast<int>(backbone_->input_size())));
-      result = EmbedChips(chips);
+      VF_ASSIGN_OR_RETURN(result, EmbedChips(chips));
     }
     return absl::OkStatus();
   }));
@@ -437,14 +436,12 @@ absl::StatusOr<VerificationScores> Trainer::ScorePairsWithSource(const PairsFile
   VF_ASSIGN_OR_RETURN(const auto resolved, ResolvePairs(pairs, folds, config_.data_dir));
   VF_ASSIGN_OR_RETURN(const auto faces, cache_->Faces(resolved.images));
   // The cache's features are the source backbone's; the source head and normalisation follow, with the
-  // plain and mirrored views averaged as Embedder::Embed does.
+  // plain and mirrored views reduced as the server's embedder does.
   VF_ASSIGN_OR_RETURN(const auto features, cache_->Features(resolved.images, faces, CachedViews()));
   torch::Tensor embeddings;
-  VF_RETURN_IF_ERROR(Guard("embedding with the source bundle", [&]() -> absl::Status {
+  VF_RETURN_IF_ERROR(Guarded("embedding with the source bundle", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    const auto& head = source_->embedder().head();
-    const auto f = ((features.select(1, kPlainView) + features.select(1, kMirrorView)) / 2).to(device_);
-    embeddings = Normalize(head->forward(f)).to(torch::kCPU);
+    embeddings = ReduceViews(FlipViews(features).to(device_), *source_->embedder().head()).to(torch::kCPU);
     return absl::OkStatus();
   }));
   return CosineScores(embeddings, resolved);
@@ -480,7 +477,7 @@ absl::Status Trainer::RunEpoch(int epoch, EpochRecord* record) {
                              if (frozen_features_) return MakeFeatureBatch(epoch, step, batches[step]);
                              return MakeImageBatch(epoch, step, batches[step]);
                            });
-  ProgressBar bar(absl::StrFormat("epoch %d/%d", epoch + 1, config_.epochs), steps, "img", config_.progress);
+  ProgressBar bar(absl::StrFormat("epoch %d/%d", epoch + 1, config_.epochs), steps, "steps", config_.progress, "img");
   const auto start = Clock::now();
   double loss_sum = 0, active_sum = 0;
   int64_t images = 0;
@@ -532,7 +529,8 @@ absl::Status Trainer::RunEpoch(int epoch, EpochRecord* record) {
 
 absl::Status Trainer::Validate(EpochRecord* record) {
   if (data_->val.pairs.empty()) return absl::OkStatus();
-  const auto embeddings = frozen_features_ ? EmbedFeatures(data_->val_features) : EmbedChips(data_->val_chips);
+  VF_ASSIGN_OR_RETURN(const auto embeddings,
+                      frozen_features_ ? EmbedFeatures(data_->val_features) : EmbedChips(data_->val_chips));
   VF_ASSIGN_OR_RETURN(const auto scores, CosineScores(embeddings, data_->val));
   const auto best = scores.BestAccuracyThreshold();
   record->validated = true;
@@ -548,7 +546,7 @@ absl::Status Trainer::Validate(EpochRecord* record) {
 }
 
 absl::StatusOr<TrainSummary> Trainer::Run() {
-  VF_RETURN_IF_ERROR(Guard("training", [&]() -> absl::Status {
+  VF_RETURN_IF_ERROR(Guarded("training", [&]() -> absl::Status {
     std::error_code ec;
     fs::create_directories(config_.work_dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("cannot create '", config_.work_dir, "': ", ec.message()));
@@ -625,7 +623,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int epochs_done, b
                      {"best_epoch", summary_.best_epoch}, {"best_accuracy", best_accuracy_},
                      {"elapsed_s", elapsed_before_s_},    {"outcome", config_.OutcomeJson()},
                      {"history", summary_.history}};
-  return Guard("saving a checkpoint", [&]() -> absl::Status {
+  return Guarded("saving a checkpoint", [&]() -> absl::Status {
     torch::serialize::OutputArchive root, head, backbone;
     head_->save(head);
     root.write("head", head);
@@ -649,7 +647,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int epochs_done, b
 }
 
 absl::Status Trainer::LoadCheckpoint(const std::string& path, bool with_optimizer, int* epochs_done) {
-  return Guard("loading a checkpoint", [&]() -> absl::Status {
+  return Guarded("loading a checkpoint", [&]() -> absl::Status {
     torch::serialize::InputArchive root;
     root.load_from(path, device_);
     c10::IValue meta_value;
@@ -741,28 +739,11 @@ absl::Status Trainer::WriteLogAndCurves() const {
 // ---------------------------------------------------------------------------------------------------
 // The bundle
 
-void Trainer::Calibrate(const VerificationScores& scores, const std::string& what, ModelSpec* spec) {
-  const auto best = scores.BestAccuracyThreshold();
-  spec->thresholds["best_accuracy"] = best.threshold;
-  json points = {{"best_accuracy", {{"threshold", best.threshold}, {"accuracy", best.accuracy}}}};
-  for (const auto& [name, far] : {std::pair<std::string, double>{"far_1e-2", 1e-2}, {"far_1e-3", 1e-3}}) {
-    const auto p = scores.AtFar(far);
-    spec->thresholds[name] = p.threshold;
-    points[name] = {{"threshold", p.threshold}, {"tar", p.tar}, {"far", p.far}, {"false_accepts", p.false_accepts}};
-  }
-  spec->default_operating_point = "best_accuracy";
-  spec->calibration = {{"pairs", what},
-                       {"same_pairs", scores.num_same()},
-                       {"different_pairs", scores.num_different()},
-                       {"rule", "same person when cosine similarity > threshold"},
-                       {"far_resolution", 1.0 / static_cast<double>(scores.num_different())},
-                       {"operating_points", points},
-                       {"by", "veriface-train"}};
-}
-
 absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec spec) const {
   spec.detector_defaults = source_->spec().detector_defaults;
+  // kTestTime: what the scores its thresholds were calibrated on used.
   spec.flip_average = true;
+  spec.crops = "none";
   if (spec.description.empty()) {
     spec.description = absl::StrCat("MTCNN + ", backbone_->arch(), frozen_features_ ? " (pretrained, frozen)" : "",
                                     " + ", head_->arch(), " head trained by veriface-train (",
@@ -788,7 +769,7 @@ absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec
     spec.provenance["source_sha256"] = source_->spec().provenance.value("source_sha256", "");
   }
   ModelSpec written;
-  VF_RETURN_IF_ERROR(Guard("writing the bundle", [&]() -> absl::Status {
+  VF_RETURN_IF_ERROR(Guarded("writing the bundle", [&]() -> absl::Status {
     // Weights are written from the CPU so that a CPU-only server can read them.
     std::shared_ptr<const FaceModel> cpu_source = source_;
     if (!device_.is_cpu()) {
@@ -796,7 +777,7 @@ absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec
     }
     backbone_->to(torch::kCPU);
     head_->to(torch::kCPU);
-    auto saved = FaceModel::Save(dir, spec, cpu_source->detector().nets(), backbone_, head_);
+    auto saved = SaveBundle(dir, spec, cpu_source->detector().nets(), backbone_, head_);
     backbone_->to(device_);
     head_->to(device_);
     if (!saved.ok()) return saved.status();

@@ -28,12 +28,12 @@
 #include "core/eval/metrics.h"
 #include "core/eval/pairs.h"
 #include "core/model/face_model.h"
-#include "core/train/augment.h"
-#include "core/train/face_cache.h"
-#include "core/train/face_dataset.h"
-#include "core/train/pk_sampler.h"
-#include "core/train/triplet_loss.h"
-#include "core/train/whitening.h"
+#include "trainer/training/augment.h"
+#include "trainer/training/face_cache.h"
+#include "trainer/training/face_dataset.h"
+#include "trainer/training/pk_sampler.h"
+#include "trainer/training/triplet_loss.h"
+#include "trainer/training/whitening.h"
 
 namespace veriface {
 
@@ -57,7 +57,7 @@ struct TrainerConfig {
   int feature_views = 6;  // frozen path: views per training face (plain, mirror, jittered ...)
   // How the head starts. "default": its own initialisation (a residual head starts as the identity).
   // "whiten" (frozen path, linear dense head): centred and within-class whitened on the training
-  // people's features in closed form (core/train/whitening.h); the epochs then fine-tune it, and 0 epochs
+  // people's features in closed form (trainer/training/whitening.h); the epochs then fine-tune it, and 0 epochs
   // keeps the closed-form map as it is.
   std::string head_init = "default";
   WhiteningOptions whitening;
@@ -152,12 +152,13 @@ class Trainer {
   absl::StatusOr<VerificationScores> ScorePairsWithSource(const PairsFile& pairs, const std::vector<int>& folds = {});
 
   // Writes a bundle: the source detector, the backbone and head as they are now, and `spec`'s
-  // thresholds / calibration / accuracy (the architecture fields are filled in here; provenance gets
-  // the training configuration and data added).
+  // thresholds / calibration / accuracy (trainer/calibration; the architecture and test-time fields are
+  // filled in here; provenance gets the training configuration and data added).
   absl::StatusOr<ModelSpec> WriteBundle(const std::string& dir, ModelSpec spec) const;
 
-  // Thresholds at the best-accuracy point and at FAR 1e-2 / 1e-3 on `scores`, and how they were found.
-  static void Calibrate(const VerificationScores& scores, const std::string& what, ModelSpec* spec);
+  // The test-time setting of the trainer's embeddings and scores, and of the bundles it writes: each face's
+  // aligned chip averaged with its mirror image (a CalibrationSource's test_time).
+  static constexpr char kTestTime[] = "flip";
 
   const TrainerConfig& config() const { return config_; }
   const std::shared_ptr<Backbone>& backbone() const { return backbone_; }
@@ -174,11 +175,12 @@ class Trainer {
   absl::Status RunEpoch(int epoch, EpochRecord* record);
   absl::StatusOr<torch::Tensor> MakeImageBatch(int epoch, int64_t step, const std::vector<int64_t>& items) const;
   torch::Tensor MakeFeatureBatch(int epoch, int64_t step, const std::vector<int64_t>& items) const;
-  // Unit embeddings of prepared inputs with the test-time flip: cached features [N, views >= 2, D]
-  // (plain and mirror views averaged) or chips (both ways through the backbone, averaged).
-  torch::Tensor EmbedFeatures(const torch::Tensor& features);
-  torch::Tensor EmbedChips(const std::vector<cv::Mat>& chips);
-  torch::Tensor EmbedBatches(int64_t n, bool features, const std::function<torch::Tensor(int64_t, int64_t)>& batch);
+  // Unit embeddings of prepared inputs with the test-time flip (ReduceViews over the plain and mirror
+  // views): cached features [N, views >= 2, D], or chips (both ways through the backbone).
+  absl::StatusOr<torch::Tensor> EmbedFeatures(const torch::Tensor& features);
+  absl::StatusOr<torch::Tensor> EmbedChips(const std::vector<cv::Mat>& chips);
+  absl::StatusOr<torch::Tensor> EmbedBatches(
+      int64_t n, bool features, const std::function<absl::StatusOr<torch::Tensor>(int64_t, int64_t)>& batch);
   absl::Status Validate(EpochRecord* record);
   double LearningRate(int epoch, int64_t step, int64_t steps) const;
   std::vector<torch::Tensor> TrainableParameters() const;

@@ -1,4 +1,4 @@
-#include "core/train/triplet_loss.h"
+#include "trainer/training/triplet_loss.h"
 
 #include <limits>
 #include <vector>

@@ -1,8 +1,9 @@
-#include "core/train/whitening.h"
+#include "trainer/training/whitening.h"
 
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/guarded.h"
 
 namespace veriface {
 
@@ -25,7 +26,7 @@ absl::StatusOr<AffineMap> FitWhitening(const torch::Tensor& features, const std:
   }
   const int64_t out_dim = options.output_dim == 0 ? dim : options.output_dim;
 
-  try {
+  return Guarded("whitening", [&]() -> absl::StatusOr<AffineMap> {
     torch::NoGradGuard no_grad;
     // Double precision: the eigenvalues of S_w span several orders of magnitude.
     const auto x = features.detach().to(torch::kCPU, torch::kFloat64);
@@ -79,9 +80,7 @@ absl::StatusOr<AffineMap> FitWhitening(const torch::Tensor& features, const std:
     map.people = people;
     map.samples = x.size(0);
     return map;
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("whitening: ", e.what()));
-  }
+  });
 }
 
 }  // namespace veriface
