@@ -3,7 +3,9 @@
 # Extra arguments go to the server, e.g. deploy/run.sh --listen 127.0.0.1:50051 --device auto
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/deploy/setup.sh"
+# The server needs only itself, the client and the importer: the tests, benchmarks and offline tools are
+# deploy/test.sh's to build.
+VERIFACE_BUILD_TARGETS="${VERIFACE_BUILD_TARGETS-veriface-server veriface veriface-import}" "$ROOT/deploy/setup.sh"
 BUILD_DIR="${VERIFACE_BUILD_DIR:-$ROOT/build}"
 mkdir -p "$ROOT/var"
 cd "$ROOT"

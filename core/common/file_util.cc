@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -46,6 +47,23 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
     return absl::InternalError(absl::StrCat("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+std::string DisplayPath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path cwd = fs::current_path(ec);
+  if (path.empty() || ec) return path;
+  fs::path full = (cwd / path).lexically_normal();  // an absolute `path` replaces cwd
+  if (full.filename().empty() && full.has_relative_path()) full = full.parent_path();  // "dir/" -> "dir"
+  const fs::path parent = cwd.parent_path();
+  for (const fs::path& base : {cwd, parent}) {
+    const fs::path rel = full.lexically_relative(base);
+    if (rel.empty() || *rel.begin() == "..") continue;
+    if (base == cwd) return rel.string();
+    return rel == "." ? std::string("..") : (fs::path("..") / rel).string();
+  }
+  return path;
 }
 
 }  // namespace veriface

@@ -42,6 +42,13 @@ TEST(ClientUnitTest, PercentileIsNearestRank) {
   EXPECT_EQ(client::Percentile(one, 99), 7);
 }
 
+TEST(ClientUnitTest, HelpPointsToTheFirstRunGuide) {
+  const CommandResult r = RunCommand({ClientBinary(), "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out,
+              HasSubstr("First run, from a clone to enrolling your own photos: the README's 'First run' section"));
+}
+
 // A small LFW-layout folder: two people, two photos each (links to the shared data).
 void MakeLfwSubset(const std::string& root) {
   for (const std::string person : {"Jennifer_Aniston", "Vladimir_Putin"}) {
@@ -96,9 +103,13 @@ TEST_F(ClientTest, HealthAndInfo) {
   r = Veriface({"info"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("128-D"));
+  // The default bundle carries its recipe's measured View 2 accuracy, read out as a sentence.
+  EXPECT_THAT(r.out, HasSubstr("accuracy    lfw_view2: 99."));
+  EXPECT_THAT(r.out, HasSubstr(" over 6000 pairs, AUC "));
   const json info = Json({"info"});
   EXPECT_EQ(info["embedding_dim"], 128);
   EXPECT_FALSE(info["model_id"].get<std::string>().empty());
+  EXPECT_GT(info["accuracy"]["lfw_view2"]["mean_accuracy"].get<double>(), 0.99);
 
   // Nothing listens on port 1: the client says so and fails.
   r = RunCommand({ClientBinary(), "--server", "127.0.0.1:1", "--timeout", "5", "health"});

@@ -1,6 +1,6 @@
 // veriface-eval's subcommands end to end on a handful of real LFW images, copied into a temporary
 // folder in LFW layout in several formats (JPEG, PNG, grayscale PGM, BMP, another size), plus one
-// image with no face in it.
+// image with no face in it; and how its records name paths (no machine's folders in them).
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +12,7 @@
 #include <regex>
 #include <sstream>
 
+#include "core/common/file_util.h"
 #include "core/image/decode.h"
 #include "core/model/model_spec.h"
 #include "tests/testing/test_env.h"
@@ -24,6 +25,70 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The current directory for one scope: records name paths relative to it.
+class InDirectory {
+ public:
+  explicit InDirectory(const std::string& dir) : before_(fs::current_path()) { fs::current_path(dir); }
+  ~InDirectory() { fs::current_path(before_); }
+  InDirectory(const InDirectory&) = delete;
+  InDirectory& operator=(const InDirectory&) = delete;
+
+ private:
+  const fs::path before_;
+};
+
+// A checkout beside its shared data, as deploy/setup.sh lays them out: <root>/main, <root>/shared.
+struct Checkout {
+  Checkout() : root(fs::canonical(dir.path()).string()) {  // the current directory never names a link
+    fs::create_directories(root + "/main/models/default");
+    fs::create_directories(root + "/shared/data/lfw");
+  }
+  testing::TempDir dir;
+  const std::string root;
+};
+
+TEST(RecordedPaths, DisplayPathIsRelativeToTheCurrentFolderOrItsParent) {
+  const Checkout c;
+  const InDirectory in(c.root + "/main");
+  EXPECT_EQ(DisplayPath(c.root + "/main/models/default"), "models/default");
+  EXPECT_EQ(DisplayPath(c.root + "/main/models/default/"), "models/default");
+  EXPECT_EQ(DisplayPath(c.root + "/main"), ".");
+  EXPECT_EQ(DisplayPath("./models/../models/default"), "models/default");
+  EXPECT_EQ(DisplayPath(c.root + "/shared/data/lfw/pairs.txt"), "../shared/data/lfw/pairs.txt");
+  EXPECT_EQ(DisplayPath("../shared/data/lfw"), "../shared/data/lfw");
+  EXPECT_EQ(DisplayPath(c.root), "..");
+  EXPECT_EQ(DisplayPath(c.root + "/mainly/x"), "../mainly/x");  // a sibling whose name begins like the checkout's
+  // Above the parent: as given.
+  const std::string above = fs::path(c.root).parent_path().string() + "/elsewhere/pairs.txt";
+  EXPECT_EQ(DisplayPath(above), above);
+  EXPECT_EQ(DisplayPath("../../elsewhere"), "../../elsewhere");
+  EXPECT_EQ(DisplayPath(""), "");
+}
+
+TEST(RecordedPaths, CommandLineNamesTheToolAndNoMachineFolder) {
+  const Checkout c;
+  const InDirectory in(c.root + "/main");
+  EXPECT_EQ(DisplayCommandLine({c.root + "/main/build/trainer/eval/veriface-eval", "calibrate", "--model",
+                                c.root + "/main/models/default", "--lfw", c.root + "/shared/data/lfw",
+                                "--pairs=" + c.root + "/shared/data/lfw/pairsDevTrain.txt", "--tta", "flip+shift=3",
+                                "--threads", "2"}),
+            "veriface-eval calibrate --model models/default --lfw ../shared/data/lfw "
+            "--pairs=../shared/data/lfw/pairsDevTrain.txt --tta flip+shift=3 --threads 2");
+  // Relative paths are already what was typed; a path outside the checkout's parent stays as it is.
+  EXPECT_EQ(DisplayCommandLine({"build/trainer/eval/veriface-eval", "lfw", "--lfw", "../shared/data/lfw", "--out",
+                                "/elsewhere/r.json"}),
+            "veriface-eval lfw --lfw ../shared/data/lfw --out /elsewhere/r.json");
+}
+
+TEST(RecordedPaths, PlotsNameTheDataSetAfterThePairsFolder) {
+  const Checkout c;
+  const InDirectory in(c.root + "/main");
+  EXPECT_EQ(DataSetName("../shared/data/lfw/pairs.txt"), "lfw");
+  EXPECT_EQ(DataSetName("/data/casia-webface/pairs.txt"), "casia-webface");
+  EXPECT_EQ(DataSetName("pairs.txt"), "main");
+}
 
 // Two folds of two same and two different pairs (10 images), in View 2's layout.
 constexpr char kPairs[] =
@@ -199,11 +264,15 @@ TEST_F(LfwEndToEnd, TrainPairsGiveTheThreshold) {
   LfwOptions o = Options();
   o.train_pairs_path = dir_->File("calibration.txt");
   std::ostringstream log;
+  const InDirectory in(dir_->path());  // the paths given are absolute; the results name them from here
   const auto r = RunLfw(o, log);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->contains("train"));
   EXPECT_EQ((*r)["train"]["pairs"], 6);
   EXPECT_THAT(log.str(), HasSubstr("chosen on calibration.txt"));
+  EXPECT_EQ((*r)["data"]["lfw_dir"], "lfw");
+  EXPECT_EQ((*r)["data"]["pairs_file"], "pairs.txt");
+  EXPECT_EQ((*r)["train"]["pairs_file"], "calibration.txt");
 }
 
 TEST_F(LfwEndToEnd, BadInputsGiveClearErrors) {
@@ -317,10 +386,30 @@ TEST_F(LfwEndToEnd, CalibrateWritesThresholdsThatThePairCommandUses) {
   c.common.model_dir = bundle;
   c.pairs_path = dir_->File("calibration.txt");
   c.test_pairs_path = dir_->File("pairs.txt");
+  // As veriface-eval records its own command line: run from the build folder, every path absolute.
+  const char* env_build = std::getenv("VERIFACE_BINARY_DIR");
+  const std::string build = env_build != nullptr && *env_build != '\0' ? env_build : fs::current_path().string();
   std::ostringstream log;
-  const auto record = RunCalibrate(c, log);
+  absl::StatusOr<json> record;
+  {
+    const InDirectory in(dir_->path());  // the temporary folder plays the project root
+    c.common.command_line = DisplayCommandLine({build + "/trainer/eval/veriface-eval", "calibrate", "--model", bundle,
+                                                "--lfw", c.common.lfw_dir, "--pairs", c.pairs_path, "--test-pairs",
+                                                c.test_pairs_path, "--cache", c.common.cache_path});
+    record = RunCalibrate(c, log);
+  }
   ASSERT_TRUE(record.ok()) << record.status();
   const ModelSpec after = *ReadModelSpec(bundle);
+  // The record names no machine's folder, neither the build's nor the temporary one.
+  EXPECT_EQ(after.calibration, *record);
+  for (const std::string& machine_dir : {build, dir_->path(), fs::canonical(dir_->path()).string()}) {
+    EXPECT_THAT(after.calibration.dump(), Not(HasSubstr(machine_dir)));
+  }
+  EXPECT_EQ((*record)["command"],
+            "veriface-eval calibrate --model bundle --lfw lfw --pairs calibration.txt --test-pairs pairs.txt "
+            "--cache cache/eval.sqlite");
+  EXPECT_EQ((*record)["set"], "calibration.txt in .");
+  EXPECT_EQ((*record)["held_out_check"]["pairs_file"], "pairs.txt");
   EXPECT_EQ(after.model_id, before.model_id);
   for (const char* op : {"best_accuracy", "far_1e-2", "far_1e-3"}) EXPECT_EQ(after.thresholds.count(op), 1u) << op;
   EXPECT_EQ(after.calibration["pairs"], 6);

@@ -20,7 +20,7 @@ inline constexpr double kOperatingFars[] = {1e-2, 1e-3};
 // Where the calibration scores came from.
 struct CalibrationSource {
   std::string tool;       // "veriface-eval calibrate", "veriface-train"
-  std::string set;        // the pairs, in words: "pairsDevTrain.txt in ../shared/data/lfw"
+  std::string set;        // the pairs, in words: "pairsDevTrain.txt in ../shared/data/lfw" (paths by DisplayPath)
   std::string test_time;  // the test-time setting the scores were made with (ModelSpec::TestTimeSpec())
 };
 

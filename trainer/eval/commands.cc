@@ -241,7 +241,7 @@ bool SameViews(const std::string& spec, const TtaConfig& bundle) {
 }
 
 json ModelJson(const FaceModel& m) {
-  return {{"id", m.model_id()}, {"dir", m.bundle_dir()}, {"description", m.spec().description}};
+  return {{"id", m.model_id()}, {"dir", DisplayPath(m.bundle_dir())}, {"description", m.spec().description}};
 }
 
 json TestTimeJson(const EmbeddedImages& e) {
@@ -288,6 +288,30 @@ std::string DescribeFaces(const std::vector<FaceDetection>& faces, int central) 
 }
 
 }  // namespace
+
+std::string DisplayCommandLine(const std::vector<std::string>& args) {
+  std::vector<std::string> shown;
+  for (const std::string& arg : args) {
+    if (shown.empty()) {
+      shown.push_back(fs::path(arg).filename().string());  // the tool, wherever it was built
+      continue;
+    }
+    // Only absolute paths name a machine's folders; a relative one is already what the user typed.
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos && arg.compare(eq + 1, 1, "/") == 0) {
+      shown.push_back(absl::StrCat(arg.substr(0, eq + 1), DisplayPath(arg.substr(eq + 1))));
+    } else {
+      shown.push_back(arg.rfind('/', 0) == 0 ? DisplayPath(arg) : arg);
+    }
+  }
+  return absl::StrJoin(shown, " ");
+}
+
+std::string DataSetName(const std::string& pairs_path) {
+  std::error_code ec;
+  const fs::path full = fs::absolute(pairs_path, ec).lexically_normal();
+  return ec ? std::string() : full.parent_path().filename().string();
+}
 
 std::string DefaultCachePath() {
   const char* dir = std::getenv("VERIFACE_CACHE_DIR");
@@ -381,8 +405,8 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
                  {"date", UtcNow()},
                  {"model", ModelJson(model)},
                  {"data",
-                  {{"lfw_dir", o.common.lfw_dir},
-                   {"pairs_file", pairs_path},
+                  {{"lfw_dir", DisplayPath(o.common.lfw_dir)},
+                   {"pairs_file", DisplayPath(pairs_path)},
                    {"folds", pairs.num_folds},
                    {"pairs_per_class_per_fold", pairs.pairs_per_class},
                    {"pairs", pairs.pairs.size()}}},
@@ -399,7 +423,7 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
     threshold = choice.threshold;
     const double accuracy = scores.AccuracyAt(threshold);
     result["protocol"] = "threshold of best accuracy on the training pairs, applied to these pairs";
-    result["train"] = {{"pairs_file", o.train_pairs_path},
+    result["train"] = {{"pairs_file", DisplayPath(o.train_pairs_path)},
                        {"pairs", train->pairs.size()},
                        {"threshold", RoundDigits(threshold, 6)},
                        {"train_accuracy", RoundDigits(choice.accuracy, 6)}};
@@ -485,13 +509,15 @@ absl::StatusOr<json> RunLfw(const LfwOptions& o, std::ostream& out) {
   if (!o.plots_dir.empty()) {
     std::vector<std::string> notes = {headline.substr(0, headline.find(" ("))};
     for (const std::string& n : PooledNotes(scores)) notes.push_back(n);
-    const std::string title = absl::StrCat("LFW ", fs::path(pairs_path).filename().string());
+    // Named after the pairs file's folder, so that a run on another face set carries that set's name.
+    const std::string set = DataSetName(pairs_path), file = fs::path(pairs_path).filename().string();
+    const std::string title = set.empty() ? file : absl::StrCat(set, " ", file);
     const std::string subtitle =
         absl::StrFormat("%s, test time '%s', %d images (%d without a face)", model.model_id(), embedded.tta.spec,
                         faces["images"].get<int64_t>(), faces["without_face"].get<int64_t>());
     VF_RETURN_IF_ERROR(WriteVerificationPlots(scores, threshold, title, subtitle, notes, o.plots_dir));
-    result["plots"] = {(fs::path(o.plots_dir) / "roc.png").string(),
-                       (fs::path(o.plots_dir) / "similarity.png").string()};
+    result["plots"] = {DisplayPath((fs::path(o.plots_dir) / "roc.png").string()),
+                       DisplayPath((fs::path(o.plots_dir) / "similarity.png").string())};
     out << "  plots: " << o.plots_dir << "/{roc,similarity}.png\n";
   }
   if (!o.out_json.empty()) {
@@ -526,9 +552,12 @@ absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) 
   VF_ASSIGN_OR_RETURN(const EmbeddedImages embedded, EmbedPairImages(session, o.common, pairs, test.get()));
   VF_ASSIGN_OR_RETURN(const VerificationScores scores, ScorePairs(embedded, pairs));
 
-  Calibration calibration = Calibrate(
-      scores, {"veriface-eval calibrate",
-               absl::StrCat(fs::path(pairs_path).filename().string(), " in ", o.common.lfw_dir), embedded.tta.spec});
+  const fs::path pairs_folder = fs::path(pairs_path).parent_path();
+  Calibration calibration =
+      Calibrate(scores, {"veriface-eval calibrate",
+                         absl::StrCat(fs::path(pairs_path).filename().string(), " in ",
+                                      DisplayPath(pairs_folder.empty() ? "." : pairs_folder.string())),
+                         embedded.tta.spec});
   const std::map<std::string, double>& thresholds = calibration.thresholds;
   json& record = calibration.record;
   record["command"] = o.common.command_line;
@@ -551,7 +580,7 @@ absl::StatusOr<json> RunCalibrate(const CalibrateOptions& o, std::ostream& out) 
       out << absl::StrFormat("  %-14s accuracy %s  TAR %s  FAR %s\n", name, Pct(held_out.AccuracyAt(t)), Pct(r.tar),
                              Pct(r.far, 3));
     }
-    record["held_out_check"] = {{"pairs_file", test_path},
+    record["held_out_check"] = {{"pairs_file", DisplayPath(test_path)},
                                 {"pairs", test->pairs.size()},
                                 {"results", EvaluateThresholds(held_out, thresholds)}};
   }

@@ -21,7 +21,7 @@ struct CommonEvalOptions {
   int threads = 2;
   int batch = 32;
   bool progress = true;
-  std::string command_line;  // recorded in the results
+  std::string command_line;  // recorded in the results: DisplayCommandLine's, free of machine paths
 };
 
 struct LfwOptions {
@@ -59,6 +59,15 @@ absl::Status RunPair(const std::string& model_dir, const std::string& image_a, c
 absl::Status WriteVerificationPlots(const VerificationScores& scores, double threshold, const std::string& title,
                                     const std::string& subtitle, const std::vector<std::string>& notes,
                                     const std::string& dir);
+
+// `args` (argv) as the records keep the command: the tool's name without its folder, and every absolute path
+// (an argument, or the value of --name=VALUE) through DisplayPath. Records then read the same on every machine
+// that runs the tool from the project root.
+std::string DisplayCommandLine(const std::vector<std::string>& args);
+
+// The name plots give the data set of a pairs file: the folder holding it ("lfw" for
+// ../shared/data/lfw/pairs.txt), so that a run on another face set is labelled with that set's name.
+std::string DataSetName(const std::string& pairs_path);
 
 // The default cache file: $VERIFACE_CACHE_DIR, else $XDG_CACHE_HOME/veriface, else ~/.cache/veriface,
 // then "eval.sqlite".

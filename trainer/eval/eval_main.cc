@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
-#include "absl/strings/str_join.h"
 #include "core/common/openmp_env.h"
 #include "trainer/eval/commands.h"
 
@@ -39,8 +39,7 @@ int main(int argc, char** argv) {
   veriface::UseShortOpenMpSpins(argv);  // may restart the program; see core/common/openmp_env.h
   CLI::App app{"veriface-eval: face verification on photo pairs and on LFW's protocol"};
   app.require_subcommand(1);
-  std::vector<std::string> args(argv, argv + argc);
-  const std::string command_line = absl::StrJoin(args, " ");
+  const std::string command_line = veriface::DisplayCommandLine(std::vector<std::string>(argv, argv + argc));
 
   std::string model_dir = "models/default", device = "cpu", image_a, image_b;
   int pair_threads = 2;

@@ -240,8 +240,9 @@ int main(int argc, char** argv) {
       if (!trained.ok()) return Fail(trained.status());
       auto source = (*trainer)->ScorePairsWithSource(*pairs, c.val_folds);
       if (!source.ok()) return Fail(source.status());
-      result["validation"] = {
-          {"pairs", c.val_pairs}, {"trained", ScoresJson(*trained)}, {"source_bundle", ScoresJson(*source)}};
+      result["validation"] = {{"pairs", DisplayPath(c.val_pairs)},
+                              {"trained", ScoresJson(*trained)},
+                              {"source_bundle", ScoresJson(*source)}};
       std::cerr << absl::StrFormat(
           "validation pairs: trained %.2f%% (10-fold %.2f%%), source bundle %.2f%% (10-fold %.2f%%)\n",
           100 * result["validation"]["trained"]["accuracy_at_best_threshold"].get<double>(),
@@ -258,8 +259,8 @@ int main(int argc, char** argv) {
         if (!pairs.ok()) return Fail(pairs.status());
         auto scores = (*trainer)->ScorePairs(*pairs, c.val_folds);
         if (!scores.ok()) return Fail(scores.status());
-        const absl::Status calibrated =
-            ApplyCalibration(Calibrate(*scores, {"veriface-train", c.val_pairs, Trainer::kTestTime}), "", &spec);
+        const absl::Status calibrated = ApplyCalibration(
+            Calibrate(*scores, {"veriface-train", DisplayPath(c.val_pairs), Trainer::kTestTime}), "", &spec);
         if (!calibrated.ok()) return Fail(calibrated);
         // No epoch at all (a closed-form head): the pairs scored just now.
         const json scored = ScoresJson(*scores);
@@ -268,7 +269,7 @@ int main(int argc, char** argv) {
             trained ? summary->history[static_cast<size_t>(summary->best_epoch - 1)] : EpochRecord{};
         spec.accuracy = {
             {"validation",
-             {{"pairs", c.val_pairs},
+             {{"pairs", DisplayPath(c.val_pairs)},
               {"accuracy_at_best_threshold",
                trained ? best.val_accuracy : scored["accuracy_at_best_threshold"].get<double>()},
               {"accuracy_10fold_cv", trained ? best.val_cv_accuracy : scored["accuracy_10fold_cv"].get<double>()},
@@ -279,7 +280,8 @@ int main(int argc, char** argv) {
       }
       auto written = (*trainer)->WriteBundle(out, spec);
       if (!written.ok()) return Fail(written.status());
-      result["bundle"] = {{"dir", out}, {"model_id", written->model_id}, {"thresholds", written->thresholds}};
+      result["bundle"] = {
+          {"dir", DisplayPath(out)}, {"model_id", written->model_id}, {"thresholds", written->thresholds}};
       std::cerr << "wrote " << out << " (model " << written->model_id << ")\n";
     }
     if (!result_path.empty()) {

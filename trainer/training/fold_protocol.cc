@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/file_util.h"
 #include "core/common/status_macros.h"
 #include "core/eval/metrics.h"
 #include "trainer/calibration/calibration.h"
@@ -115,8 +116,8 @@ absl::StatusOr<json> RunFoldProtocol(const FoldProtocolConfig& config) {
                   "LFW View 2: for each fold k, a model trained on the people of the other folds of the people "
                   "file (fold k's pair people held out); threshold = best accuracy on the other folds' pairs "
                   "scored by that model; accuracy on fold k's pairs"},
-                 {"people_file", config.people_file},
-                 {"pairs_file", config.pairs_file},
+                 {"people_file", DisplayPath(config.people_file)},
+                 {"pairs_file", DisplayPath(config.pairs_file)},
                  {"folds_run", FoldListJson(to_run)},
                  {"folds", fold_results},
                  {"mean_accuracy", mean},
@@ -158,7 +159,7 @@ absl::StatusOr<json> RunFoldProtocol(const FoldProtocolConfig& config) {
   ModelSpec spec;
   const CalibrationSource source = {
       "veriface-train folds",
-      absl::StrCat("out-of-fold scores of the ", pairs.pairs.size(), " pairs of ", config.pairs_file,
+      absl::StrCat("out-of-fold scores of the ", pairs.pairs.size(), " pairs of ", DisplayPath(config.pairs_file),
                    " (each scored by the fold model that never saw its people)"),
       Trainer::kTestTime};
   VF_RETURN_IF_ERROR(ApplyCalibration(Calibrate(oof, source), "", &spec));
@@ -172,7 +173,7 @@ absl::StatusOr<json> RunFoldProtocol(const FoldProtocolConfig& config) {
                       "measured on models trained without the test fold's people; this bundle's own head "
                       "was trained on every fold's people with the same settings"}}}};
   VF_ASSIGN_OR_RETURN(const ModelSpec written, trainer->WriteBundle(config.final_bundle, spec));
-  result["final_bundle"] = {{"dir", config.final_bundle},
+  result["final_bundle"] = {{"dir", DisplayPath(config.final_bundle)},
                             {"model_id", written.model_id},
                             {"thresholds", written.thresholds},
                             {"train_people", summary.train_people},

@@ -100,13 +100,15 @@ json TrainerConfig::OutcomeJson() const {
     for (int x : f) j.push_back(x + 1);
     return j;
   };
+  std::vector<std::string> held_out;
+  for (const std::string& p : held_out_pairs) held_out.push_back(DisplayPath(p));
   return {
-      {"data_dir", data_dir},
-      {"train_people", train_people},
+      {"data_dir", DisplayPath(data_dir)},
+      {"train_people", DisplayPath(train_people)},
       {"train_folds", fold_list(train_folds)},
-      {"val_pairs", val_pairs},
+      {"val_pairs", DisplayPath(val_pairs)},
       {"val_folds", fold_list(val_folds)},
-      {"held_out_pairs", held_out_pairs},
+      {"held_out_pairs", held_out},
       {"held_out_people",
        {{"count", held_out_people.size()}, {"sha256", Sha256Hex(absl::StrJoin(held_out_people, "\n")).substr(0, 16)}}},
       {"backbone", backbone},
@@ -726,7 +728,7 @@ absl::Status Trainer::WriteLogAndCurves() const {
   if (!acc.x.empty()) {
     plot::Chart validation;
     validation.title = "Validation";
-    validation.subtitle = absl::StrCat(summary_.val_pairs, " pairs of ", config_.val_pairs);
+    validation.subtitle = absl::StrCat(summary_.val_pairs, " pairs of ", DisplayPath(config_.val_pairs));
     validation.x.label = "epoch";
     validation.y.label = "accuracy";
     validation.y.percent = true;
@@ -763,7 +765,7 @@ absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec
                    {"stop_reason", summary_.stop_reason}};
   spec.provenance["training"] = training;
   spec.provenance["source_model_id"] = source_->model_id();
-  spec.provenance["source_bundle"] = config_.source_bundle;
+  spec.provenance["source_bundle"] = DisplayPath(config_.source_bundle);
   if (source_->spec().provenance.contains("source")) {
     spec.provenance["source"] = source_->spec().provenance["source"];
     spec.provenance["source_sha256"] = source_->spec().provenance.value("source_sha256", "");

@@ -98,7 +98,8 @@ struct TrainerConfig {
   // Checks values and combinations; the message names the field.
   absl::Status Validate() const;
   // Everything that decides the training's outcome (not the runtime knobs): stored in checkpoints so
-  // that a resume with different settings is refused, and written into the bundle's provenance.
+  // that a resume with different settings is refused, and written into the bundle's provenance. Paths
+  // as DisplayPath shows them, so that no bundle names the machine that trained it.
   nlohmann::json OutcomeJson() const;
 };
 
