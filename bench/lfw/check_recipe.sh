@@ -13,7 +13,7 @@
 #                                        # the weights, the importer or the test-time setting
 #
 # Environment: BUILD (default build), LFW (default ../shared/data/lfw), CACHE (default none: a cold run,
-# about 20 minutes on 2 cores; point it at a cache such as .cache/embeddings for a quick re-check that
+# about 5 minutes on a quiet 2-core machine; point it at a cache such as .cache/embeddings for a quick re-check that
 # reuses the detections and per-view features already computed), TOLERANCE.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
