@@ -60,19 +60,19 @@ class Schema {
     Str("metrics.listen", c.metrics_listen, false);
     Str("model.dir", c.model_dir, false);
     Str("model.device", c.device, false);
-    Real("model.fallback_threshold", c.fallback_threshold, -1, 1);
+    Real("model.fallback_threshold", c.service.fallback_threshold, -1, 1);
     Int("inference.torch_threads", c.torch_threads, 0, 1024);
     Batching("inference.detect", c.detect);
     Batching("inference.embed", c.embed);
-    Int("limits.max_image_bytes", c.max_image_bytes, 1024, 1LL << 30);
-    Int("limits.max_image_pixels", c.max_image_pixels, 144, 1LL << 32);
-    Int("limits.max_faces_per_image", c.max_faces_per_image, 1, 10000);
-    Int("limits.max_images_per_enroll", c.max_images_per_enroll, 1, 10000);
-    Int("limits.max_top_k", c.max_top_k, 1, 100000);
-    Int("limits.max_page_size", c.max_page_size, 1, 100000);
-    Int("limits.min_face_size_floor", c.min_face_size_floor, 12, 10000);
+    Int("limits.max_image_bytes", c.service.limits.max_image_bytes, 1024, 1LL << 30);
+    Int("limits.max_image_pixels", c.service.limits.max_image_pixels, 144, 1LL << 32);
+    Int("limits.max_faces_per_image", c.service.limits.max_faces_per_image, 1, 10000);
+    Int("limits.max_images_per_enroll", c.service.limits.max_images_per_enroll, 1, 10000);
+    Int("limits.max_top_k", c.service.limits.max_top_k, 1, 100000);
+    Int("limits.max_page_size", c.service.limits.max_page_size, 1, 100000);
+    Int("limits.min_face_size_floor", c.service.limits.min_face_size_floor, 12, 10000);
     Str("gallery.path", c.gallery_path, false);
-    Int("gallery.max_templates", c.max_templates, 1, std::numeric_limits<int64_t>::max());
+    Int("gallery.max_templates", c.service.limits.max_templates, 1, std::numeric_limits<int64_t>::max());
     Int("gallery.max_templates_per_identity", c.max_templates_per_identity, 1, std::numeric_limits<int64_t>::max());
     Str("logging.level", c.log_level, false);
   }
@@ -256,7 +256,7 @@ absl::Status ValidateAuth(const ServerConfig& c) {
 }
 
 absl::Status Validate(const ServerConfig& c) {
-  if (c.fallback_threshold < -1 || c.fallback_threshold > 1) {
+  if (c.service.fallback_threshold < -1 || c.service.fallback_threshold > 1) {
     return absl::InvalidArgumentError("model.fallback_threshold must be in [-1, 1]");
   }
   // Port 0 asks for a free port, different for each listener.
@@ -272,8 +272,8 @@ absl::Status Validate(const ServerConfig& c) {
   }
   VF_RETURN_IF_ERROR(ValidateTls(c));
   VF_RETURN_IF_ERROR(ValidateAuth(c));
-  if (c.max_image_bytes > c.max_receive_message_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("limits.max_image_bytes (", c.max_image_bytes,
+  if (c.service.limits.max_image_bytes > c.max_receive_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_image_bytes (", c.service.limits.max_image_bytes,
                                                    ") is larger than server.max_receive_message_bytes (",
                                                    c.max_receive_message_bytes, "): no such image could arrive"));
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/serving/service_options.h"
 
 namespace veriface::server {
 
@@ -53,26 +54,17 @@ struct ServerConfig {
   // model
   std::string model_dir = "models/default";
   std::string device = "cpu";
-  // Used only when the bundle has no calibrated threshold for its default operating point.
-  double fallback_threshold = 0.9125;
 
   // inference
   int torch_threads = 0;  // 0: one per hardware core
   BatchingConfig detect{4, 2000, 64, 1};
   BatchingConfig embed{32, 2000, 256, 1};
 
-  // limits
-  int64_t max_image_bytes = 16LL << 20;
-  int64_t max_image_pixels = 36'000'000;
-  int max_faces_per_image = 32;
-  int max_images_per_enroll = 64;
-  int max_top_k = 100;
-  int max_page_size = 1000;
-  int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
+  // limits.*, gallery.max_templates and model.fallback_threshold: the serving core's own options
+  FaceServiceOptions service;
 
   // gallery
   std::string gallery_path = "gallery.db";
-  int64_t max_templates = 2'000'000;
   int64_t max_templates_per_identity = 1000;
 
   // logging

@@ -25,26 +25,14 @@ BatchedEngineOptions EngineOptionsOf(const ServerConfig& config) {
   return options;
 }
 
-FaceServiceOptions ServiceOptionsOf(const ServerConfig& config) {
-  FaceServiceOptions options;
-  options.limits.max_image_bytes = config.max_image_bytes;
-  options.limits.max_image_pixels = config.max_image_pixels;
-  options.limits.max_faces_per_image = config.max_faces_per_image;
-  options.limits.max_images_per_enroll = config.max_images_per_enroll;
-  options.limits.max_top_k = config.max_top_k;
-  options.limits.max_page_size = config.max_page_size;
-  options.limits.min_face_size_floor = config.min_face_size_floor;
-  options.limits.max_templates = config.max_templates;
-  options.fallback_threshold = config.fallback_threshold;
-  return options;
-}
+FaceServiceOptions ServiceOptionsOf(const ServerConfig& config) { return config.service; }
 
 GalleryLimits GalleryLimitsOf(const ServerConfig& config) {
   GalleryLimits limits;
-  limits.max_templates = config.max_templates;
+  limits.max_templates = config.service.limits.max_templates;
   limits.max_templates_per_identity = config.max_templates_per_identity;
-  limits.max_page_size = config.max_page_size;
-  limits.max_k = config.max_top_k;
+  limits.max_page_size = config.service.limits.max_page_size;
+  limits.max_k = config.service.limits.max_top_k;
   return limits;
 }
 

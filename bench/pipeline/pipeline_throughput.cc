@@ -59,7 +59,8 @@ struct StageTimes {
 // Decode, detect and align one image's selected face; an empty chip when no face is found.
 // `served`: the bundle's test-time crops (FaceModel::Cut, what the server embeds); else the one aligned
 // chip (the reference's work). No views when the image cannot be used.
-FaceViews ChipOf(const FaceModel& model, const std::string& bytes, FaceSelection selection, bool served, StageTimes& t) {
+FaceViews ChipOf(const FaceModel& model, const std::string& bytes, FaceSelection selection, bool served,
+                 StageTimes& t) {
   auto start = Clock::now();
   const absl::StatusOr<cv::Mat> rgb = DecodeImage(bytes);
   t.decode += MsSince(start);

@@ -18,26 +18,9 @@
 #include "core/serving/face_engine.h"
 #include "core/serving/requests.h"
 #include "core/serving/service_observer.h"
+#include "core/serving/service_options.h"
 
 namespace veriface {
-
-// What a request may ask for. The defaults are the server's (config/veriface.yaml documents each).
-struct ServiceLimits {
-  int64_t max_image_bytes = 16LL << 20;
-  int64_t max_image_pixels = 36'000'000;
-  int max_faces_per_image = 32;
-  int max_images_per_enroll = 64;
-  int max_top_k = 100;
-  int max_page_size = 1000;
-  int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
-  int64_t max_templates = 2'000'000;
-};
-
-struct FaceServiceOptions {
-  ServiceLimits limits;
-  // Used only when the bundle has no calibrated threshold for its default operating point.
-  double fallback_threshold = 0.9125;
-};
 
 class FaceService {
  public:

@@ -22,5 +22,4 @@ std::string DefaultModelDir();
 // that makes the bundle) when it is missing.
 std::shared_ptr<const FaceModel> DefaultModel();
 
-
 }  // namespace veriface::testing
