@@ -29,6 +29,8 @@ mapfile -t needed < <(ldd "${libs[@]}" 2>/dev/null | awk '/=>/ {print $3}' | sor
 for lib in "${libs[@]}" "${needed[@]}"; do cp -L "$lib" "$stage/lib/$(basename "$lib")"; done
 tar -C "$stage" -cJf "$OUT/deps.tar.xz" include lib
 
+/usr/bin/python3 -c 'import cv2, numpy' 2>/dev/null ||
+  { echo "prepare_inputs.py needs Debian's python3-opencv: apt-get install python3-opencv" >&2; exit 1; }
 /usr/bin/python3 "$ROOT/bench/device/prepare_inputs.py" --goldens "$SHARED/reference/goldens" \
   --data "$SHARED/data" --out "$stage/inputs"
 tar -C "$stage" -cJf "$OUT/inputs.tar.xz" inputs
