@@ -181,6 +181,13 @@ TEST_F(ServiceTest, VerifyAcceptsEmbeddingsAndThresholdOverrides) {
   s = Verify(empty_side, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("b is empty"));
+
+  // A face_selection number this server has no word for (a newer client's) is refused by name, not guessed.
+  empty_side.mutable_b()->set_image(LfwImage("Tony_Blair", 2));
+  empty_side.mutable_b()->set_face_selection(static_cast<v1::FaceSelection>(42));
+  s = Verify(empty_side, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("b.image: unknown face_selection 42"));
 }
 
 TEST_F(ServiceTest, VerifyReportsWhichFaceOfAGroupPhotoItUsed) {
