@@ -11,8 +11,6 @@
 namespace veriface::server {
 namespace {
 
-std::string_view Bytes(const std::string& s) { return std::string_view(s.data(), s.size()); }
-
 absl::StatusOr<FaceChoice> ChoiceFromProto(v1::FaceSelection selection, const std::string& field) {
   switch (selection) {
     case v1::FACE_SELECTION_UNSPECIFIED:
@@ -34,7 +32,7 @@ absl::StatusOr<FaceChoice> ChoiceFromProto(v1::FaceSelection selection, const st
 absl::StatusOr<ImageInput> ImageFromProto(const std::string& bytes, v1::FaceSelection selection,
                                           const v1::DetectionOptions& detection, const std::string& field) {
   VF_ASSIGN_OR_RETURN(const FaceChoice choice, ChoiceFromProto(selection, field));
-  return ImageInput{Bytes(bytes), choice, detection.min_face_size()};
+  return ImageInput{bytes, choice, detection.min_face_size()};
 }
 
 ThresholdChoice ThresholdFromProto(const v1::ThresholdOverride& t) {
@@ -126,7 +124,7 @@ CallBudget BudgetOf(grpc::ServerContext* context) {
 }
 
 EmbedQuery FromProto(const v1::EmbedRequest& request) {
-  return EmbedQuery{Bytes(request.image()), request.detection().min_face_size(), request.max_faces(),
+  return EmbedQuery{request.image(), request.detection().min_face_size(), request.max_faces(),
                     request.skip_embeddings()};
 }
 
@@ -153,7 +151,7 @@ absl::StatusOr<EnrollQuery> FromProto(const v1::EnrollRequest& request) {
   query.identity_id = request.identity_id();
   query.metadata.insert(request.metadata().begin(), request.metadata().end());
   query.images.reserve(static_cast<size_t>(request.images_size()));
-  for (const std::string& image : request.images()) query.images.push_back(Bytes(image));
+  for (const std::string& image : request.images()) query.images.emplace_back(image);
   VF_ASSIGN_OR_RETURN(query.choice, ChoiceFromProto(request.face_selection(), "face_selection"));
   query.min_face_size = request.detection().min_face_size();
   return query;

@@ -8,7 +8,7 @@
 // Verify k compares images k and k+1 of LIST (mod its length), each by its largest face: the same call the
 // Verify RPC makes for two image sides. Prints one JSON object with throughput and latency percentiles.
 
-#include <unistd.h>
+#include <stdlib.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "absl/cleanup/cleanup.h"
 #include "bench/common/image_list.h"
 #include "core/common/openmp_env.h"
 #include "core/common/status_macros.h"
@@ -49,12 +49,10 @@ absl::Status OneVerify(FaceService& service, const std::string& a, const std::st
   return service.Verify(query, CallBudget{}).status();
 }
 
-// The service as the server builds it, over a scratch gallery (Verify of two images never reads it).
-absl::StatusOr<std::unique_ptr<FaceService>> OpenService(const ServerConfig& config) {
+// The service as the server builds it, over a scratch gallery at `gallery_path` (Verify of two images never
+// reads it).
+absl::StatusOr<std::unique_ptr<FaceService>> OpenService(const ServerConfig& config, const std::string& gallery_path) {
   VF_ASSIGN_OR_RETURN(auto engine, BatchedEngine::Load(ModelOptionsOf(config), EngineOptionsOf(config), nullptr));
-  const std::string gallery_path =
-      (std::filesystem::temp_directory_path() / absl::StrCat("pipeline_load-", ::getpid(), ".db")).string();
-  std::filesystem::remove(gallery_path);
   VF_ASSIGN_OR_RETURN(auto store, SqliteGalleryStore::Open(gallery_path));
   VF_ASSIGN_OR_RETURN(auto gallery, Gallery::Open(std::move(store), engine->spec().model_id,
                                                   engine->spec().embedding_dim, GalleryLimitsOf(config)));
@@ -102,7 +100,17 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const std::vector<std::string>& images = *read;
-  auto service = OpenService(*config);
+  // The scratch gallery's folder, removed (with SQLite's -wal and -shm files) however the run ends.
+  std::string scratch = (std::filesystem::temp_directory_path() / "pipeline_load-XXXXXX").string();
+  if (::mkdtemp(scratch.data()) == nullptr) {
+    std::cerr << "pipeline_load: cannot make a scratch folder under " << std::filesystem::temp_directory_path() << "\n";
+    return 1;
+  }
+  const absl::Cleanup remove_scratch = [&scratch] {
+    std::error_code ec;
+    std::filesystem::remove_all(scratch, ec);
+  };
+  auto service = OpenService(*config, scratch + "/gallery.db");
   if (!service.ok()) {
     std::cerr << "pipeline_load: " << service.status().message() << "\n";
     return 1;
