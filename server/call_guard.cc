@@ -22,12 +22,19 @@ const char* RpcName(Rpc rpc) {
       return "ListIdentities";
     case Rpc::kGetModelInfo:
       return "GetModelInfo";
+    case Rpc::kCreateGallery:
+      return "CreateGallery";
+    case Rpc::kListGalleries:
+      return "ListGalleries";
+    case Rpc::kDeleteGallery:
+      return "DeleteGallery";
   }
   return "Unknown";
 }
 
 bool RpcWritesGallery(Rpc rpc) {
-  return rpc == Rpc::kEnroll || rpc == Rpc::kEnrollStream || rpc == Rpc::kDeleteIdentity;
+  return rpc == Rpc::kEnroll || rpc == Rpc::kEnrollStream || rpc == Rpc::kDeleteIdentity ||
+         rpc == Rpc::kCreateGallery || rpc == Rpc::kDeleteGallery;
 }
 
 }  // namespace veriface::server

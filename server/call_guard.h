@@ -19,17 +19,21 @@ enum class Rpc {
   kGetIdentity,
   kListIdentities,
   kGetModelInfo,
+  kCreateGallery,
+  kListGalleries,
+  kDeleteGallery,
 };
 
 // Every RPC of veriface.v1.Veriface.
-inline constexpr Rpc kAllRpcs[] = {Rpc::kEmbed,        Rpc::kVerify,         Rpc::kEnroll,
-                                   Rpc::kEnrollStream, Rpc::kIdentify,       Rpc::kDeleteIdentity,
-                                   Rpc::kGetIdentity,  Rpc::kListIdentities, Rpc::kGetModelInfo};
+inline constexpr Rpc kAllRpcs[] = {Rpc::kEmbed,        Rpc::kVerify,         Rpc::kEnroll,        Rpc::kEnrollStream,
+                                   Rpc::kIdentify,     Rpc::kDeleteIdentity, Rpc::kGetIdentity,   Rpc::kListIdentities,
+                                   Rpc::kGetModelInfo, Rpc::kCreateGallery,  Rpc::kListGalleries, Rpc::kDeleteGallery};
 
 // The method's name as in the proto ("Verify", ...), used in metrics and logs.
 const char* RpcName(Rpc rpc);
 
-// True for the RPCs that change the gallery (Enroll, EnrollStream, DeleteIdentity).
+// True for the RPCs that change the gallery (Enroll, EnrollStream, DeleteIdentity, CreateGallery,
+// DeleteGallery).
 bool RpcWritesGallery(Rpc rpc);
 
 class CallGuard {

@@ -2,11 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -71,9 +73,16 @@ class Schema {
     Int("limits.max_top_k", c.service.limits.max_top_k, 1, 100000);
     Int("limits.max_page_size", c.service.limits.max_page_size, 1, 100000);
     Int("limits.min_face_size_floor", c.service.limits.min_face_size_floor, 12, 10000);
+    Str("gallery.store", c.gallery_store, false);
     Str("gallery.path", c.gallery_path, false);
-    Int("gallery.max_templates", c.service.limits.max_templates, 1, std::numeric_limits<int64_t>::max());
-    Int("gallery.max_templates_per_identity", c.max_templates_per_identity, 1, std::numeric_limits<int64_t>::max());
+    Int("gallery.max_galleries", c.gallery_limits.max_galleries, 1, 1'000'000);
+    Str("gallery.postgres.dsn", c.postgres_dsn, true);
+    Str("gallery.postgres.password_file", c.postgres_password_file, true);
+    Millis("gallery.postgres.poll_interval_ms", c.service.follow.poll_interval, 10, 600'000);
+    Millis("gallery.postgres.stale_after_ms", c.service.follow.stale_after, 100, 86'400'000);
+    Int("gallery.max_templates", c.gallery_limits.max_templates, 1, std::numeric_limits<int64_t>::max());
+    Int("gallery.max_templates_per_identity", c.gallery_limits.max_templates_per_identity, 1,
+        std::numeric_limits<int64_t>::max());
     Str("logging.level", c.log_level, false);
   }
 
@@ -128,6 +137,18 @@ class Schema {
               return absl::OkStatus();
             },
             [&field] { return std::to_string(static_cast<int64_t>(field)); }};
+  }
+  void Millis(const std::string& name, std::chrono::milliseconds& field, int64_t min, int64_t max) {
+    keys_[name] =
+        Key{[&field, min, max](const YAML::Node& n) -> absl::Status {
+              VF_ASSIGN_OR_RETURN(const int64_t v, As<int64_t>(n, "an integer (milliseconds)"));
+              if (v < min || v > max) {
+                return absl::InvalidArgumentError(absl::StrCat("value ", v, " is out of range [", min, ", ", max, "]"));
+              }
+              field = std::chrono::milliseconds(v);
+              return absl::OkStatus();
+            },
+            [&field] { return std::to_string(field.count()); }};
   }
   void Real(const std::string& name, double& field, double min, double max) {
     keys_[name] =
@@ -255,7 +276,38 @@ absl::Status ValidateAuth(const ServerConfig& c) {
   return absl::OkStatus();
 }
 
+// A password in the DSN would be printed with the configuration; it belongs in a file or the environment.
+bool DsnHasPassword(const std::string& dsn) {
+  const std::string lower = absl::AsciiStrToLower(dsn);
+  if (lower.find("password") != std::string::npos) return true;
+  const size_t scheme = lower.find("://");
+  if (scheme == std::string::npos) return false;
+  const size_t at = lower.find('@', scheme + 3);
+  const size_t colon = lower.find(':', scheme + 3);
+  return at != std::string::npos && colon != std::string::npos && colon < at;
+}
+
+absl::Status ValidateGallery(const ServerConfig& c) {
+  if (c.gallery_store == "sqlite") return absl::OkStatus();
+  if (c.gallery_store != "postgres") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gallery.store '", c.gallery_store, "' is not one of sqlite, postgres"));
+  }
+  if (c.postgres_dsn.empty()) {
+    return absl::InvalidArgumentError(
+        "gallery.store postgres needs gallery.postgres.dsn (or VERIFACE_POSTGRES_DSN), e.g. "
+        "\"host=db port=5432 dbname=veriface user=veriface\"");
+  }
+  if (DsnHasPassword(c.postgres_dsn)) {
+    return absl::InvalidArgumentError(
+        "gallery.postgres.dsn holds a password; put it in gallery.postgres.password_file or the "
+        "VERIFACE_POSTGRES_PASSWORD environment variable instead (the DSN is logged, the password never is)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const ServerConfig& c) {
+  VF_RETURN_IF_ERROR(ValidateGallery(c));
   if (c.service.fallback_threshold < -1 || c.service.fallback_threshold > 1) {
     return absl::InvalidArgumentError("model.fallback_threshold must be in [-1, 1]");
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/gallery/gallery_limits.h"
 #include "core/serving/service_options.h"
 
 namespace veriface::server {
@@ -60,12 +61,21 @@ struct ServerConfig {
   BatchingConfig detect{4, 2000, 64, 1};
   BatchingConfig embed{32, 2000, 256, 1};
 
-  // limits.*, gallery.max_templates and model.fallback_threshold: the serving core's own options
+  // limits.*, model.fallback_threshold and gallery.postgres.*_ms: the serving core's own options
   FaceServiceOptions service;
 
-  // gallery
-  std::string gallery_path = "gallery.db";
-  int64_t max_templates_per_identity = 1000;
+  // gallery: "sqlite" keeps it in one file that one replica owns; "postgres" in a database that several
+  // replicas share, each holding the whole gallery in memory and following the others' writes
+  // (service.follow holds how).
+  std::string gallery_store = "sqlite";
+  std::string gallery_path = "gallery.db";  // sqlite
+  // gallery.max_templates, max_templates_per_identity and max_galleries: the gallery's own limits.
+  GalleryLimits gallery_limits;
+  // postgres: a libpq connection string without the password (one in it is refused, as the configuration
+  // is logged). The environment's VERIFACE_POSTGRES_DSN, when set, replaces it.
+  std::string postgres_dsn;
+  // A file holding the password; when empty, the environment's VERIFACE_POSTGRES_PASSWORD (or none).
+  std::string postgres_password_file;
 
   // logging
   std::string log_level = "info";

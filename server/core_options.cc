@@ -28,9 +28,8 @@ BatchedEngineOptions EngineOptionsOf(const ServerConfig& config) {
 FaceServiceOptions ServiceOptionsOf(const ServerConfig& config) { return config.service; }
 
 GalleryLimits GalleryLimitsOf(const ServerConfig& config) {
-  GalleryLimits limits;
-  limits.max_templates = config.service.limits.max_templates;
-  limits.max_templates_per_identity = config.max_templates_per_identity;
+  GalleryLimits limits = config.gallery_limits;
+  // What a request may ask of the gallery is the service's limit, written once under limits.*.
   limits.max_page_size = config.service.limits.max_page_size;
   limits.max_k = config.service.limits.max_top_k;
   return limits;

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <prometheus/exposer.h>
+#include <spdlog/spdlog.h>
 
 #include <exception>
 
@@ -142,6 +143,31 @@ Metrics::Metrics(const std::string& torch_version)
                              .Help("Face templates in the gallery")
                              .Register(*registry_)
                              .Add({})),
+      galleries_(prometheus::BuildGauge()
+                     .Name("veriface_galleries")
+                     .Help("Named galleries, the default one included")
+                     .Register(*registry_)
+                     .Add({})),
+      store_up_(prometheus::BuildGauge()
+                    .Name("veriface_gallery_store_up")
+                    .Help("1 while the gallery store answers; 0 while it cannot be reached (reads still served)")
+                    .Register(*registry_)
+                    .Add({})),
+      stale_seconds_(prometheus::BuildGauge()
+                         .Name("veriface_gallery_stale_seconds")
+                         .Help("Seconds since this replica last caught up with the shared gallery store (0 for SQLite)")
+                         .Register(*registry_)
+                         .Add({})),
+      replication_lag_(prometheus::BuildHistogram()
+                           .Name("veriface_gallery_replication_lag_seconds")
+                           .Help("From another replica's gallery write to its application here, on the store's clock")
+                           .Register(*registry_)
+                           .Add({}, LatencyBuckets())),
+      changes_applied_(prometheus::BuildCounter()
+                           .Name("veriface_gallery_changes_applied_total")
+                           .Help("Identities and galleries replaced from the shared store")
+                           .Register(*registry_)
+                           .Add({})),
       build_info_(prometheus::BuildGauge()
                       .Name("veriface_build_info")
                       .Help("Build of this server; always 1")
@@ -203,9 +229,29 @@ void Metrics::ObserveStreamItem(const std::string& method, grpc::StatusCode code
 
 void Metrics::OnFacesDetected(int faces) { faces_per_image_.Observe(faces); }
 
-void Metrics::OnGallerySize(int64_t identities, int64_t templates) {
+void Metrics::OnGallerySize(int64_t identities, int64_t templates, int64_t galleries) {
   gallery_identities_.Set(static_cast<double>(identities));
   gallery_templates_.Set(static_cast<double>(templates));
+  galleries_.Set(static_cast<double>(galleries));
+}
+
+void Metrics::OnGallerySync(const SyncReport& report) {
+  for (const double lag : report.lag_seconds) replication_lag_.Observe(lag);
+  changes_applied_.Increment(static_cast<double>(report.changes));
+}
+
+void Metrics::OnGalleryFreshness(const GalleryFreshness& freshness) {
+  store_up_.Set(freshness.store_up ? 1 : 0);
+  stale_seconds_.Set(freshness.seconds_since_sync);
+}
+
+void Metrics::OnGallerySyncState(const absl::Status& status) {
+  if (status.ok()) {
+    spdlog::info("gallery store reachable again; following other replicas' writes");
+  } else {
+    spdlog::warn("gallery store unreachable; serving reads from memory, writes fail with UNAVAILABLE: {}",
+                 status.ToString());
+  }
 }
 
 void Metrics::SetModelInfo(const std::string& model_id, int64_t embedding_dim, const std::string& device) {

@@ -12,7 +12,12 @@
 //   veriface_batch_queue_capacity{stage}           gauge      items that may wait (inference.<stage>.max_queue_size)
 //   veriface_batch_dropped_total{stage,reason}     counter    items answered without compute
 //   veriface_faces_per_image                       histogram  faces the detector found per image
-//   veriface_gallery_identities / _templates       gauge      gallery size
+//   veriface_gallery_identities / _templates       gauge      gallery size, over all galleries
+//   veriface_galleries                             gauge      named galleries
+//   veriface_gallery_store_up                      gauge      1 while the gallery store answers, else 0
+//   veriface_gallery_stale_seconds                 gauge      since this replica last caught up with a shared store
+//   veriface_gallery_replication_lag_seconds       histogram  another replica's write to its arrival here
+//   veriface_gallery_changes_applied_total         counter    identities and galleries replaced from the store
 //   veriface_build_info{version,grpc_version,torch_version}  gauge = 1
 //   veriface_model_info{model_id,embedding_dim,device}       gauge = 1
 //
@@ -70,7 +75,11 @@ class Metrics : public BatchObserver, public ServiceObserver {
 
   // ServiceObserver
   void OnFacesDetected(int faces) override;
-  void OnGallerySize(int64_t identities, int64_t templates) override;
+  void OnGallerySize(int64_t identities, int64_t templates, int64_t galleries) override;
+  void OnGallerySync(const SyncReport& report) override;
+  void OnGalleryFreshness(const GalleryFreshness& freshness) override;
+  // Also logs, once per change of state, so that an operator sees the outage and the recovery.
+  void OnGallerySyncState(const absl::Status& status) override;
 
   prometheus::Registry& registry() { return *registry_; }
 
@@ -91,6 +100,11 @@ class Metrics : public BatchObserver, public ServiceObserver {
   prometheus::Histogram& faces_per_image_;
   prometheus::Gauge& gallery_identities_;
   prometheus::Gauge& gallery_templates_;
+  prometheus::Gauge& galleries_;
+  prometheus::Gauge& store_up_;
+  prometheus::Gauge& stale_seconds_;
+  prometheus::Histogram& replication_lag_;
+  prometheus::Counter& changes_applied_;
   prometheus::Family<prometheus::Gauge>& build_info_;
   prometheus::Family<prometheus::Gauge>& model_info_;
 };

@@ -214,6 +214,8 @@ int main(int argc, char** argv) {
                                                             {"--model", "model.dir"},
                                                             {"--device", "model.device"},
                                                             {"--gallery", "gallery.path"},
+                                                            {"--gallery-store", "gallery.store"},
+                                                            {"--postgres-dsn", "gallery.postgres.dsn"},
                                                             {"--torch-threads", "inference.torch_threads"},
                                                             {"--ready-file", "server.ready_file"},
                                                             {"--log-level", "logging.level"}};
@@ -225,6 +227,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::vector<std::pair<std::string, std::string>> overrides;
+  // The environment sits between the file and the command line, so that a Secret can supply the DSN.
+  if (const char* dsn = std::getenv("VERIFACE_POSTGRES_DSN"); dsn != nullptr && *dsn != '\0') {
+    overrides.emplace_back("gallery.postgres.dsn", dsn);
+  }
   for (const std::string& s : flags.sets) {
     const size_t eq = s.find('=');
     if (eq == std::string::npos || eq == 0) {

@@ -68,6 +68,7 @@ absl::StatusOr<FaceInput> SideFromProto(const v1::FaceInput& side, const std::st
     case v1::FaceInput::kIdentityId:
       out.kind = FaceInput::Kind::kIdentity;
       out.identity_id = side.identity_id();
+      out.gallery = side.gallery();
       break;
     case v1::FaceInput::SOURCE_NOT_SET:
       break;
@@ -138,6 +139,7 @@ absl::StatusOr<VerifyQuery> FromProto(const v1::VerifyRequest& request) {
 
 absl::StatusOr<IdentifyQuery> FromProto(const v1::IdentifyRequest& request) {
   IdentifyQuery query;
+  query.gallery = request.gallery();
   VF_ASSIGN_OR_RETURN(query.image,
                       ImageFromProto(request.image(), request.face_selection(), request.detection(), "image"));
   query.top_k = request.top_k();
@@ -148,6 +150,8 @@ absl::StatusOr<IdentifyQuery> FromProto(const v1::IdentifyRequest& request) {
 
 absl::StatusOr<EnrollQuery> FromProto(const v1::EnrollRequest& request) {
   EnrollQuery query;
+  query.gallery = request.gallery();
+  query.request_id = request.request_id();
   query.identity_id = request.identity_id();
   query.metadata.insert(request.metadata().begin(), request.metadata().end());
   query.images.reserve(static_cast<size_t>(request.images_size()));
@@ -194,6 +198,7 @@ void ToProto(const IdentifyAnswer& answer, v1::IdentifyResponse* out) {
   out->set_threshold_source(answer.threshold.source);
   out->set_model_id(answer.model_id);
   UsedFaceToProto(answer.face, out->mutable_face());
+  out->set_gallery(answer.gallery);
 }
 
 void ToProto(const EnrollAnswer& answer, v1::EnrollResponse* out) {
@@ -201,11 +206,35 @@ void ToProto(const EnrollAnswer& answer, v1::EnrollResponse* out) {
   for (const auto& id : answer.template_ids) out->add_template_ids(id);
   out->set_template_count(answer.template_count);
   for (const UsedFace& f : answer.faces) UsedFaceToProto(f, out->add_faces());
+  out->set_gallery(answer.gallery);
+  out->set_replayed(answer.replayed);
+}
+
+DeleteQuery FromProto(const v1::DeleteIdentityRequest& request) {
+  return DeleteQuery{IdentityRef{request.gallery(), request.identity_id()}, request.request_id()};
+}
+
+IdentityRef FromProto(const v1::GetIdentityRequest& request) {
+  return IdentityRef{request.gallery(), request.identity_id()};
 }
 
 void ToProto(const DeleteAnswer& answer, v1::DeleteIdentityResponse* out) {
   out->set_identity_id(answer.identity_id);
   out->set_templates_deleted(answer.templates_deleted);
+  out->set_replayed(answer.replayed);
+  out->set_gallery(answer.gallery);
+}
+
+void ToProto(const GallerySummary& summary, v1::GalleryInfo* out) {
+  out->set_name(summary.record.name);
+  out->set_identities(summary.identities);
+  out->set_templates(summary.templates);
+  out->set_max_templates(summary.max_templates);
+  out->set_created_unix_ms(summary.record.created_unix_ms);
+}
+
+void ToProto(const std::vector<GallerySummary>& galleries, v1::ListGalleriesResponse* out) {
+  for (const GallerySummary& g : galleries) ToProto(g, out->add_galleries());
 }
 
 void ToProto(const IdentityInfo& info, v1::Identity* out) {
@@ -214,6 +243,7 @@ void ToProto(const IdentityInfo& info, v1::Identity* out) {
   for (const auto& t : info.template_ids) out->add_template_ids(t);
   out->set_created_unix_ms(info.record.created_unix_ms);
   out->set_updated_unix_ms(info.record.updated_unix_ms);
+  out->set_gallery(info.gallery);
 }
 
 void ToProto(const ListAnswer& answer, v1::ListIdentitiesResponse* out) {
@@ -237,6 +267,10 @@ absl::Status ToProto(const ServiceInfo& info, v1::ModelInfo* out) {
   out->set_device(info.device);
   out->set_gallery_identities(info.gallery_identities);
   out->set_gallery_templates(info.gallery_templates);
+  out->set_gallery_store(info.freshness.store);
+  out->set_gallery_may_be_stale(info.freshness.may_be_stale);
+  out->set_gallery_seconds_since_sync(info.freshness.seconds_since_sync);
+  out->set_galleries(info.galleries);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 #include <grpcpp/support/status.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -26,6 +27,8 @@ EmbedQuery FromProto(const v1::EmbedRequest& request);
 absl::StatusOr<VerifyQuery> FromProto(const v1::VerifyRequest& request);
 absl::StatusOr<IdentifyQuery> FromProto(const v1::IdentifyRequest& request);
 absl::StatusOr<EnrollQuery> FromProto(const v1::EnrollRequest& request);
+DeleteQuery FromProto(const v1::DeleteIdentityRequest& request);
+IdentityRef FromProto(const v1::GetIdentityRequest& request);
 
 // Answers.
 void ToProto(const EmbedAnswer& answer, v1::EmbedResponse* out);
@@ -35,6 +38,8 @@ void ToProto(const EnrollAnswer& answer, v1::EnrollResponse* out);
 void ToProto(const DeleteAnswer& answer, v1::DeleteIdentityResponse* out);
 void ToProto(const IdentityInfo& info, v1::Identity* out);
 void ToProto(const ListAnswer& answer, v1::ListIdentitiesResponse* out);
+void ToProto(const GallerySummary& summary, v1::GalleryInfo* out);
+void ToProto(const std::vector<GallerySummary>& galleries, v1::ListGalleriesResponse* out);
 // server_version is the server's, not the core's: the caller sets it.
 absl::Status ToProto(const ServiceInfo& info, v1::ModelInfo* out);
 

@@ -14,9 +14,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
-#include "core/gallery/sqlite_gallery_store.h"
 #include "core/serving/batched_engine.h"
 #include "server/core_options.h"
+#include "server/gallery_store_open.h"
 #include "server/translate.h"
 #include "server/version.h"
 
@@ -80,11 +80,14 @@ absl::Status VerifaceService::Load() {
   VF_ASSIGN_OR_RETURN(auto engine, BatchedEngine::Load(ModelOptionsOf(config_), EngineOptionsOf(config_), metrics_));
   const ModelSpec& spec = engine->spec();
   const std::string device = engine->device();
-  VF_ASSIGN_OR_RETURN(auto store, SqliteGalleryStore::Open(config_.gallery_path));
-  auto gallery = Gallery::Open(std::move(store), spec.model_id, spec.embedding_dim, GalleryLimitsOf(config_));
+  const std::string location = GalleryLocation(config_);
+  auto store = OpenGalleryStore(config_);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(), absl::StrCat("gallery ", location, ": ", store.status().message()));
+  }
+  auto gallery = Gallery::Open(*std::move(store), spec.model_id, spec.embedding_dim, GalleryLimitsOf(config_));
   if (!gallery.ok()) {
-    return absl::Status(gallery.status().code(),
-                        absl::StrCat("gallery '", config_.gallery_path, "': ", gallery.status().message()));
+    return absl::Status(gallery.status().code(), absl::StrCat("gallery ", location, ": ", gallery.status().message()));
   }
   metrics_->SetModelInfo(spec.model_id, spec.embedding_dim, device);
   VF_ASSIGN_OR_RETURN(std::shared_ptr<FaceService> service,
@@ -94,9 +97,11 @@ absl::Status VerifaceService::Load() {
     spdlog::warn("{}; using model.fallback_threshold {}",
                  std::string(service->spec().DefaultThreshold().status().message()), threshold.value);
   }
-  spdlog::info("model {} on {} ({}-D, threshold {} from {}); gallery '{}': {} identities, {} templates", spec.model_id,
-               device, spec.embedding_dim, threshold.value, threshold.source, config_.gallery_path,
-               service->gallery().identity_count(), service->gallery().template_count());
+  spdlog::info(
+      "model {} on {} ({}-D, threshold {} from {}); gallery {} ({}): {} galleries, {} identities, {} templates",
+      spec.model_id, device, spec.embedding_dim, threshold.value, threshold.source, location,
+      service->gallery().store_kind(), service->gallery().gallery_count(), service->gallery().identity_count(),
+      service->gallery().template_count());
   std::atomic_store(&service_, std::move(service));
   return absl::OkStatus();
 }
@@ -226,7 +231,7 @@ grpc::Status VerifaceService::EnrollStream(
 grpc::Status VerifaceService::DeleteIdentity(grpc::ServerContext* context, const v1::DeleteIdentityRequest* request,
                                              v1::DeleteIdentityResponse* response) {
   return Handle(Rpc::kDeleteIdentity, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
-    VF_ASSIGN_OR_RETURN(const DeleteAnswer answer, service.Delete(request->identity_id()));
+    VF_ASSIGN_OR_RETURN(const DeleteAnswer answer, service.Delete(FromProto(*request)));
     ToProto(answer, response);
     return absl::OkStatus();
   });
@@ -235,7 +240,7 @@ grpc::Status VerifaceService::DeleteIdentity(grpc::ServerContext* context, const
 grpc::Status VerifaceService::GetIdentity(grpc::ServerContext* context, const v1::GetIdentityRequest* request,
                                           v1::Identity* response) {
   return Handle(Rpc::kGetIdentity, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
-    VF_ASSIGN_OR_RETURN(const IdentityInfo info, service.Get(request->identity_id()));
+    VF_ASSIGN_OR_RETURN(const IdentityInfo info, service.Get(FromProto(*request)));
     ToProto(info, response);
     return absl::OkStatus();
   });
@@ -244,7 +249,8 @@ grpc::Status VerifaceService::GetIdentity(grpc::ServerContext* context, const v1
 grpc::Status VerifaceService::ListIdentities(grpc::ServerContext* context, const v1::ListIdentitiesRequest* request,
                                              v1::ListIdentitiesResponse* response) {
   return Handle(Rpc::kListIdentities, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
-    VF_ASSIGN_OR_RETURN(const ListAnswer answer, service.List(request->page_size(), request->page_token()));
+    VF_ASSIGN_OR_RETURN(const ListAnswer answer,
+                        service.List(request->gallery(), request->page_size(), request->page_token()));
     ToProto(answer, response);
     return absl::OkStatus();
   });
@@ -255,6 +261,32 @@ grpc::Status VerifaceService::GetModelInfo(grpc::ServerContext* context, const v
   return Handle(Rpc::kGetModelInfo, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
     VF_RETURN_IF_ERROR(ToProto(service.Info(), response));
     response->set_server_version(kVersion);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status VerifaceService::CreateGallery(grpc::ServerContext* context, const v1::CreateGalleryRequest* request,
+                                            v1::GalleryInfo* response) {
+  return Handle(Rpc::kCreateGallery, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
+    VF_ASSIGN_OR_RETURN(const GallerySummary created, service.CreateGallery(request->name(), request->max_templates()));
+    ToProto(created, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status VerifaceService::ListGalleries(grpc::ServerContext* context, const v1::ListGalleriesRequest*,
+                                            v1::ListGalleriesResponse* response) {
+  return Handle(Rpc::kListGalleries, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
+    ToProto(service.ListGalleries(), response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status VerifaceService::DeleteGallery(grpc::ServerContext* context, const v1::DeleteGalleryRequest* request,
+                                            v1::GalleryInfo* response) {
+  return Handle(Rpc::kDeleteGallery, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
+    VF_ASSIGN_OR_RETURN(const GallerySummary deleted, service.DeleteGallery(request->name()));
+    ToProto(deleted, response);
     return absl::OkStatus();
   });
 }

@@ -43,6 +43,12 @@ class VerifaceService final : public veriface::v1::Veriface::Service {
                               v1::ListIdentitiesResponse* response) override;
   grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
                             v1::ModelInfo* response) override;
+  grpc::Status CreateGallery(grpc::ServerContext* context, const v1::CreateGalleryRequest* request,
+                             v1::GalleryInfo* response) override;
+  grpc::Status ListGalleries(grpc::ServerContext* context, const v1::ListGalleriesRequest* request,
+                             v1::ListGalleriesResponse* response) override;
+  grpc::Status DeleteGallery(grpc::ServerContext* context, const v1::DeleteGalleryRequest* request,
+                             v1::GalleryInfo* response) override;
 
  private:
   // Admits the call, runs fn(service, budget) unless the service is still loading, and records the outcome.

@@ -1,8 +1,11 @@
 #pragma once
-// The in-memory gallery: every template's unit-length embedding in one contiguous row-major matrix,
-// so that Identify is one matrix-vector product plus an exact top-k. Writes go to the store first and
-// reach memory only once committed. Thread-safe: many readers, one writer at a time.
+// The gallery: named collections of enrolled people, held in memory for search and kept durable by a
+// GalleryStore. Writes go to the store first and reach memory only once committed, as the store committed
+// them. With a store that other replicas share, Sync applies what they wrote, so every replica converges
+// on the store's contents while answering its own writes at once. Thread-safe.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -10,131 +13,131 @@
 #include <random>
 #include <shared_mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/gallery/collection.h"
+#include "core/gallery/gallery_limits.h"
 #include "core/gallery/gallery_store.h"
 #include "core/gallery/gallery_types.h"
-#include "core/gallery/rw_mutex.h"
 
 namespace veriface {
 
-struct GalleryLimits {
-  int64_t max_templates = 2'000'000;
-  int64_t max_templates_per_identity = 1000;
-  int64_t max_id_length = 256;  // bytes, for identity ids and metadata keys
-  int64_t max_metadata_entries = 32;
-  int64_t max_metadata_bytes = 4096;  // keys plus values, after merging
-  int max_page_size = 1000;           // List clamps larger page sizes to this
-  int max_k = 1000;                   // Identify clamps larger k to this
-  // An embedding is accepted as unit length when | ||e|| - 1 | <= norm_tolerance; it is then renormalised.
-  float norm_tolerance = 1e-3f;
-};
-
-struct IdentityMatch {
+struct EnrollCommand {
+  std::string gallery;  // "" for the default gallery
   std::string identity_id;
-  std::string best_template_id;  // the identity's template most similar to the query
-  float similarity = 0;          // cosine similarity of that template
+  std::map<std::string, std::string> metadata;  // merged into the identity's, new values win
+  std::vector<std::vector<float>> embeddings;
+  std::string request_id;  // "" for none; a retry with the same id returns the first result
 };
 
-// The most similar pair of templates of two identities.
-struct IdentityPairMatch {
-  std::string template_a;  // a template of the first identity
-  std::string template_b;  // a template of the second identity
-  float similarity = 0;    // cosine similarity of that pair
+struct EnrollOutcome {
+  std::string gallery;
+  std::vector<std::string> template_ids;  // the new templates, in the order of the embeddings
+  bool replayed = false;                  // the first result of an earlier request with this request id
 };
 
-struct IdentityInfo {
-  IdentityRecord record;
-  std::vector<std::string> template_ids;  // in enrolment order
+struct DeleteOutcome {
+  std::string gallery;
+  int64_t templates_deleted = 0;
+  bool replayed = false;
 };
 
-struct IdentityPage {
-  std::vector<IdentityInfo> identities;  // ordered by identity id (bytewise)
-  std::string next_page_token;           // empty on the last page
+struct GallerySummary {
+  GalleryRecord record;
+  int64_t identities = 0;
+  int64_t templates = 0;
+  int64_t max_templates = 0;  // in force: the record's, or the deployment's
+};
+
+// What the last Sync did, for metrics.
+struct SyncReport {
+  int64_t changes = 0;              // identities and galleries replaced or removed
+  std::vector<double> lag_seconds;  // per change another replica made
+  bool full_reload = false;
 };
 
 class Gallery {
  public:
   // Loads everything from `store`. A store holding templates of another model is refused
-  // (FAILED_PRECONDITION, naming both model ids); an empty store is bound to `model_id`.
+  // (FAILED_PRECONDITION, naming both model ids); an empty store is bound to `model_id`. The default
+  // gallery is created when missing.
   static absl::StatusOr<std::unique_ptr<Gallery>> Open(std::unique_ptr<GalleryStore> store, std::string model_id,
                                                        int64_t embedding_dim, GalleryLimits limits = {});
+  Gallery(const Gallery&) = delete;
+  Gallery& operator=(const Gallery&) = delete;
 
-  // Adds templates (unit-length embeddings of `embedding_dim`) to the identity, creating it if new and
-  // merging `metadata` into it (new values win). Returns the new template ids, in the order of
-  // `embeddings`, once committed. INVALID_ARGUMENT for bad ids, metadata or embeddings;
-  // RESOURCE_EXHAUSTED when a limit would be passed.
-  absl::StatusOr<std::vector<std::string>> Enroll(const std::string& identity_id,
-                                                  const std::map<std::string, std::string>& metadata,
-                                                  const std::vector<std::vector<float>>& embeddings);
+  // The named gallery ("" is the default); NOT_FOUND when there is none. The collection stays usable
+  // by its holder even if the gallery is deleted meanwhile.
+  absl::StatusOr<std::shared_ptr<const Collection>> Find(const std::string& name) const;
+  std::vector<GallerySummary> ListGalleries() const;
 
-  // Removes the identity and all its templates from the store (leaving no trace in the file) and from
-  // memory. NOT_FOUND if unknown.
-  absl::Status Delete(const std::string& identity_id);
-  absl::StatusOr<IdentityInfo> Get(const std::string& identity_id) const;
+  // Adds templates (unit-length embeddings of `embedding_dim`) to the identity, creating it if new.
+  // Returns once committed. INVALID_ARGUMENT for bad ids, metadata or embeddings; NOT_FOUND for an
+  // unknown gallery; RESOURCE_EXHAUSTED when a limit would be passed; FAILED_PRECONDITION when the
+  // request id was used for another request; UNAVAILABLE when the store cannot be reached.
+  absl::StatusOr<EnrollOutcome> Enroll(const EnrollCommand& command);
 
-  // Identities ordered by id. `page_token` is empty for the first page, else a previous page's
-  // next_page_token; pages stay stable under concurrent enrolments and deletions (each identity present
-  // for the whole walk is returned exactly once). page_size <= 0 means the default (100).
-  absl::StatusOr<IdentityPage> List(int page_size, const std::string& page_token) const;
+  // Removes the identity and all its templates from the store (leaving no trace in it) and from memory.
+  // NOT_FOUND if unknown (unless `request_id` names an earlier delete of it, whose result is returned).
+  absl::StatusOr<DeleteOutcome> Delete(const std::string& gallery, const std::string& identity_id,
+                                       const std::string& request_id = "");
 
-  // The `k` identities most similar to `query` (best template per identity), most similar first, ties
-  // broken by identity id, keeping only those with similarity >= min_similarity. INVALID_ARGUMENT when
-  // the query has the wrong size, is not finite or is not unit length, or k < 1.
-  absl::StatusOr<std::vector<IdentityMatch>> Identify(const std::vector<float>& query, int k,
-                                                      float min_similarity) const;
+  // max_templates 0: the deployment's limit; more than it is refused. ALREADY_EXISTS when it exists.
+  absl::StatusOr<GallerySummary> CreateGallery(const std::string& name, int64_t max_templates = 0);
+  // Removes a gallery and everyone in it; the default gallery cannot be deleted.
+  absl::StatusOr<GallerySummary> DeleteGallery(const std::string& name);
 
-  // The best similarity between `query` and any template of the identity; NOT_FOUND if unknown.
-  absl::StatusOr<IdentityMatch> Compare(const std::vector<float>& query, const std::string& identity_id) const;
-
-  // The best similarity between any template of `identity_a` and any template of `identity_b` (the
-  // same rule Compare applies to one side), with the pair that gave it; NOT_FOUND naming whichever is
-  // unknown. An identity compared with itself gives its templates' self-similarity (1).
-  absl::StatusOr<IdentityPairMatch> CompareIdentities(const std::string& identity_a,
-                                                      const std::string& identity_b) const;
+  // Applies what other writers of a shared store committed since the last Sync (a no-op otherwise).
+  absl::StatusOr<SyncReport> Sync();
+  // Returns when the store may hold news for Sync, or after `timeout`.
+  absl::Status WaitForChange(std::chrono::milliseconds timeout);
 
   // INVALID_ARGUMENT unless `id` is a usable identity id (non-empty, at most limits().max_id_length bytes,
   // UTF-8 without control characters); the message names it `field`. Enroll applies the same check.
   absl::Status CheckIdentityId(const std::string& id, const std::string& field) const;
+  // INVALID_ARGUMENT unless `name` is "" (the default) or a well-formed gallery name.
+  absl::Status CheckGalleryName(const std::string& name, const std::string& field) const;
 
+  // Totals over all galleries.
   int64_t identity_count() const;
   int64_t template_count() const;
+  int64_t gallery_count() const;
   const std::string& model_id() const { return model_id_; }
   int64_t embedding_dim() const { return embedding_dim_; }
   const GalleryLimits& limits() const { return limits_; }
+  std::string store_kind() const { return store_->kind(); }
+  bool shared() const { return store_->shared(); }
 
  private:
   Gallery(std::unique_ptr<GalleryStore> store, std::string model_id, int64_t embedding_dim, GalleryLimits limits);
 
-  absl::Status LoadSnapshot(GallerySnapshot snapshot);
-  // Validates `embedding` and returns it scaled to exactly unit length.
-  absl::StatusOr<std::vector<float>> NormalizedEmbedding(const std::vector<float>& embedding,
-                                                         const std::string& what) const;
+  // DATA_LOSS unless the stored state is one this gallery can hold (model, size, finite values).
+  absl::Status CheckStored(const std::string& gallery, const IdentityState& state) const;
+  absl::StatusOr<std::shared_ptr<Collection>> Build(GalleryContents contents) const;
+  absl::Status LoadAll(StoreSnapshot snapshot);  // caller holds write_mutex_
+  absl::StatusOr<std::shared_ptr<Collection>> FindMutable(const std::string& name) const;
   std::string NewTemplateId();  // caller holds write_mutex_
-  // Memory-only mutations; the caller holds write_mutex_ and mutex_ exclusively.
-  void AppendRows(int32_t identity, const std::vector<std::vector<float>>& rows, const std::vector<std::string>& ids);
-  void RemoveIdentity(int32_t identity);
-  // The identity's template most similar to `query`; the caller holds mutex_.
-  IdentityMatch BestTemplate(int32_t identity, const float* query) const;
+  std::string Fingerprint(WriteReceipt::Kind kind, const std::string& gallery, const std::string& identity) const;
+  // The earlier result of `request_id` when there is one; FAILED_PRECONDITION when it was another request.
+  absl::StatusOr<std::optional<WriteReceipt>> Receipt(const std::string& request_id, WriteReceipt::Kind kind,
+                                                      const std::string& fingerprint);
+  void NoteWrite();  // caller holds write_mutex_; prunes old receipts now and then
 
-  std::unique_ptr<GalleryStore> store_;
+  const std::unique_ptr<GalleryStore> store_;
   const std::string model_id_;
   const int64_t embedding_dim_;
   const GalleryLimits limits_;
 
-  // Writers are serialised by write_mutex_ and hold it across the store commit, so readers only wait
-  // for the short in-memory update, under mutex_ held exclusively.
+  // Writers and Sync are serialised by write_mutex_, held across the store's commit and the memory
+  // update, so memory never goes back to an older state than a write already answered.
   std::mutex write_mutex_;
-  std::mt19937_64 id_rng_;                         // guarded by write_mutex_
-  mutable WriterPreferringMutex mutex_;            // writer-preferring, so Identify traffic cannot starve writers
-  std::vector<float> matrix_;                      // template_count x embedding_dim, row-major
-  std::vector<std::string> row_template_;          // row -> template id
-  std::vector<int32_t> row_identity_;              // row -> index into identities_
-  std::vector<IdentityInfo> identities_;           // dense; deleted slots are filled by the last
-  std::map<std::string, int32_t> identity_index_;  // ordered, for List's stable pagination
-  std::unordered_map<std::string, int64_t> template_row_;  // template id -> row
+  std::mt19937_64 id_rng_;          // guarded by write_mutex_
+  std::string cursor_;              // guarded by write_mutex_
+  int64_t writes_since_prune_ = 0;  // guarded by write_mutex_
+  // The name -> collection map changes only under write_mutex_ and map_mutex_ held exclusively.
+  mutable std::shared_mutex map_mutex_;
+  std::map<std::string, std::shared_ptr<Collection>> collections_;
 };
 
 }  // namespace veriface

@@ -5,12 +5,15 @@
 
 #include <cstring>
 #include <filesystem>
+#include <iterator>
 #include <mutex>
 #include <unordered_map>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
 #include "core/sqlite/sqlite_util.h"
 
@@ -26,8 +29,13 @@ static_assert(sizeof(float) == 4, "embeddings are stored as float32");
 //   leaf or an interior cell), so secure_delete zeroes every copy of a deleted id;
 // - templates keep their model id, so a gallery is never silently compared across models;
 // - seq keeps enrolment order, which Load returns.
-constexpr const char* kSchema = R"sql(
+// Migration i takes the schema from version i - 1 to i; a new file runs them all, so an upgraded file
+// and a new one have the same schema by construction.
+constexpr const char* kMigrations[] = {
+    // 1: one gallery.
+    R"sql(
 CREATE TABLE schema_version(version INTEGER NOT NULL);
+INSERT INTO schema_version(version) VALUES(0);
 CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
 CREATE TABLE identities(
   identity_id TEXT PRIMARY KEY NOT NULL,
@@ -46,7 +54,62 @@ CREATE TABLE templates(
   embedding BLOB NOT NULL,
   created_unix_ms INTEGER NOT NULL);
 CREATE INDEX templates_by_identity ON templates(identity_id);
-)sql";
+)sql",
+    // 2: named galleries (everything so far goes to the default one) and receipts of writes that carried a
+    // request id. Tables gain a key column, so they are rebuilt; RENAME updates the foreign keys.
+    R"sql(
+CREATE TABLE galleries(
+  name TEXT PRIMARY KEY NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  max_templates INTEGER NOT NULL);
+INSERT INTO galleries(name, created_unix_ms, max_templates)
+  SELECT 'default', coalesce(min(created_unix_ms), 0), 0 FROM identities;
+CREATE TABLE identities_2(
+  gallery TEXT NOT NULL REFERENCES galleries(name),
+  identity_id TEXT NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  updated_unix_ms INTEGER NOT NULL,
+  PRIMARY KEY(gallery, identity_id));
+INSERT INTO identities_2 SELECT 'default', identity_id, created_unix_ms, updated_unix_ms FROM identities;
+CREATE TABLE identity_metadata_2(
+  gallery TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY(gallery, identity_id, key),
+  FOREIGN KEY(gallery, identity_id) REFERENCES identities_2(gallery, identity_id));
+INSERT INTO identity_metadata_2 SELECT 'default', identity_id, key, value FROM identity_metadata;
+CREATE TABLE templates_2(
+  seq INTEGER PRIMARY KEY,
+  template_id TEXT NOT NULL UNIQUE,
+  gallery TEXT NOT NULL,
+  identity_id TEXT NOT NULL,
+  model_id TEXT NOT NULL,
+  embedding BLOB NOT NULL,
+  created_unix_ms INTEGER NOT NULL,
+  FOREIGN KEY(gallery, identity_id) REFERENCES identities_2(gallery, identity_id));
+INSERT INTO templates_2 SELECT seq, template_id, 'default', identity_id, model_id, embedding, created_unix_ms
+  FROM templates;
+DROP TABLE templates;
+DROP TABLE identity_metadata;
+DROP TABLE identities;
+ALTER TABLE identities_2 RENAME TO identities;
+ALTER TABLE identity_metadata_2 RENAME TO identity_metadata;
+ALTER TABLE templates_2 RENAME TO templates;
+CREATE INDEX templates_by_identity ON templates(gallery, identity_id);
+CREATE TABLE receipts(
+  request_id TEXT PRIMARY KEY NOT NULL,
+  kind INTEGER NOT NULL,
+  fingerprint TEXT NOT NULL,
+  template_ids TEXT NOT NULL,
+  templates_deleted INTEGER NOT NULL,
+  created_unix_ms INTEGER NOT NULL);
+CREATE INDEX receipts_by_age ON receipts(created_unix_ms);
+CREATE INDEX receipts_by_fingerprint ON receipts(fingerprint);
+)sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteGalleryStore::kSchemaVersion,
+              "one migration per schema version");
 
 // fsyncs the directory holding `path`, so that a newly created database file's name is durable too.
 void SyncParentDirectory(const std::string& path) {
@@ -61,20 +124,27 @@ void SyncParentDirectory(const std::string& path) {
 
 struct SqliteGalleryStore::Impl {
   std::unique_ptr<sqlite::Db> db;
+  std::string path;
   std::mutex mutex;  // one transaction at a time on the connection
+  sqlite::Statement gallery_exists;
   sqlite::Statement upsert_identity;
-  sqlite::Statement delete_metadata;
-  sqlite::Statement insert_metadata;
+  sqlite::Statement upsert_metadata;
   sqlite::Statement insert_template;
-  sqlite::Statement delete_templates;
-  sqlite::Statement delete_identity;
+  sqlite::Statement insert_receipt;
+  sqlite::Statement find_receipt;
 
   absl::Status Configure(int busy_timeout_ms);
-  absl::Status CreateOrCheckSchema();
+  absl::Status Migrate();
   absl::Status PrepareStatements();
   absl::StatusOr<std::string> Meta(const std::string& key);
   absl::Status SetMeta(const std::string& key, const std::string& value);
   absl::StatusOr<int64_t> TemplateCount();
+  absl::StatusOr<bool> GalleryExists(const std::string& name);
+  absl::StatusOr<std::optional<WriteReceipt>> FindReceiptLocked(const std::string& request_id);
+  absl::Status InsertReceipt(const std::string& request_id, const WriteReceipt& receipt);
+  // Reads identities (with metadata and templates) of `gallery`, all of them or the one named.
+  absl::StatusOr<std::vector<IdentityState>> ReadIdentities(const std::string& gallery, const std::string* only,
+                                                            int64_t embedding_dim);
   absl::Status CheckpointLocked();
 };
 
@@ -96,46 +166,56 @@ absl::Status SqliteGalleryStore::Impl::Configure(int busy_timeout_ms) {
       "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON; PRAGMA cell_size_check=ON;");
 }
 
-absl::Status SqliteGalleryStore::Impl::CreateOrCheckSchema() {
+absl::Status SqliteGalleryStore::Impl::Migrate() {
   sqlite::Transaction tx(db.get());
   VF_RETURN_IF_ERROR(tx.Begin());
   VF_ASSIGN_OR_RETURN(std::string tables, db->QueryText("SELECT count(*) FROM sqlite_schema WHERE type='table'"));
-  if (tables == "0") {
-    VF_RETURN_IF_ERROR(db->Exec(kSchema));
-    VF_RETURN_IF_ERROR(db->Exec(absl::StrCat("INSERT INTO schema_version(version) VALUES(", kSchemaVersion, ")")));
-    return tx.Commit();
-  }
-  VF_ASSIGN_OR_RETURN(std::string has_version,
-                      db->QueryText("SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='schema_version'"));
-  if (has_version == "0") {
-    return absl::FailedPreconditionError(absl::StrCat("'", db->path(),
-                                                      "' is an SQLite database but not a Veriface gallery "
-                                                      "(it has no schema_version table)"));
-  }
-  VF_ASSIGN_OR_RETURN(std::string version_text, db->QueryText("SELECT max(version) FROM schema_version"));
   int version = 0;
-  if (!absl::SimpleAtoi(version_text, &version) || version != kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat("gallery database '", db->path(), "' has schema version '",
-                                                      version_text, "'; this build reads version ", kSchemaVersion));
+  if (tables != "0") {
+    VF_ASSIGN_OR_RETURN(std::string has_version, db->QueryText("SELECT count(*) FROM sqlite_schema WHERE "
+                                                               "type='table' AND name='schema_version'"));
+    if (has_version == "0") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "'", db->path(), "' is an SQLite database but not a Veriface gallery (it has no schema_version table)"));
+    }
+    VF_ASSIGN_OR_RETURN(std::string version_text, db->QueryText("SELECT max(version) FROM schema_version"));
+    if (!absl::SimpleAtoi(version_text, &version) || version < 1 || version > kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat("gallery database '", db->path(), "' has schema version '",
+                                                        version_text, "'; this build reads versions 1 to ",
+                                                        kSchemaVersion));
+    }
   }
+  for (int next = version + 1; next <= kSchemaVersion; ++next) {
+    VF_RETURN_IF_ERROR(db->Exec(kMigrations[next - 1]));
+    VF_RETURN_IF_ERROR(db->Exec(absl::StrCat("UPDATE schema_version SET version = ", next)));
+  }
+  // The whole upgrade commits or none of it does: a crash mid-way leaves the file at its old version.
   return tx.Commit();
 }
 
 absl::Status SqliteGalleryStore::Impl::PrepareStatements() {
+  VF_ASSIGN_OR_RETURN(gallery_exists, db->Prepare("SELECT 1 FROM galleries WHERE name = ?1", /*persistent=*/true));
   VF_ASSIGN_OR_RETURN(upsert_identity,
-                      db->Prepare("INSERT INTO identities(identity_id, created_unix_ms, updated_unix_ms) "
-                                  "VALUES(?1, ?2, ?3) ON CONFLICT(identity_id) DO UPDATE SET "
+                      db->Prepare("INSERT INTO identities(gallery, identity_id, created_unix_ms, updated_unix_ms) "
+                                  "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(gallery, identity_id) DO UPDATE SET "
                                   "updated_unix_ms = excluded.updated_unix_ms",
-                                  /*persistent=*/true));
-  VF_ASSIGN_OR_RETURN(delete_metadata, db->Prepare("DELETE FROM identity_metadata WHERE identity_id = ?1", true));
-  VF_ASSIGN_OR_RETURN(insert_metadata,
-                      db->Prepare("INSERT INTO identity_metadata(identity_id, key, value) VALUES(?1, ?2, ?3)", true));
-  VF_ASSIGN_OR_RETURN(insert_template,
-                      db->Prepare("INSERT INTO templates(template_id, identity_id, model_id, embedding, "
-                                  "created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
                                   true));
-  VF_ASSIGN_OR_RETURN(delete_templates, db->Prepare("DELETE FROM templates WHERE identity_id = ?1", true));
-  VF_ASSIGN_OR_RETURN(delete_identity, db->Prepare("DELETE FROM identities WHERE identity_id = ?1", true));
+  VF_ASSIGN_OR_RETURN(upsert_metadata,
+                      db->Prepare("INSERT INTO identity_metadata(gallery, identity_id, key, value) "
+                                  "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(gallery, identity_id, key) DO UPDATE SET "
+                                  "value = excluded.value",
+                                  true));
+  VF_ASSIGN_OR_RETURN(insert_template,
+                      db->Prepare("INSERT INTO templates(template_id, gallery, identity_id, model_id, embedding, "
+                                  "created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                                  true));
+  VF_ASSIGN_OR_RETURN(insert_receipt, db->Prepare("INSERT INTO receipts(request_id, kind, fingerprint, template_ids, "
+                                                  "templates_deleted, created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                                                  true));
+  VF_ASSIGN_OR_RETURN(find_receipt,
+                      db->Prepare("SELECT kind, fingerprint, template_ids, templates_deleted, created_unix_ms "
+                                  "FROM receipts WHERE request_id = ?1",
+                                  true));
   return absl::OkStatus();
 }
 
@@ -158,6 +238,105 @@ absl::StatusOr<int64_t> SqliteGalleryStore::Impl::TemplateCount() {
   int64_t n = 0;
   if (!absl::SimpleAtoi(count, &n)) return absl::InternalError("count(*) of templates is not a number: " + count);
   return n;
+}
+
+absl::StatusOr<bool> SqliteGalleryStore::Impl::GalleryExists(const std::string& name) {
+  gallery_exists.BindText(1, name);
+  VF_ASSIGN_OR_RETURN(bool row, gallery_exists.Step());
+  gallery_exists.Reset();
+  return row;
+}
+
+absl::StatusOr<std::optional<WriteReceipt>> SqliteGalleryStore::Impl::FindReceiptLocked(const std::string& request_id) {
+  find_receipt.BindText(1, request_id);
+  VF_ASSIGN_OR_RETURN(bool row, find_receipt.Step());
+  if (!row) return std::nullopt;
+  WriteReceipt receipt;
+  receipt.kind = find_receipt.ColumnInt64(0) == 0 ? WriteReceipt::Kind::kEnroll : WriteReceipt::Kind::kDelete;
+  receipt.fingerprint = find_receipt.ColumnText(1);
+  receipt.template_ids = absl::StrSplit(find_receipt.ColumnText(2), ' ', absl::SkipEmpty());
+  receipt.templates_deleted = find_receipt.ColumnInt64(3);
+  receipt.created_unix_ms = find_receipt.ColumnInt64(4);
+  find_receipt.Reset();
+  return receipt;
+}
+
+absl::Status SqliteGalleryStore::Impl::InsertReceipt(const std::string& request_id, const WriteReceipt& receipt) {
+  insert_receipt.BindText(1, request_id)
+      .BindInt64(2, receipt.kind == WriteReceipt::Kind::kEnroll ? 0 : 1)
+      .BindText(3, receipt.fingerprint)
+      .BindText(4, absl::StrJoin(receipt.template_ids, " "))
+      .BindInt64(5, receipt.templates_deleted)
+      .BindInt64(6, receipt.created_unix_ms);
+  return insert_receipt.Run();
+}
+
+absl::StatusOr<std::vector<IdentityState>> SqliteGalleryStore::Impl::ReadIdentities(const std::string& gallery,
+                                                                                    const std::string* only,
+                                                                                    int64_t embedding_dim) {
+  const std::string filter = only == nullptr ? "gallery = ?1" : "gallery = ?1 AND identity_id = ?2";
+  const auto bind = [&](sqlite::Statement& stmt) {
+    stmt.BindText(1, gallery);
+    if (only != nullptr) stmt.BindText(2, *only);
+  };
+  std::vector<IdentityState> out;
+  std::unordered_map<std::string, size_t> at;
+  VF_ASSIGN_OR_RETURN(sqlite::Statement identities,
+                      db->Prepare(absl::StrCat("SELECT identity_id, created_unix_ms, updated_unix_ms FROM identities "
+                                               "WHERE ",
+                                               filter, " ORDER BY identity_id")));
+  bind(identities);
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(identities, [&]() -> absl::Status {
+    IdentityState state;
+    state.record.identity_id = identities.ColumnText(0);
+    state.record.created_unix_ms = identities.ColumnInt64(1);
+    state.record.updated_unix_ms = identities.ColumnInt64(2);
+    at[state.record.identity_id] = out.size();
+    out.push_back(std::move(state));
+    return absl::OkStatus();
+  }));
+  VF_ASSIGN_OR_RETURN(
+      sqlite::Statement metadata,
+      db->Prepare(absl::StrCat("SELECT identity_id, key, value FROM identity_metadata WHERE ", filter)));
+  bind(metadata);
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(metadata, [&]() -> absl::Status {
+    auto it = at.find(metadata.ColumnText(0));
+    if (it == at.end()) {
+      return absl::DataLossError(
+          absl::StrCat("gallery database '", path, "': metadata for unknown identity '", metadata.ColumnText(0), "'"));
+    }
+    out[it->second].record.metadata[metadata.ColumnText(1)] = metadata.ColumnText(2);
+    return absl::OkStatus();
+  }));
+  VF_ASSIGN_OR_RETURN(sqlite::Statement templates,
+                      db->Prepare(absl::StrCat("SELECT template_id, identity_id, model_id, embedding, created_unix_ms "
+                                               "FROM templates WHERE ",
+                                               filter, " ORDER BY seq")));
+  bind(templates);
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(templates, [&]() -> absl::Status {
+    TemplateRecord t;
+    t.template_id = templates.ColumnText(0);
+    t.identity_id = templates.ColumnText(1);
+    t.model_id = templates.ColumnText(2);
+    t.created_unix_ms = templates.ColumnInt64(4);
+    const int bytes = templates.ColumnBytes(3);
+    if (bytes <= 0 || bytes % sizeof(float) != 0 ||
+        (embedding_dim > 0 && bytes != embedding_dim * static_cast<int64_t>(sizeof(float)))) {
+      return absl::DataLossError(absl::StrCat("gallery database '", path, "': template '", t.template_id,
+                                              "' has an embedding of ", bytes, " bytes; expected ", embedding_dim,
+                                              " float32 values"));
+    }
+    auto it = at.find(t.identity_id);
+    if (it == at.end()) {
+      return absl::DataLossError(absl::StrCat("gallery database '", path, "': template '", t.template_id,
+                                              "' belongs to unknown identity '", t.identity_id, "'"));
+    }
+    t.embedding.resize(bytes / sizeof(float));
+    std::memcpy(t.embedding.data(), templates.ColumnBlob(3), bytes);
+    out[it->second].templates.push_back(std::move(t));
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::Status SqliteGalleryStore::Impl::CheckpointLocked() {
@@ -185,7 +364,8 @@ absl::StatusOr<std::unique_ptr<SqliteGalleryStore>> SqliteGalleryStore::Open(con
       sqlite::Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
                        "gallery database"));
   VF_RETURN_IF_ERROR(impl->Configure(options.busy_timeout_ms));
-  VF_RETURN_IF_ERROR(impl->CreateOrCheckSchema());
+  impl->path = path;
+  VF_RETURN_IF_ERROR(impl->Migrate());
   VF_RETURN_IF_ERROR(impl->PrepareStatements());
   if (!existed) SyncParentDirectory(path);
   return std::unique_ptr<SqliteGalleryStore>(new SqliteGalleryStore(path, std::move(impl)));
@@ -196,10 +376,10 @@ SqliteGalleryStore::SqliteGalleryStore(std::string path, std::unique_ptr<Impl> i
 
 SqliteGalleryStore::~SqliteGalleryStore() = default;
 
-absl::StatusOr<GallerySnapshot> SqliteGalleryStore::Load() {
+absl::StatusOr<StoreSnapshot> SqliteGalleryStore::Load() {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   sqlite::Db& db = *impl_->db;
-  GallerySnapshot snapshot;
+  StoreSnapshot snapshot;
   // One read transaction, so the snapshot is consistent even if another process wrote meanwhile.
   VF_RETURN_IF_ERROR(db.Exec("BEGIN"));
   struct EndRead {
@@ -213,57 +393,17 @@ absl::StatusOr<GallerySnapshot> SqliteGalleryStore::Load() {
     return absl::DataLossError(
         absl::StrCat("gallery database '", path_, "': embedding_dim '", dim_text, "' is not a positive number"));
   }
-
-  std::unordered_map<std::string, size_t> identity_at;
-  VF_ASSIGN_OR_RETURN(
-      sqlite::Statement identities,
-      db.Prepare("SELECT identity_id, created_unix_ms, updated_unix_ms FROM identities ORDER BY identity_id"));
-  VF_RETURN_IF_ERROR(sqlite::ForEachRow(identities, [&]() -> absl::Status {
-    IdentityRecord record;
-    record.identity_id = identities.ColumnText(0);
-    record.created_unix_ms = identities.ColumnInt64(1);
-    record.updated_unix_ms = identities.ColumnInt64(2);
-    identity_at[record.identity_id] = snapshot.identities.size();
-    snapshot.identities.push_back(std::move(record));
+  VF_ASSIGN_OR_RETURN(sqlite::Statement galleries,
+                      db.Prepare("SELECT name, created_unix_ms, max_templates FROM galleries ORDER BY name"));
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(galleries, [&]() -> absl::Status {
+    GalleryContents contents;
+    contents.record = GalleryRecord{galleries.ColumnText(0), galleries.ColumnInt64(1), galleries.ColumnInt64(2)};
+    snapshot.galleries.push_back(std::move(contents));
     return absl::OkStatus();
   }));
-
-  VF_ASSIGN_OR_RETURN(sqlite::Statement metadata, db.Prepare("SELECT identity_id, key, value FROM identity_metadata"));
-  VF_RETURN_IF_ERROR(sqlite::ForEachRow(metadata, [&]() -> absl::Status {
-    auto it = identity_at.find(metadata.ColumnText(0));
-    if (it == identity_at.end()) {
-      return absl::DataLossError(
-          absl::StrCat("gallery database '", path_, "': metadata for unknown identity '", metadata.ColumnText(0), "'"));
-    }
-    snapshot.identities[it->second].metadata[metadata.ColumnText(1)] = metadata.ColumnText(2);
-    return absl::OkStatus();
-  }));
-
-  VF_ASSIGN_OR_RETURN(sqlite::Statement templates,
-                      db.Prepare("SELECT template_id, identity_id, model_id, embedding, created_unix_ms "
-                                 "FROM templates ORDER BY seq"));
-  VF_RETURN_IF_ERROR(sqlite::ForEachRow(templates, [&]() -> absl::Status {
-    TemplateRecord t;
-    t.template_id = templates.ColumnText(0);
-    t.identity_id = templates.ColumnText(1);
-    t.model_id = templates.ColumnText(2);
-    t.created_unix_ms = templates.ColumnInt64(4);
-    const int bytes = templates.ColumnBytes(3);
-    if (bytes <= 0 || bytes % sizeof(float) != 0 ||
-        (snapshot.embedding_dim > 0 && bytes != snapshot.embedding_dim * static_cast<int64_t>(sizeof(float)))) {
-      return absl::DataLossError(absl::StrCat("gallery database '", path_, "': template '", t.template_id,
-                                              "' has an embedding of ", bytes, " bytes; expected ",
-                                              snapshot.embedding_dim, " float32 values"));
-    }
-    if (identity_at.count(t.identity_id) == 0) {
-      return absl::DataLossError(absl::StrCat("gallery database '", path_, "': template '", t.template_id,
-                                              "' belongs to unknown identity '", t.identity_id, "'"));
-    }
-    t.embedding.resize(bytes / sizeof(float));
-    std::memcpy(t.embedding.data(), templates.ColumnBlob(3), bytes);
-    snapshot.templates.push_back(std::move(t));
-    return absl::OkStatus();
-  }));
+  for (GalleryContents& g : snapshot.galleries) {
+    VF_ASSIGN_OR_RETURN(g.identities, impl_->ReadIdentities(g.record.name, nullptr, snapshot.embedding_dim));
+  }
   return snapshot;
 }
 
@@ -289,53 +429,121 @@ absl::Status SqliteGalleryStore::BindModel(const std::string& model_id, int64_t 
   return tx.Commit();
 }
 
-absl::Status SqliteGalleryStore::AddTemplates(const IdentityRecord& identity,
-                                              const std::vector<TemplateRecord>& templates) {
+absl::Status SqliteGalleryStore::CreateGallery(const GalleryRecord& gallery) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, impl_->db->Prepare("INSERT INTO galleries(name, created_unix_ms, "
+                                                                 "max_templates) VALUES(?1, ?2, ?3)"));
+  stmt.BindText(1, gallery.name).BindInt64(2, gallery.created_unix_ms).BindInt64(3, gallery.max_templates);
+  const absl::Status inserted = stmt.Run();
+  if (absl::IsAlreadyExists(inserted)) {
+    return absl::AlreadyExistsError(absl::StrCat("gallery '", gallery.name, "' exists"));
+  }
+  return inserted;
+}
+
+absl::StatusOr<int64_t> SqliteGalleryStore::DeleteGallery(const std::string& name) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  sqlite::Db& db = *impl_->db;
+  int64_t deleted = 0;
+  {
+    sqlite::Transaction tx(&db);
+    VF_RETURN_IF_ERROR(tx.Begin());
+    VF_ASSIGN_OR_RETURN(bool exists, impl_->GalleryExists(name));
+    if (!exists) return absl::NotFoundError(absl::StrCat("no gallery '", name, "'"));
+    // Templates first, so that the count of the first statement is the number of templates removed.
+    constexpr const char* kDeletes[] = {
+        "DELETE FROM templates WHERE gallery = ?1", "DELETE FROM identity_metadata WHERE gallery = ?1",
+        "DELETE FROM identities WHERE gallery = ?1", "DELETE FROM galleries WHERE name = ?1"};
+    for (size_t i = 0; i < std::size(kDeletes); ++i) {
+      VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, db.Prepare(kDeletes[i]));
+      stmt.BindText(1, name);
+      VF_RETURN_IF_ERROR(stmt.Run());
+      if (i == 0) deleted = sqlite3_changes(db.get());
+    }
+    VF_RETURN_IF_ERROR(tx.Commit());
+  }
+  (void)impl_->CheckpointLocked();  // as in DeleteIdentity
+  return deleted;
+}
+
+absl::StatusOr<IdentityState> SqliteGalleryStore::AddTemplates(const TemplateWrite& write) {
+  const IdentityRecord& identity = write.identity;
   if (identity.identity_id.empty()) return absl::InvalidArgumentError("identity id is empty");
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Impl& impl = *impl_;
   sqlite::Transaction tx(impl.db.get());
   VF_RETURN_IF_ERROR(tx.Begin());
-  impl.upsert_identity.BindText(1, identity.identity_id)
-      .BindInt64(2, identity.created_unix_ms)
-      .BindInt64(3, identity.updated_unix_ms);
-  VF_RETURN_IF_ERROR(impl.upsert_identity.Run());
-  // The record carries the identity's whole (merged) metadata, so replace what was stored.
-  impl.delete_metadata.BindText(1, identity.identity_id);
-  VF_RETURN_IF_ERROR(impl.delete_metadata.Run());
-  for (const auto& [key, value] : identity.metadata) {
-    impl.insert_metadata.BindText(1, identity.identity_id).BindText(2, key).BindText(3, value);
-    VF_RETURN_IF_ERROR(impl.insert_metadata.Run());
+  VF_ASSIGN_OR_RETURN(bool exists, impl.GalleryExists(write.gallery));
+  if (!exists) return absl::NotFoundError(absl::StrCat("no gallery '", write.gallery, "'"));
+  if (!write.request_id.empty()) {
+    VF_ASSIGN_OR_RETURN(auto earlier, impl.FindReceiptLocked(write.request_id));
+    if (earlier.has_value()) {
+      return absl::AlreadyExistsError(absl::StrCat("request id '", write.request_id, "' has a receipt"));
+    }
   }
-  for (const TemplateRecord& t : templates) {
+  impl.upsert_identity.BindText(1, write.gallery)
+      .BindText(2, identity.identity_id)
+      .BindInt64(3, identity.created_unix_ms)
+      .BindInt64(4, identity.updated_unix_ms);
+  VF_RETURN_IF_ERROR(impl.upsert_identity.Run());
+  for (const auto& [key, value] : identity.metadata) {
+    impl.upsert_metadata.BindText(1, write.gallery)
+        .BindText(2, identity.identity_id)
+        .BindText(3, key)
+        .BindText(4, value);
+    VF_RETURN_IF_ERROR(impl.upsert_metadata.Run());
+  }
+  for (const TemplateRecord& t : write.templates) {
     if (t.identity_id != identity.identity_id) {
       return absl::InvalidArgumentError(absl::StrCat("template '", t.template_id, "' belongs to identity '",
                                                      t.identity_id, "', not '", identity.identity_id, "'"));
     }
     impl.insert_template.BindText(1, t.template_id)
-        .BindText(2, t.identity_id)
-        .BindText(3, t.model_id)
-        .BindBlob(4, t.embedding.data(), t.embedding.size() * sizeof(float))
-        .BindInt64(5, t.created_unix_ms);
+        .BindText(2, write.gallery)
+        .BindText(3, t.identity_id)
+        .BindText(4, t.model_id)
+        .BindBlob(5, t.embedding.data(), t.embedding.size() * sizeof(float))
+        .BindInt64(6, t.created_unix_ms);
     VF_RETURN_IF_ERROR(impl.insert_template.Run());
   }
-  return tx.Commit();
+  if (!write.request_id.empty()) VF_RETURN_IF_ERROR(impl.InsertReceipt(write.request_id, write.receipt));
+  VF_ASSIGN_OR_RETURN(std::vector<IdentityState> states, impl.ReadIdentities(write.gallery, &identity.identity_id, 0));
+  if (states.size() != 1) return absl::InternalError("the identity just written cannot be read back");
+  VF_RETURN_IF_ERROR(tx.Commit());
+  return std::move(states[0]);
 }
 
-absl::Status SqliteGalleryStore::DeleteIdentity(const std::string& identity_id) {
+absl::StatusOr<int64_t> SqliteGalleryStore::DeleteIdentity(const std::string& gallery, const std::string& identity_id,
+                                                           const std::string& request_id, const WriteReceipt& receipt) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Impl& impl = *impl_;
+  int64_t deleted = 0;
   {
     sqlite::Transaction tx(impl.db.get());
     VF_RETURN_IF_ERROR(tx.Begin());
-    impl.delete_templates.BindText(1, identity_id);
-    VF_RETURN_IF_ERROR(impl.delete_templates.Run());
-    impl.delete_metadata.BindText(1, identity_id);
-    VF_RETURN_IF_ERROR(impl.delete_metadata.Run());
-    impl.delete_identity.BindText(1, identity_id);
-    VF_RETURN_IF_ERROR(impl.delete_identity.Run());
-    if (sqlite3_changes(impl.db->get()) == 0) {
-      return absl::NotFoundError(absl::StrCat("no identity '", identity_id, "' in the gallery"));
+    if (!request_id.empty()) {
+      VF_ASSIGN_OR_RETURN(auto earlier, impl.FindReceiptLocked(request_id));
+      if (earlier.has_value())
+        return absl::AlreadyExistsError(absl::StrCat("request id '", request_id, "' has a receipt"));
+    }
+    int changes[3] = {0, 0, 0};
+    int i = 0;
+    for (const char* sql : {"DELETE FROM templates WHERE gallery = ?1 AND identity_id = ?2",
+                            "DELETE FROM identity_metadata WHERE gallery = ?1 AND identity_id = ?2",
+                            "DELETE FROM identities WHERE gallery = ?1 AND identity_id = ?2"}) {
+      VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, impl.db->Prepare(sql));
+      stmt.BindText(1, gallery).BindText(2, identity_id);
+      VF_RETURN_IF_ERROR(stmt.Run());
+      changes[i++] = sqlite3_changes(impl.db->get());
+    }
+    if (changes[2] == 0) {
+      return absl::NotFoundError(absl::StrCat("no identity '", identity_id, "' in gallery '", gallery, "'"));
+    }
+    deleted = changes[0];
+    if (!request_id.empty()) {
+      WriteReceipt done = receipt;
+      done.templates_deleted = deleted;
+      VF_RETURN_IF_ERROR(impl.InsertReceipt(request_id, done));
     }
     VF_RETURN_IF_ERROR(tx.Commit());
   }
@@ -344,7 +552,19 @@ absl::Status SqliteGalleryStore::DeleteIdentity(const std::string& identity_id) 
   // committed either way, so a checkpoint blocked by a reader is not an error of the delete: the next
   // Delete or Checkpoint finishes the job.
   (void)impl.CheckpointLocked();
-  return absl::OkStatus();
+  return deleted;
+}
+
+absl::StatusOr<std::optional<WriteReceipt>> SqliteGalleryStore::FindReceipt(const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->FindReceiptLocked(request_id);
+}
+
+absl::Status SqliteGalleryStore::PruneReceipts(int64_t unix_ms) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, impl_->db->Prepare("DELETE FROM receipts WHERE created_unix_ms < ?1"));
+  stmt.BindInt64(1, unix_ms);
+  return stmt.Run();
 }
 
 absl::Status SqliteGalleryStore::Checkpoint() {

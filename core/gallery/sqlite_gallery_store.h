@@ -3,6 +3,7 @@
 // transaction is on stable storage, so an acknowledged Enroll or Delete survives kill -9 and power loss.
 // Deletes leave no trace of the identity or its templates in the database or WAL file (secure_delete,
 // then a truncating checkpoint). One process owns the file; a second opener waits up to busy_timeout.
+// The schema is upgraded in place by numbered migrations, each in one transaction.
 
 #include <memory>
 #include <string>
@@ -28,16 +29,25 @@ class SqliteGalleryStore : public GalleryStore {
   SqliteGalleryStore(const SqliteGalleryStore&) = delete;
   SqliteGalleryStore& operator=(const SqliteGalleryStore&) = delete;
 
-  absl::StatusOr<GallerySnapshot> Load() override;
+  std::string kind() const override { return "sqlite"; }
+  absl::StatusOr<StoreSnapshot> Load() override;
   absl::Status BindModel(const std::string& model_id, int64_t embedding_dim) override;
-  absl::Status AddTemplates(const IdentityRecord& identity, const std::vector<TemplateRecord>& templates) override;
-  absl::Status DeleteIdentity(const std::string& identity_id) override;
+  absl::Status CreateGallery(const GalleryRecord& gallery) override;
+  absl::StatusOr<int64_t> DeleteGallery(const std::string& name) override;
+  // One process writes the file, so the gallery's checks against memory are exact: the write's limits
+  // are not checked again here.
+  absl::StatusOr<IdentityState> AddTemplates(const TemplateWrite& write) override;
+  absl::StatusOr<int64_t> DeleteIdentity(const std::string& gallery, const std::string& identity_id,
+                                         const std::string& request_id, const WriteReceipt& receipt) override;
+  absl::StatusOr<std::optional<WriteReceipt>> FindReceipt(const std::string& request_id) override;
+  absl::Status PruneReceipts(int64_t unix_ms) override;
 
   // Copies every WAL frame into the database and truncates the WAL to zero bytes.
   absl::Status Checkpoint();
 
   const std::string& path() const { return path_; }
-  static constexpr int kSchemaVersion = 1;
+  // 1: one gallery. 2: named galleries and request receipts (a version-1 file is upgraded when opened).
+  static constexpr int kSchemaVersion = 2;
 
  private:
   struct Impl;

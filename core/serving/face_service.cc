@@ -105,11 +105,36 @@ absl::StatusOr<std::unique_ptr<FaceService>> FaceService::Create(FaceServiceOpti
   const auto calibrated = spec.DefaultThreshold();
   Threshold threshold = calibrated.ok() ? Threshold{*calibrated, spec.default_operating_point}
                                         : Threshold{options.fallback_threshold, "server-fallback"};
+  const FollowOptions follow = options.follow;
   std::unique_ptr<FaceService> service(new FaceService(std::move(options), std::move(engine), std::move(gallery),
                                                        std::move(observer), std::move(threshold)));
   service->PublishGallerySize();
+  if (service->gallery_->shared()) {
+    service->follower_ = std::make_unique<GalleryFollower>(service->gallery_.get(), follow,
+                                                           std::make_shared<FollowRelay>(service.get()));
+  }
   return service;
 }
+
+// Passes the follower's reports on to the service's observer, and republishes the gallery's size when a
+// sync brought changes from other replicas.
+class FaceService::FollowRelay : public FollowObserver {
+ public:
+  explicit FollowRelay(const FaceService* service) : service_(service) {}
+  void OnGallerySync(const SyncReport& report) override {
+    if (service_->observer_ != nullptr) service_->observer_->OnGallerySync(report);
+    if (report.changes > 0 || report.full_reload) service_->PublishGallerySize();
+  }
+  void OnGalleryFreshness(const GalleryFreshness& freshness) override {
+    if (service_->observer_ != nullptr) service_->observer_->OnGalleryFreshness(freshness);
+  }
+  void OnGallerySyncState(const absl::Status& status) override {
+    if (service_->observer_ != nullptr) service_->observer_->OnGallerySyncState(status);
+  }
+
+ private:
+  const FaceService* const service_;
+};
 
 FaceService::FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine> engine,
                          std::unique_ptr<Gallery> gallery, std::shared_ptr<ServiceObserver> observer,
@@ -120,12 +145,23 @@ FaceService::FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine>
       observer_(std::move(observer)),
       default_threshold_(std::move(default_threshold)) {}
 
-FaceService::~FaceService() { Shutdown(); }
+FaceService::~FaceService() {
+  follower_.reset();
+  Shutdown();
+}
 
 void FaceService::Shutdown() { engine_->Shutdown(); }
 
 void FaceService::PublishGallerySize() const {
-  if (observer_ != nullptr) observer_->OnGallerySize(gallery_->identity_count(), gallery_->template_count());
+  if (observer_ != nullptr) {
+    observer_->OnGallerySize(gallery_->identity_count(), gallery_->template_count(), gallery_->gallery_count());
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const Collection>> FaceService::FindGallery(const std::string& name,
+                                                                           const std::string& field) const {
+  VF_RETURN_IF_ERROR(gallery_->CheckGalleryName(name, field));
+  return gallery_->Find(name);
 }
 
 absl::StatusOr<Threshold> FaceService::Resolve(const ThresholdChoice& choice) const {
@@ -252,6 +288,7 @@ absl::StatusOr<VerifyAnswer> FaceService::Verify(const VerifyQuery& query, const
 
   // Embeddings of the image and embedding sides; identity sides are compared through the gallery.
   std::vector<float> vectors[2];
+  std::shared_ptr<const Collection> collections[2];  // for identity sides
   std::vector<FaceJob> jobs;
   std::vector<int> job_side;
   int identity_sides = 0;
@@ -268,10 +305,12 @@ absl::StatusOr<VerifyAnswer> FaceService::Verify(const VerifyQuery& query, const
                             UnitEmbedding(side.embedding, spec().embedding_dim, absl::StrCat(names[s], ".embedding")));
         break;
       }
-      case FaceInput::Kind::kIdentity:
+      case FaceInput::Kind::kIdentity: {
         VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(side.identity_id, absl::StrCat(names[s], ".identity_id")));
+        VF_ASSIGN_OR_RETURN(collections[s], FindGallery(side.gallery, absl::StrCat(names[s], ".gallery")));
         ++identity_sides;
         break;
+      }
       case FaceInput::Kind::kNone:
         return absl::InvalidArgumentError(
             absl::StrCat(names[s], " is empty: give an image, an embedding or an identity_id"));
@@ -280,7 +319,7 @@ absl::StatusOr<VerifyAnswer> FaceService::Verify(const VerifyQuery& query, const
   // Fail fast on an unknown identity before spending compute on the other side.
   for (int s = 0; s < 2; ++s) {
     if (sides[s]->kind == FaceInput::Kind::kIdentity) {
-      VF_RETURN_IF_ERROR(Annotate(gallery_->Get(sides[s]->identity_id).status(), names[s]));
+      VF_RETURN_IF_ERROR(Annotate(collections[s]->Get(sides[s]->identity_id).status(), names[s]));
     }
   }
   if (!jobs.empty()) {
@@ -294,13 +333,14 @@ absl::StatusOr<VerifyAnswer> FaceService::Verify(const VerifyQuery& query, const
   if (identity_sides == 2) {
     // Two enrolled identities: their most similar pair of templates.
     VF_ASSIGN_OR_RETURN(const IdentityPairMatch m,
-                        gallery_->CompareIdentities(query.a.identity_id, query.b.identity_id));
+                        collections[0]->CompareIdentities(query.a.identity_id, *collections[1], query.b.identity_id));
     answer.similarity = m.similarity;
     answer.template_a = m.template_a;
     answer.template_b = m.template_b;
   } else if (identity_sides == 1) {
     const int id_side = query.a.kind == FaceInput::Kind::kIdentity ? 0 : 1;
-    VF_ASSIGN_OR_RETURN(const IdentityMatch m, gallery_->Compare(vectors[1 - id_side], sides[id_side]->identity_id));
+    VF_ASSIGN_OR_RETURN(const IdentityMatch m,
+                        collections[id_side]->Compare(vectors[1 - id_side], sides[id_side]->identity_id));
     answer.similarity = m.similarity;
     (id_side == 0 ? answer.template_a : answer.template_b) = m.best_template_id;
   } else {
@@ -318,17 +358,19 @@ absl::StatusOr<IdentifyAnswer> FaceService::Identify(const IdentifyQuery& query,
         absl::StrCat("top_k is ", query.top_k, "; it must be 0 (meaning ", kDefaultTopK, ") to ", max_k));
   }
   const int k = query.top_k == 0 ? kDefaultTopK : query.top_k;
+  VF_ASSIGN_OR_RETURN(const auto collection, FindGallery(query.gallery, "gallery"));
   IdentifyAnswer answer;
+  answer.gallery = collection->name();
   VF_ASSIGN_OR_RETURN(answer.threshold, Resolve(query.threshold));
   VF_ASSIGN_OR_RETURN(
       auto faces,
       EmbedOneFaceEach({FaceJob{query.image.bytes, "image", query.image.choice, query.image.min_face_size}}, budget));
   // Cosine similarities are >= -1, so -2 keeps everything.
   const float floor = query.include_below_threshold ? -2.0F : static_cast<float>(answer.threshold.value);
-  VF_ASSIGN_OR_RETURN(const auto matches, gallery_->Identify(faces[0].embedding, k, floor));
+  VF_ASSIGN_OR_RETURN(const auto matches, collection->Identify(faces[0].embedding, k, floor));
   for (const IdentityMatch& m : matches) {
     Candidate c{m.identity_id, m.similarity, m.similarity >= answer.threshold.value, m.best_template_id, {}};
-    const auto info = gallery_->Get(m.identity_id);  // may have been deleted meanwhile
+    const auto info = collection->Get(m.identity_id);  // may have been deleted meanwhile
     if (info.ok()) c.metadata = info->record.metadata;
     answer.candidates.push_back(std::move(c));
   }
@@ -346,13 +388,18 @@ absl::StatusOr<EnrollAnswer> FaceService::Enroll(const EnrollQuery& query, const
                                                    options_.limits.max_images_per_enroll,
                                                    " per request (use EnrollStream for more)"));
   }
-  // A full gallery refuses before any compute is spent; the gallery's own check under its lock stays the
-  // one that counts when enrolments race.
-  const int64_t held = gallery_->template_count();
-  if (held + n > options_.limits.max_templates) {
-    return absl::ResourceExhaustedError(absl::StrCat("the gallery holds ", held, " templates; adding ", n,
-                                                     " would pass gallery.max_templates (",
-                                                     options_.limits.max_templates, ")"));
+  if (!query.request_id.empty()) {
+    VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(query.request_id, "request_id"));
+  }
+  // An unknown or full gallery refuses before any compute is spent; the gallery's own check under its lock
+  // stays the one that counts when enrolments race.
+  VF_ASSIGN_OR_RETURN(const auto collection, FindGallery(query.gallery, "gallery"));
+  const int64_t held = collection->template_count();
+  const int64_t limit = collection->max_templates();
+  if (held + n > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "gallery \"", collection->name(), "\" holds ", held, " templates; adding ", n, " would pass ",
+        collection->record().max_templates > 0 ? "its own max_templates" : "gallery.max_templates", " (", limit, ")"));
   }
   const FaceChoice choice = query.choice == FaceChoice::kDefault ? FaceChoice::kSingle : query.choice;
   std::vector<FaceJob> jobs;
@@ -367,44 +414,75 @@ absl::StatusOr<EnrollAnswer> FaceService::Enroll(const EnrollQuery& query, const
   for (auto& f : faces) embeddings.push_back(std::move(f.embedding));
   // Past this point the work is done: enrol even if the caller has gone, so that a retry finds it.
   EnrollAnswer answer;
-  VF_ASSIGN_OR_RETURN(answer.template_ids, gallery_->Enroll(query.identity_id, query.metadata, embeddings));
+  VF_ASSIGN_OR_RETURN(EnrollOutcome outcome,
+                      gallery_->Enroll(EnrollCommand{query.gallery, query.identity_id, query.metadata,
+                                                     std::move(embeddings), query.request_id}));
   PublishGallerySize();
+  answer.template_ids = std::move(outcome.template_ids);
+  answer.gallery = outcome.gallery;
+  answer.replayed = outcome.replayed;
   answer.identity_id = query.identity_id;
   for (auto& f : faces) answer.faces.push_back(std::move(f.used));
-  const auto info = gallery_->Get(query.identity_id);  // a concurrent delete may have removed it again
+  const auto info = collection->Get(query.identity_id);  // a concurrent delete may have removed it again
   answer.template_count = static_cast<int>(info.ok() ? info->template_ids.size() : answer.template_ids.size());
   return answer;
 }
 
-absl::StatusOr<DeleteAnswer> FaceService::Delete(const std::string& identity_id) {
-  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(identity_id, "identity_id"));
-  VF_ASSIGN_OR_RETURN(const IdentityInfo info, gallery_->Get(identity_id));
-  const absl::Status deleted = gallery_->Delete(identity_id);
+absl::StatusOr<DeleteAnswer> FaceService::Delete(const DeleteQuery& query) {
+  VF_RETURN_IF_ERROR(gallery_->CheckGalleryName(query.identity.gallery, "gallery"));
+  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(query.identity.identity_id, "identity_id"));
+  if (!query.request_id.empty()) {
+    VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(query.request_id, "request_id"));
+  }
+  const auto deleted = gallery_->Delete(query.identity.gallery, query.identity.identity_id, query.request_id);
   PublishGallerySize();
-  VF_RETURN_IF_ERROR(deleted);
-  return DeleteAnswer{identity_id, static_cast<int>(info.template_ids.size())};
+  VF_RETURN_IF_ERROR(deleted.status());
+  return DeleteAnswer{query.identity.identity_id, static_cast<int>(deleted->templates_deleted), deleted->gallery,
+                      deleted->replayed};
 }
 
-absl::StatusOr<IdentityInfo> FaceService::Get(const std::string& identity_id) const {
-  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(identity_id, "identity_id"));
-  return gallery_->Get(identity_id);
+absl::StatusOr<IdentityInfo> FaceService::Get(const IdentityRef& identity) const {
+  VF_RETURN_IF_ERROR(gallery_->CheckIdentityId(identity.identity_id, "identity_id"));
+  VF_ASSIGN_OR_RETURN(const auto collection, FindGallery(identity.gallery, "gallery"));
+  return collection->Get(identity.identity_id);
 }
 
-absl::StatusOr<ListAnswer> FaceService::List(int page_size, const std::string& page_token) const {
+absl::StatusOr<ListAnswer> FaceService::List(const std::string& gallery, int page_size,
+                                             const std::string& page_token) const {
   const int max = options_.limits.max_page_size;
   if (page_size < 0 || page_size > max) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size is ", page_size, "; it must be 0 (meaning ", kDefaultPageSize, ") to ", max));
   }
+  VF_ASSIGN_OR_RETURN(const auto collection, FindGallery(gallery, "gallery"));
   ListAnswer answer;
-  VF_ASSIGN_OR_RETURN(answer.page, gallery_->List(page_size == 0 ? kDefaultPageSize : page_size, page_token));
-  answer.total_identities = gallery_->identity_count();
+  VF_ASSIGN_OR_RETURN(answer.page, collection->List(page_size == 0 ? kDefaultPageSize : page_size, page_token));
+  answer.total_identities = collection->identity_count();
   return answer;
 }
 
+absl::StatusOr<GallerySummary> FaceService::CreateGallery(const std::string& name, int64_t max_templates) {
+  auto created = gallery_->CreateGallery(name, max_templates);
+  PublishGallerySize();
+  return created;
+}
+
+std::vector<GallerySummary> FaceService::ListGalleries() const { return gallery_->ListGalleries(); }
+
+absl::StatusOr<GallerySummary> FaceService::DeleteGallery(const std::string& name) {
+  auto deleted = gallery_->DeleteGallery(name);
+  PublishGallerySize();
+  return deleted;
+}
+
 ServiceInfo FaceService::Info() const {
-  return ServiceInfo{&spec(), default_threshold_, engine_->device(), gallery_->identity_count(),
-                     gallery_->template_count()};
+  return ServiceInfo{&spec(),
+                     default_threshold_,
+                     engine_->device(),
+                     gallery_->identity_count(),
+                     gallery_->template_count(),
+                     gallery_->gallery_count(),
+                     follower_ != nullptr ? follower_->freshness() : UnsharedFreshness(*gallery_)};
 }
 
 }  // namespace veriface

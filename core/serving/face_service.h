@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/gallery/gallery.h"
+#include "core/gallery/gallery_follower.h"
 #include "core/serving/call_budget.h"
 #include "core/serving/face_engine.h"
 #include "core/serving/requests.h"
@@ -40,11 +42,16 @@ class FaceService {
   // Committed to the gallery once every image is embedded; all or nothing. Once the faces are embedded it
   // completes even if the caller has gone, so that a retry finds the enrolment.
   absl::StatusOr<EnrollAnswer> Enroll(const EnrollQuery& query, const CallBudget& budget);
-  absl::StatusOr<DeleteAnswer> Delete(const std::string& identity_id);
-  absl::StatusOr<IdentityInfo> Get(const std::string& identity_id) const;
+  absl::StatusOr<DeleteAnswer> Delete(const DeleteQuery& query);
+  absl::StatusOr<IdentityInfo> Get(const IdentityRef& identity) const;
   // page_size 0: 100.
-  absl::StatusOr<ListAnswer> List(int page_size, const std::string& page_token) const;
+  absl::StatusOr<ListAnswer> List(const std::string& gallery, int page_size, const std::string& page_token) const;
   ServiceInfo Info() const;
+
+  // Named galleries; see Gallery.
+  absl::StatusOr<GallerySummary> CreateGallery(const std::string& name, int64_t max_templates);
+  std::vector<GallerySummary> ListGalleries() const;
+  absl::StatusOr<GallerySummary> DeleteGallery(const std::string& name);
 
   // Finishes the engine's queued work; later calls that need it get UNAVAILABLE.
   void Shutdown();
@@ -56,6 +63,7 @@ class FaceService {
  private:
   struct FaceJob;
   struct FaceResult;
+  class FollowRelay;
 
   FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine> engine, std::unique_ptr<Gallery> gallery,
               std::shared_ptr<ServiceObserver> observer, Threshold default_threshold);
@@ -67,12 +75,17 @@ class FaceService {
   // one face per image and embeds the chosen faces together.
   absl::StatusOr<std::vector<FaceResult>> EmbedOneFaceEach(const std::vector<FaceJob>& jobs, const CallBudget& budget);
   void PublishGallerySize() const;
+  // The gallery named by a request's field `field` ("" for the default).
+  absl::StatusOr<std::shared_ptr<const Collection>> FindGallery(const std::string& name,
+                                                                const std::string& field) const;
 
   const FaceServiceOptions options_;
   const std::unique_ptr<FaceEngine> engine_;
   const std::unique_ptr<Gallery> gallery_;
   const std::shared_ptr<ServiceObserver> observer_;
   const Threshold default_threshold_;
+  // Only for a store that other replicas share; declared after gallery_, so it stops before the gallery goes.
+  std::unique_ptr<GalleryFollower> follower_;
 };
 
 }  // namespace veriface

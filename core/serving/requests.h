@@ -14,6 +14,7 @@
 
 #include "core/detect/face.h"
 #include "core/gallery/gallery.h"
+#include "core/gallery/gallery_follower.h"
 #include "core/model/model_spec.h"
 #include "core/serving/face_engine.h"
 
@@ -85,6 +86,7 @@ struct FaceInput {
   ImageInput image;
   std::vector<float> embedding;
   std::string identity_id;
+  std::string gallery;  // kIdentity: the identity's gallery; "" for the default
 };
 
 struct VerifyQuery {
@@ -104,6 +106,7 @@ struct VerifyAnswer {
 // ---- Identify
 
 struct IdentifyQuery {
+  std::string gallery;  // "" for the default
   ImageInput image;
   int top_k = 0;  // 0: 5
   ThresholdChoice threshold;
@@ -123,11 +126,14 @@ struct IdentifyAnswer {
   Threshold threshold;
   std::string model_id;
   UsedFace face;
+  std::string gallery;  // the one searched
 };
 
-// ---- Enroll, Delete, List
+// ---- Enroll, Delete, Get, List
 
 struct EnrollQuery {
+  std::string gallery;     // "" for the default
+  std::string request_id;  // "" for none; a retry with the same id gets the first answer
   std::string identity_id;
   std::map<std::string, std::string> metadata;
   std::vector<std::string_view> images;
@@ -140,11 +146,26 @@ struct EnrollAnswer {
   std::vector<std::string> template_ids;  // the new ones, in image order
   int template_count = 0;                 // the identity's, after this enrolment
   std::vector<UsedFace> faces;
+  std::string gallery;
+  bool replayed = false;  // template_ids are those of an earlier request with this request id
+};
+
+// Names one identity: a Delete, Get or List names a gallery ("" for the default).
+struct IdentityRef {
+  std::string gallery;
+  std::string identity_id;
+};
+
+struct DeleteQuery {
+  IdentityRef identity;
+  std::string request_id;  // as in EnrollQuery
 };
 
 struct DeleteAnswer {
   std::string identity_id;
   int templates_deleted = 0;
+  std::string gallery;
+  bool replayed = false;
 };
 
 struct ListAnswer {
@@ -158,8 +179,10 @@ struct ServiceInfo {
   const ModelSpec* spec = nullptr;  // the served bundle's; lives as long as the service
   Threshold default_threshold;
   std::string device;
-  int64_t gallery_identities = 0;
+  int64_t gallery_identities = 0;  // over all galleries
   int64_t gallery_templates = 0;
+  int64_t galleries = 0;
+  GalleryFreshness freshness;
 };
 
 }  // namespace veriface

@@ -4,16 +4,20 @@
 
 #include <cstdint>
 
+#include "core/gallery/gallery_follower.h"
+
 namespace veriface {
 
-// Called from request threads concurrently: implementations must be thread-safe and must not block.
-class ServiceObserver {
+// Called from request threads (and the gallery's follower thread) concurrently: implementations must be
+// thread-safe and must not block.
+class ServiceObserver : public FollowObserver {
  public:
   virtual ~ServiceObserver() = default;
   // The detector found `faces` faces in one image of a request.
   virtual void OnFacesDetected(int /*faces*/) {}
-  // The gallery's size, after opening and after every write.
-  virtual void OnGallerySize(int64_t /*identities*/, int64_t /*templates*/) {}
+  // The gallery's size over all its galleries, after opening, after every write and after every sync that
+  // brought changes.
+  virtual void OnGallerySize(int64_t /*identities*/, int64_t /*templates*/, int64_t /*galleries*/) {}
 };
 
 }  // namespace veriface

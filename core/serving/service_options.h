@@ -5,10 +5,12 @@
 
 #include <cstdint>
 
+#include "core/gallery/follow_options.h"
+
 namespace veriface {
 
 // What a request may ask for. The defaults are the server's: config/veriface.yaml
-// documents each under limits.*, gallery.max_templates and model.fallback_threshold.
+// documents each under limits.* and model.fallback_threshold.
 struct ServiceLimits {
   int64_t max_image_bytes = 16LL << 20;
   int64_t max_image_pixels = 36'000'000;
@@ -17,13 +19,14 @@ struct ServiceLimits {
   int max_top_k = 100;
   int max_page_size = 1000;
   int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
-  int64_t max_templates = 2'000'000;
 };
 
 struct FaceServiceOptions {
   ServiceLimits limits;
   // Used only when the bundle has no calibrated threshold for its default operating point.
   double fallback_threshold = 0.9125;
+  // How the gallery follows a store that other replicas share.
+  FollowOptions follow;
 };
 
 }  // namespace veriface

@@ -234,9 +234,12 @@ TEST(DurabilityTest, AGalleryOfAnotherModelIsRefused) {
     t.model_id = "some-other-model-123";
     t.embedding.assign(128, 0.0F);
     t.embedding[0] = 1.0F;
-    IdentityRecord who;
-    who.identity_id = "someone";
-    ASSERT_TRUE((*store)->AddTemplates(who, {t}).ok());
+    ASSERT_TRUE((*store)->CreateGallery(GalleryRecord{kDefaultGalleryName, 1, 0}).ok());
+    TemplateWrite write;
+    write.gallery = kDefaultGalleryName;
+    write.identity.identity_id = "someone";
+    write.templates = {t};
+    ASSERT_TRUE((*store)->AddTemplates(write).ok());
   }
   auto spec = ReadModelSpec(DefaultModelDir());
   ASSERT_TRUE(spec.ok());

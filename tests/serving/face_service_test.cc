@@ -24,7 +24,7 @@ const cv::Scalar kRed(255, 0, 0), kGreen(0, 255, 0), kBlue(0, 0, 255), kDarkRed(
 class CountingObserver final : public ServiceObserver {
  public:
   void OnFacesDetected(int faces) override { faces_seen += faces; }
-  void OnGallerySize(int64_t identities, int64_t templates) override {
+  void OnGallerySize(int64_t identities, int64_t templates, int64_t /*galleries*/) override {
     last_identities = identities;
     last_templates = templates;
   }
@@ -44,13 +44,13 @@ class FaceServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(Spec()); }
 
-  void Start(ModelSpec spec, FaceServiceOptions options = {}) {
+  void Start(ModelSpec spec, FaceServiceOptions options = {}, GalleryLimits limits = {}) {
     service_.reset();
     auto engine = std::make_unique<FakeEngine>(std::move(spec));
     engine_ = engine.get();
     auto store = SqliteGalleryStore::Open(dir_.File("gallery.db"));
     ASSERT_TRUE(store.ok()) << store.status();
-    auto gallery = Gallery::Open(*std::move(store), engine->spec().model_id, kFakeDim);
+    auto gallery = Gallery::Open(*std::move(store), engine->spec().model_id, kFakeDim, limits);
     ASSERT_TRUE(gallery.ok()) << gallery.status();
     observer_ = std::make_shared<CountingObserver>();
     auto service = FaceService::Create(options, std::move(engine), *std::move(gallery), observer_);
@@ -222,18 +222,18 @@ TEST_F(FaceServiceTest, EnrollIdentifyDeleteRoundTrip) {
   q.top_k = 101;
   EXPECT_THAT(service_->Identify(q, {}).status().message(), HasSubstr("top_k is 101; it must be 0 (meaning 5) to 100"));
 
-  const auto deleted = service_->Delete("red");
+  const auto deleted = service_->Delete(DeleteQuery{{"", "red"}, ""});
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->templates_deleted, 1);
   EXPECT_EQ(observer_->last_identities, 1);
-  EXPECT_EQ(service_->Get("red").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(service_->Delete("red").status().code(), absl::StatusCode::kNotFound);
-  const auto list = service_->List(0, "");
+  EXPECT_EQ(service_->Get({"", "red"}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->Delete(DeleteQuery{{"", "red"}, ""}).status().code(), absl::StatusCode::kNotFound);
+  const auto list = service_->List("", 0, "");
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(list->total_identities, 1);
   ASSERT_EQ(list->page.identities.size(), 1U);
   EXPECT_EQ(list->page.identities[0].record.identity_id, "green");
-  EXPECT_THAT(service_->List(1001, "").status().message(), HasSubstr("page_size is 1001"));
+  EXPECT_THAT(service_->List("", 1001, "").status().message(), HasSubstr("page_size is 1001"));
 }
 
 TEST_F(FaceServiceTest, EnrollNeedsExactlyOneFaceUnlessAskedToChoose) {
@@ -244,7 +244,7 @@ TEST_F(FaceServiceTest, EnrollNeedsExactlyOneFaceUnlessAskedToChoose) {
   auto s = service_->Enroll(q, {}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("images[1]: 2 faces found"));
-  EXPECT_FALSE(service_->Get("blue").ok());  // all or nothing
+  EXPECT_FALSE(service_->Get({"", "blue"}).ok());  // all or nothing
   q.choice = FaceChoice::kCentral;
   const auto enrolled = service_->Enroll(q, {});
   ASSERT_TRUE(enrolled.ok()) << enrolled.status();
@@ -255,9 +255,10 @@ TEST_F(FaceServiceTest, EnrollNeedsExactlyOneFaceUnlessAskedToChoose) {
 
 TEST_F(FaceServiceTest, EnrollLimitsRefuseBeforeCompute) {
   FaceServiceOptions options;
-  options.limits.max_templates = 1;
   options.limits.max_images_per_enroll = 2;
-  Start(Spec(), options);
+  GalleryLimits limits;
+  limits.max_templates = 1;
+  Start(Spec(), options, limits);
   const std::string red = FaceImage({{kRed, 10, 10}});
   EnrollQuery q;
   q.identity_id = "red";

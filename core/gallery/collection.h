@@ -1,0 +1,110 @@
+#pragma once
+// One named gallery in memory: every template's unit-length embedding in one contiguous row-major
+// matrix, so that Identify is one matrix-vector product plus an exact top-k. It holds what the store
+// committed and nothing else: Gallery writes the store first and then puts the committed state here.
+// Thread-safe: many readers; Put and Remove take the lock exclusively for the short memory update.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/gallery/gallery_limits.h"
+#include "core/gallery/gallery_types.h"
+#include "core/gallery/rw_mutex.h"
+
+namespace veriface {
+
+struct IdentityMatch {
+  std::string identity_id;
+  std::string best_template_id;  // the identity's template most similar to the query
+  float similarity = 0;          // cosine similarity of that template
+};
+
+// The most similar pair of templates of two identities.
+struct IdentityPairMatch {
+  std::string template_a;  // a template of the first identity
+  std::string template_b;  // a template of the second identity
+  float similarity = 0;    // cosine similarity of that pair
+};
+
+struct IdentityInfo {
+  IdentityRecord record;
+  std::vector<std::string> template_ids;  // in enrolment order
+  std::string gallery;
+};
+
+struct IdentityPage {
+  std::vector<IdentityInfo> identities;  // ordered by identity id (bytewise)
+  std::string next_page_token;           // empty on the last page
+};
+
+class Collection {
+ public:
+  // Empty; `contents` (already validated by the gallery) is loaded with Put.
+  Collection(GalleryRecord record, std::string model_id, int64_t embedding_dim, GalleryLimits limits);
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  absl::StatusOr<IdentityInfo> Get(const std::string& identity_id) const;
+
+  // Identities ordered by id. `page_token` is empty for the first page, else a previous page's
+  // next_page_token; pages stay stable under concurrent enrolments and deletions (each identity present
+  // for the whole walk is returned exactly once). page_size <= 0 means the default (100).
+  absl::StatusOr<IdentityPage> List(int page_size, const std::string& page_token) const;
+
+  // The `k` identities most similar to `query` (best template per identity), most similar first, ties
+  // broken by identity id, keeping only those with similarity >= min_similarity. INVALID_ARGUMENT when
+  // the query has the wrong size, is not finite or is not unit length, or k < 1.
+  absl::StatusOr<std::vector<IdentityMatch>> Identify(const std::vector<float>& query, int k,
+                                                      float min_similarity) const;
+
+  // The best similarity between `query` and any template of the identity; NOT_FOUND if unknown.
+  absl::StatusOr<IdentityMatch> Compare(const std::vector<float>& query, const std::string& identity_id) const;
+
+  // The best similarity between any template of `identity_a` (here) and any template of `identity_b` in
+  // `other` (which may be this collection), with the pair that gave it; NOT_FOUND naming whichever is
+  // unknown. An identity compared with itself gives its templates' self-similarity (1).
+  absl::StatusOr<IdentityPairMatch> CompareIdentities(const std::string& identity_a, const Collection& other,
+                                                      const std::string& identity_b) const;
+
+  // The identity's templates as stored, for the gallery's write checks; NOT_FOUND if unknown.
+  absl::StatusOr<IdentityState> State(const std::string& identity_id) const;
+
+  // Memory only: the identity becomes exactly `state` (inserted when new). The caller has validated it.
+  void Put(IdentityState state);
+  // Memory only: the identity is gone; nothing happens when it is not here.
+  void Remove(const std::string& identity_id);
+  bool HasTemplate(const std::string& template_id) const;
+
+  const GalleryRecord& record() const { return record_; }
+  const std::string& name() const { return record_.name; }
+  // The gallery's own template limit: its record's when set, else the deployment's.
+  int64_t max_templates() const;
+  int64_t identity_count() const;
+  int64_t template_count() const;
+
+ private:
+  // The caller holds mutex_ exclusively.
+  void RemoveAt(int32_t identity);
+  // The identity's template most similar to `query`; the caller holds mutex_.
+  IdentityMatch BestTemplate(int32_t identity, const float* query) const;
+  absl::Status NotFound(const std::string& identity_id) const;
+
+  const GalleryRecord record_;
+  const std::string model_id_;
+  const int64_t embedding_dim_;
+  const GalleryLimits limits_;
+
+  mutable WriterPreferringMutex mutex_;            // writer-preferring, so Identify traffic cannot starve writers
+  std::vector<float> matrix_;                      // template_count x embedding_dim, row-major
+  std::vector<std::string> row_template_;          // row -> template id
+  std::vector<int32_t> row_identity_;              // row -> index into identities_
+  std::vector<IdentityInfo> identities_;           // dense; deleted slots are filled by the last
+  std::map<std::string, int32_t> identity_index_;  // ordered, for List's stable pagination
+  std::unordered_map<std::string, int64_t> template_row_;  // template id -> row
+};
+
+}  // namespace veriface
