@@ -250,7 +250,10 @@ absl::StatusOr<bool> SqliteGalleryStore::Impl::GalleryExists(const std::string& 
 absl::StatusOr<std::optional<WriteReceipt>> SqliteGalleryStore::Impl::FindReceiptLocked(const std::string& request_id) {
   find_receipt.BindText(1, request_id);
   VF_ASSIGN_OR_RETURN(bool row, find_receipt.Step());
-  if (!row) return std::nullopt;
+  if (!row) {
+    find_receipt.Reset();  // a persistent statement must be reset before it is bound again
+    return std::nullopt;
+  }
   WriteReceipt receipt;
   receipt.kind = find_receipt.ColumnInt64(0) == 0 ? WriteReceipt::Kind::kEnroll : WriteReceipt::Kind::kDelete;
   receipt.fingerprint = find_receipt.ColumnText(1);
