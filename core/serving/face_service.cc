@@ -109,6 +109,11 @@ absl::StatusOr<std::unique_ptr<FaceService>> FaceService::Create(FaceServiceOpti
   std::unique_ptr<FaceService> service(new FaceService(std::move(options), std::move(engine), std::move(gallery),
                                                        std::move(observer), std::move(threshold)));
   service->PublishGallerySize();
+  if (!service->gallery_->shared() && service->observer_ != nullptr) {
+    // Nothing follows a store only this process writes: its freshness is said once, so that a metric
+    // of it reads "up" from the start.
+    service->observer_->OnGalleryFreshness(UnsharedFreshness(*service->gallery_));
+  }
   if (service->gallery_->shared()) {
     service->follower_ = std::make_unique<GalleryFollower>(service->gallery_.get(), follow,
                                                            std::make_shared<FollowRelay>(service.get()));

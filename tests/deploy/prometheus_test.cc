@@ -10,10 +10,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "tests/deploy/deploy_util.h"
 #include "tests/server/server_process.h"
+#include "tests/testing/postgres_server.h"
 #include "tests/testing/test_env.h"
 
 namespace veriface::testing {
@@ -128,10 +130,12 @@ TEST(ServerMetrics, TheServerExportsEveryMetricAndLabelTheDashboardAndAlertsUse)
   EXPECT_EQ((*server)->Stop(), 0) << (*server)->log();
 }
 
-// A Prometheus server on a free loopback port, scraping `target` every second with the project's alert rules.
+// A Prometheus server on a free loopback port, scraping `targets` (job veriface) every second with the project's
+// alert rules.
 class PrometheusServer {
  public:
-  static absl::StatusOr<std::unique_ptr<PrometheusServer>> Start(const std::string& dir, const std::string& target) {
+  static absl::StatusOr<std::unique_ptr<PrometheusServer>> Start(const std::string& dir,
+                                                                 const std::vector<std::string>& targets) {
     const std::string binary = Which("prometheus");
     if (binary.empty()) {
       return absl::NotFoundError("prometheus not found: install Debian's prometheus package (deploy/setup.sh does)");
@@ -140,7 +144,7 @@ class PrometheusServer {
     std::ofstream(config) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                           << "rule_files:\n  - " << RepoPath("deploy/prometheus/alerts.yml") << "\n"
                           << "scrape_configs:\n  - job_name: veriface\n    static_configs:\n"
-                          << "      - targets: [\"" << target << "\"]\n";
+                          << "      - targets: [\"" << absl::StrJoin(targets, "\", \"") << "\"]\n";
     std::string last_log;
     // The port is free when chosen but may be taken before Prometheus binds it: then it exits, and we retry.
     for (int attempt = 0; attempt < 3; ++attempt) {
@@ -199,7 +203,7 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
   TempDir dir;
   auto server = ServerProcess::Start(dir.File("gallery.db"));
   ASSERT_TRUE(server.ok()) << server.status();
-  auto prometheus = PrometheusServer::Start(dir.path(), absl::StrCat("127.0.0.1:", (*server)->metrics_port()));
+  auto prometheus = PrometheusServer::Start(dir.path(), {absl::StrCat("127.0.0.1:", (*server)->metrics_port())});
   ASSERT_TRUE(prometheus.ok()) << prometheus.status();
   PrometheusServer& prom = **prometheus;
   std::string last;
@@ -235,7 +239,8 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
   const auto panels = DashboardExpressions(dashboard);
   for (const char* title :
        {"Requests", "RPC rate by method", "RPC errors by method and code", "Latency by method (p50, p90, p99)",
-        "Queue depth by stage", "Batch size by stage (mean, p90)", "Gallery size", "Identities", "Model"}) {
+        "Queue depth by stage", "Batch size by stage (mean, p90)", "Gallery size", "Identities", "Model", "Store up",
+        "Galleries", "Staleness by instance"}) {
     bool found = false;
     for (const auto& [panel, expr] : panels) {
       if (panel != title) continue;
@@ -266,12 +271,15 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
       },
       &rules))
       << rules.dump(1);
-  // The alerts these calls must not raise: no server errors, nothing refused, the target up. (The latency and
-  // queue alerts depend on this machine's speed and may legitimately be pending on a loaded one.)
+  // The alerts these calls must not raise: no server errors, nothing refused, the target up, its SQLite gallery
+  // store reachable and current. (The latency and queue alerts depend on this machine's speed and may
+  // legitimately be pending on a loaded one.)
+  const std::set<std::string> quiet = {"VerifaceHighErrorRate", "VerifaceOverloaded", "VerifaceDown",
+                                       "VerifaceGalleryStoreDown", "VerifaceGalleryStale"};
   for (const auto& group : rules["data"]["groups"]) {
     for (const auto& rule : group["rules"]) {
       const std::string name = rule.value("name", "");
-      if (name != "VerifaceHighErrorRate" && name != "VerifaceOverloaded" && name != "VerifaceDown") continue;
+      if (!quiet.count(name)) continue;
       EXPECT_TRUE(rule["alerts"].empty()) << name << " is active: " << rule["alerts"].dump();
     }
   }
@@ -292,6 +300,127 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
 
   const std::optional<int> code = prom.process().Terminate(std::chrono::seconds(60));
   EXPECT_EQ(code, std::optional<int>(0)) << prom.process().Log();
+}
+
+// Whether one of the alert's instances is pending or firing for `instance`.
+bool AlertActiveFor(const nlohmann::json& alerts_answer, const std::string& alert, const std::string& instance) {
+  for (const auto& a : alerts_answer["data"]["alerts"]) {
+    if (a["labels"].value("alertname", "") == alert && a["labels"].value("instance", "") == instance) return true;
+  }
+  return false;
+}
+
+// The PostgreSQL variant as docker-compose.postgres.yml runs it, without containers: a real PostgreSQL 15, two
+// servers started with deploy/compose/veriface-postgres.yaml (their addresses, the DSN and the password file
+// pointed at this machine's), and a real Prometheus scraping both with the project's rules. An enrolment on one
+// shows on the dashboard's replication panels of the other; stopping PostgreSQL leaves reads and health serving,
+// fails writes UNAVAILABLE, and turns the store-down alert on for both; PostgreSQL back, the store is up again.
+TEST(RealPrometheusOnPostgres, TwoReplicasShowReplicationAndAnOutageOnTheDashboardAndAlerts) {
+  if (!PostgresInstalled()) GTEST_SKIP() << "PostgreSQL 15 is not installed (deploy/setup.sh installs it)";
+  TempDir dir;
+  PostgresServerOptions pg_options;
+  pg_options.fsync = false;
+  auto pg = PostgresServer::Start(pg_options);
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  const std::string password_file = dir.File("postgres-password");
+  std::ofstream(password_file) << (*pg)->password() << "\n";  // with the newline `openssl rand` leaves
+
+  const std::vector<std::string> args = {"--config",       RepoPath("deploy/compose/veriface-postgres.yaml"),
+                                         "--postgres-dsn", (*pg)->conninfo(),
+                                         "--set",          "gallery.postgres.password_file=" + password_file};
+  auto a = ServerProcess::Start(dir.File("unused-a.db"), args);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = ServerProcess::Start(dir.File("unused-b.db"), args);
+  ASSERT_TRUE(b.ok()) << b.status();
+  const std::string instance_a = absl::StrCat("127.0.0.1:", (*a)->metrics_port());
+  const std::string instance_b = absl::StrCat("127.0.0.1:", (*b)->metrics_port());
+  auto prometheus = PrometheusServer::Start(dir.path(), {instance_a, instance_b});
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+  PrometheusServer& prom = **prometheus;
+  std::string last;
+  ASSERT_TRUE(prom.WaitForValue(R"(count(up{job="veriface"} == 1))", 2, &last)) << last << "\n" << prom.process().Log();
+  auto client = [&](const ServerProcess& server, std::vector<std::string> args) {
+    std::vector<std::string> argv = {ClientBinary(), "--server", server.address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  };
+  const std::string photo = LfwImagePath("George_W_Bush", 1), other = LfwImagePath("George_W_Bush", 2);
+
+  // An enrolment through a reaches b: b applies it and observes its lag; both count one identity.
+  const CommandResult enrolled = client(**a, {"enroll", "--id", "bush", photo});
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.out << enrolled.err;
+  EXPECT_TRUE(prom.WaitForValue(
+      absl::StrCat(R"(veriface_gallery_replication_lag_seconds_count{instance=")", instance_b, R"("} > bool 0)"), 1,
+      &last))
+      << last << "\n"
+      << (*b)->log();
+  EXPECT_TRUE(prom.WaitForValue(R"(min(veriface_gallery_identities{job="veriface"}))", 1, &last)) << last;
+  EXPECT_TRUE(prom.WaitForValue(R"(min(veriface_gallery_store_up{job="veriface"}))", 1, &last)) << last;
+  const CommandResult identified = client(**b, {"identify", other});
+  EXPECT_EQ(identified.exit_code, 0) << identified.out << identified.err;
+  EXPECT_TRUE(absl::StrContains(identified.out, "bush")) << identified.out;
+
+  // The store's panels show both replicas.
+  const auto panels = DashboardExpressions(
+      nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false));
+  for (const char* title : {"Store up", "Store up by instance", "Replication lag (p50, p99)", "Staleness by instance",
+                            "Changes applied from other replicas", "Galleries", "Gallery size"}) {
+    bool found = false;
+    for (const auto& [panel, expr] : panels) {
+      if (panel != title) continue;
+      found = true;
+      const std::string query = SubstituteGrafanaVariables(expr, "veriface");
+      EXPECT_TRUE(PollUntil(
+          [&] {
+            const auto answer = PromQuery(prom.port(), query);
+            return answer.ok() && !(*answer)["result"].empty();
+          },
+          std::chrono::seconds(60)))
+          << "panel '" << title << "' shows nothing: " << query;
+    }
+    EXPECT_TRUE(found) << "no panel titled '" << title << "'";
+  }
+  nlohmann::json alerts;
+  ASSERT_TRUE(prom.WaitForApi(
+      "/api/v1/alerts", [](const nlohmann::json& answer) { return answer.is_object(); }, &alerts));
+  for (const char* alert : {"VerifaceGalleryStoreDown", "VerifaceGalleryStale", "VerifaceGalleryReplicationLagHigh"}) {
+    for (const std::string& instance : {instance_a, instance_b}) {
+      EXPECT_FALSE(AlertActiveFor(alerts, alert, instance)) << alert << " on " << instance << ": " << alerts.dump(1);
+    }
+  }
+
+  // PostgreSQL stops: writes fail UNAVAILABLE, reads and health go on, and both replicas report the store down.
+  ASSERT_TRUE((*pg)->Stop().ok());
+  EXPECT_TRUE(prom.WaitForValue(R"(max(veriface_gallery_store_up{job="veriface"}))", 0, &last)) << last << "\n"
+                                                                                                << (*a)->log();
+  const CommandResult refused = client(**a, {"enroll", "--id", "blair", other});
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  EXPECT_TRUE(absl::StrContains(refused.out + refused.err, "UNAVAILABLE")) << refused.out << refused.err;
+  const CommandResult verified = client(**b, {"verify", photo, other});
+  EXPECT_EQ(verified.exit_code, 0) << verified.out << verified.err;
+  const CommandResult identified_offline = client(**b, {"identify", other});
+  EXPECT_EQ(identified_offline.exit_code, 0) << identified_offline.out << identified_offline.err;
+  EXPECT_EQ((*a)->Health(), "SERVING");
+  EXPECT_EQ((*b)->Health(), "SERVING");
+  EXPECT_TRUE(prom.WaitForApi(
+      "/api/v1/alerts",
+      [&](const nlohmann::json& answer) {
+        return AlertActiveFor(answer, "VerifaceGalleryStoreDown", instance_a) &&
+               AlertActiveFor(answer, "VerifaceGalleryStoreDown", instance_b);
+      },
+      &alerts))
+      << alerts.dump(1);
+  EXPECT_TRUE(prom.WaitForValue(R"(min(veriface_gallery_stale_seconds{job="veriface"}) > bool 2)", 1, &last)) << last;
+
+  // PostgreSQL back: the store is up on both again, and a write succeeds.
+  ASSERT_TRUE((*pg)->Resume().ok());
+  EXPECT_TRUE(prom.WaitForValue(R"(min(veriface_gallery_store_up{job="veriface"}))", 1, &last)) << last;
+  const CommandResult enrolled_again = client(**a, {"enroll", "--id", "blair", other});
+  EXPECT_EQ(enrolled_again.exit_code, 0) << enrolled_again.out << enrolled_again.err;
+
+  EXPECT_EQ((*a)->Stop(), 0) << (*a)->log();
+  EXPECT_EQ((*b)->Stop(), 0) << (*b)->log();
+  EXPECT_EQ(prom.process().Terminate(std::chrono::seconds(60)), std::optional<int>(0)) << prom.process().Log();
 }
 
 }  // namespace
