@@ -1,12 +1,15 @@
 // veriface: the command-line client of veriface-server. One subcommand per RPC, human output by
-// default and JSON with --json, plus bulk enrolment with a progress bar and a load generator.
+// default and JSON with --json, plus bulk enrolment with a progress bar and a load generator. Writes
+// (enroll, delete) carry request ids and are retried when the server is UNAVAILABLE.
 
 #include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -20,6 +23,7 @@
 #include "client/connection.h"
 #include "client/image_files.h"
 #include "client/load.h"
+#include "client/retry.h"
 #include "core/progress/progress.h"
 #include "proto/grpc_health/v1/health.grpc.pb.h"
 
@@ -36,7 +40,28 @@ using nlohmann::json;
 struct Globals {
   ConnectionOptions connection;
   bool json = false;
+  std::string gallery;  // empty: the server's default gallery
+  RetryPolicy retry;    // for the writes that carry a request id (enroll, delete)
 };
+
+// The gallery a response names, else the one asked for, else the server's default.
+std::string GalleryName(const std::string& answered, const Globals& g) {
+  if (!answered.empty()) return answered;
+  return g.gallery.empty() ? "default" : g.gallery;
+}
+
+// Text output names the gallery only when it is not the default one, so that a deployment without
+// named galleries reads as before.
+bool IsNamedGallery(const std::string& name) { return name != "default"; }
+
+// Said before each retry, so that a command that is slow because it is retrying says so.
+// `why` is the failure (as Describe() gives it), `what` the request(s) sent again.
+void NoteRetry(const Globals& g, const std::string& why, const std::string& what, int retry,
+               std::chrono::milliseconds wait) {
+  std::cerr << "veriface: " << why << "; retrying " << what << " in "
+            << absl::StrFormat("%.2f", std::chrono::duration<double>(wait).count()) << " s (retry " << retry << " of "
+            << g.retry.retries << ")\n";
+}
 
 int Fail(const std::string& message) {
   std::cerr << "veriface: " << message << "\n";
@@ -58,14 +83,27 @@ void PrintJson(const google::protobuf::Message& message) {
 using Stub = v1::Veriface::Stub;
 
 // One unary call with the connection's deadline. A failure is printed (returns 1); with --json the
-// response is printed (returns 0); otherwise returns -1 and the caller prints its text.
+// response is printed (returns 0); otherwise returns -1 and the caller prints its text. With `retrying`
+// (what the notes call the request; only for requests that carry a request id) an UNAVAILABLE call is
+// sent again, unchanged, as g.retry says; each attempt has its own deadline and its own channel, so that it dials
+// afresh rather than inherit the previous channel's reconnect back-off.
 template <typename Request, typename Response>
 int Call(const Globals& g, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-         const Request& request, Response* response) {
-  auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  grpc::ClientContext context;
-  PrepareContext(g.connection, context);
-  const grpc::Status status = ((*stub).*method)(&context, request, response);
+         const Request& request, Response* response, const std::string& retrying = "") {
+  const auto attempt = [&] {
+    auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
+    grpc::ClientContext context;
+    PrepareContext(g.connection, context);
+    response->Clear();
+    return ((*stub).*method)(&context, request, response);
+  };
+  const grpc::Status status =
+      !retrying.empty()
+          ? WithRetries(g.retry, attempt,
+                        [&](int n, const grpc::Status& failed, std::chrono::milliseconds w) {
+                          NoteRetry(g, Describe(failed), absl::StrCat(retrying, " with the same request id"), n, w);
+                        })
+          : attempt();
   if (!status.ok()) return Fail(status);
   if (g.json) {
     PrintJson(*response);
@@ -94,10 +132,11 @@ v1::FaceSelection ParseSelection(const std::string& name) {
 
 const std::vector<std::string> kSelections{"largest", "central", "score", "single"};
 
-// "id:NAME" names an enrolled identity; anything else is an image file.
-absl::Status FillFaceInput(const std::string& arg, v1::FaceInput* input) {
+// "id:NAME" names an identity enrolled in `gallery`; anything else is an image file.
+absl::Status FillFaceInput(const std::string& arg, const std::string& gallery, v1::FaceInput* input) {
   if (arg.rfind("id:", 0) == 0) {
     input->set_identity_id(arg.substr(3));
+    input->set_gallery(gallery);
     return absl::OkStatus();
   }
   auto bytes = ReadFileBytes(arg);
@@ -185,9 +224,24 @@ int Info(const Globals& g) {
             << "accuracy    " << accuracy << "\n"
             << "min face    " << info.default_min_face_size() << " px\n"
             << "device      " << info.device() << "\n"
-            << "server      " << info.server_version() << "\n"
-            << "gallery     " << info.gallery_identities() << " identities, " << info.gallery_templates()
-            << " templates\n";
+            << "server      " << info.server_version() << "\n";
+  // A server from before named galleries says nothing about its store.
+  if (info.gallery_store().empty()) {
+    std::cout << "gallery     " << info.gallery_identities() << " identities, " << info.gallery_templates()
+              << " templates\n";
+    return 0;
+  }
+  const bool shared = info.gallery_store() != "sqlite";
+  std::cout << "gallery     " << info.gallery_store() << " store" << (shared ? " (shared by replicas)" : "") << ", "
+            << info.galleries() << " galler" << (info.galleries() == 1 ? "y" : "ies") << ": "
+            << info.gallery_identities() << " identities, " << info.gallery_templates() << " templates in all\n";
+  // Only a shared store can fall behind: another replica may have written what this one has not read.
+  if (shared) {
+    std::cout << "sync        "
+              << (info.gallery_may_be_stale() ? "MAY BE STALE (other replicas' recent writes may be missing): "
+                                              : "up to date: ")
+              << absl::StrFormat("last caught up %.1f s ago", info.gallery_seconds_since_sync()) << "\n";
+  }
   return 0;
 }
 
@@ -222,7 +276,7 @@ int Verify(const Globals& g, const std::string& a, const std::string& b, const s
            const ThresholdFlags& threshold) {
   v1::VerifyRequest request;
   for (const auto& [arg, side] : {std::pair{&a, request.mutable_a()}, std::pair{&b, request.mutable_b()}}) {
-    if (const absl::Status s = FillFaceInput(*arg, side); !s.ok()) return Fail(std::string(s.message()));
+    if (const absl::Status s = FillFaceInput(*arg, g.gallery, side); !s.ok()) return Fail(std::string(s.message()));
     side->set_face_selection(ParseSelection(selection));
   }
   threshold.Fill(request.mutable_threshold());
@@ -247,9 +301,12 @@ int Identify(const Globals& g, const std::string& path, int top_k, bool all, con
   request.set_top_k(top_k);
   request.set_include_below_threshold(all);
   request.set_face_selection(ParseSelection(selection));
+  request.set_gallery(g.gallery);
   threshold.Fill(request.mutable_threshold());
   v1::IdentifyResponse response;
   if (const int rc = Call(g, &Stub::Identify, request, &response); rc >= 0) return rc;
+  const std::string gallery = GalleryName(response.gallery(), g);
+  if (IsNamedGallery(gallery)) std::cout << "gallery " << gallery << "\n";
   std::cout << UsedFaceText(response.face()) << "\n";
   if (response.matches_size() == 0) {
     std::cout << absl::StrFormat("no enrolled identity reaches the threshold %.4f (%s)\n", response.threshold(),
@@ -265,42 +322,61 @@ int Identify(const Globals& g, const std::string& path, int top_k, bool all, con
 
 // ---- enroll ---------------------------------------------------------------------------------------------
 
-int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::string& id,
-           const std::vector<std::string>& meta, int max_per_identity, const std::string& selection, bool progress) {
-  auto plan = PlanEnrollment(paths, id, max_per_identity);
-  if (!plan.ok()) return Fail(std::string(plan.status().message()));
-  const std::vector<EnrollItem>& items = *plan;
-  std::map<std::string, std::string> metadata;
-  for (const std::string& kv : meta) {
-    const size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) return Fail(absl::StrCat("--meta '", kv, "' is not KEY=VALUE"));
-    metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
+// What became of one image of the plan, over every stream that carried it.
+struct EnrollState {
+  enum class Fate { kPending, kEnrolled, kFailed };
+  Fate fate = Fate::kPending;
+  // Made once, before the first attempt, and sent with every retry: that is what lets the server answer
+  // a retry of an enrolment it already committed with that enrolment instead of adding the image twice.
+  std::string request_id = NewRequestId();
+  std::string template_id;
+  std::string gallery;
+  bool replayed = false;
+  // The last failure. For a pending item: its own UNAVAILABLE answer, or empty when the stream broke
+  // before answering it.
+  std::string error;
+};
 
-  // One stream for the whole plan, one request per image, so that a bad photo costs only itself. The
-  // writer thread reads files and sends; this thread reads the acknowledgements.
+// What every request of one `enroll` shares.
+struct EnrollFields {
+  std::map<std::string, std::string> metadata;
+  v1::FaceSelection selection = v1::FACE_SELECTION_UNSPECIFIED;
+};
+
+// Sends the plan's pending items over one EnrollStream, one request per image so that a bad photo costs
+// only itself, and records each answer in `states`. Items answered UNAVAILABLE, and those the stream
+// never answered, stay pending. The writer thread reads files and sends; this thread reads the
+// acknowledgements. Returns the stream's status.
+grpc::Status EnrollRound(const Globals& g, const std::vector<EnrollItem>& items, const EnrollFields& fields,
+                         std::vector<EnrollState>& states, const std::function<void()>& on_answer) {
+  std::vector<size_t> pending;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (states[i].fate == EnrollState::Fate::kPending) pending.push_back(i);
+  }
   auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
   grpc::ClientContext context;  // no deadline: a bulk enrolment takes as long as it takes
   AddCredentials(g.connection, context);
   auto stream = stub->EnrollStream(&context);
   std::mutex mutex;
   std::vector<size_t> sent;  // stream index -> item
-  std::vector<std::pair<size_t, std::string>> failures;
   std::thread writer([&] {
-    for (size_t i = 0; i < items.size(); ++i) {
+    for (const size_t i : pending) {
       auto bytes = ReadFileBytes(items[i].path);
       if (!bytes.ok()) {
         std::lock_guard<std::mutex> lock(mutex);
-        failures.emplace_back(i, std::string(bytes.status().message()));
+        states[i].fate = EnrollState::Fate::kFailed;
+        states[i].error = std::string(bytes.status().message());
         continue;
       }
       v1::EnrollRequest request;
       request.set_identity_id(items[i].identity_id);
-      request.mutable_metadata()->insert(metadata.begin(), metadata.end());
+      request.mutable_metadata()->insert(fields.metadata.begin(), fields.metadata.end());
       request.add_images(*std::move(bytes));
-      request.set_face_selection(ParseSelection(selection));
+      request.set_face_selection(fields.selection);
+      request.set_gallery(g.gallery);
       {
         std::lock_guard<std::mutex> lock(mutex);
+        request.set_request_id(states[i].request_id);
         sent.push_back(i);
       }
       if (!stream->Write(request)) break;
@@ -308,51 +384,132 @@ int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::s
     stream->WritesDone();
   });
 
-  ProgressBar bar("enroll", static_cast<int64_t>(items.size()), "images", progress ? &std::cerr : nullptr);
-  json done = json::array();
-  std::set<std::string> identities;
-  size_t acknowledged = 0;
   v1::EnrollStreamResponse response;
-  const Clock::time_point start = Clock::now();
   while (stream->Read(&response)) {
-    size_t item = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      item = sent.at(static_cast<size_t>(response.index()));
-      if (response.has_error()) {
-        failures.emplace_back(item, Describe(grpc::Status(static_cast<grpc::StatusCode>(response.error().code()),
-                                                          response.error().message())));
-      }
-    }
+    std::lock_guard<std::mutex> lock(mutex);
+    EnrollState& state = states[sent.at(static_cast<size_t>(response.index()))];
     if (response.has_enrolled()) {
-      ++acknowledged;
-      identities.insert(items[item].identity_id);
-      done.push_back({{"path", items[item].path},
-                      {"identity_id", items[item].identity_id},
-                      {"template_id", response.enrolled().template_ids(0)}});
+      state.fate = EnrollState::Fate::kEnrolled;
+      state.template_id = response.enrolled().template_ids_size() > 0 ? response.enrolled().template_ids(0) : "";
+      state.gallery = response.enrolled().gallery();
+      state.replayed = response.enrolled().replayed();
+    } else {
+      const grpc::Status failed(static_cast<grpc::StatusCode>(response.error().code()), response.error().message());
+      state.error = Describe(failed);
+      if (!IsRetryable(failed)) state.fate = EnrollState::Fate::kFailed;
     }
-    bar.Update(static_cast<int64_t>(acknowledged + failures.size()), absl::StrCat("failed ", failures.size()));
+    on_answer();
   }
   writer.join();
-  const grpc::Status status = stream->Finish();
+  return stream->Finish();
+}
+
+int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::string& id,
+           const std::vector<std::string>& meta, int max_per_identity, const std::string& selection, bool progress) {
+  auto plan = PlanEnrollment(paths, id, max_per_identity);
+  if (!plan.ok()) return Fail(std::string(plan.status().message()));
+  const std::vector<EnrollItem>& items = *plan;
+  EnrollFields fields;
+  fields.selection = ParseSelection(selection);
+  for (const std::string& kv : meta) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail(absl::StrCat("--meta '", kv, "' is not KEY=VALUE"));
+    fields.metadata[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+
+  std::vector<EnrollState> states(items.size());
+  ProgressBar bar("enroll", static_cast<int64_t>(items.size()), "images", progress ? &std::cerr : nullptr);
+  const auto count = [&states](EnrollState::Fate fate) {
+    return static_cast<size_t>(
+        std::count_if(states.begin(), states.end(), [fate](const EnrollState& s) { return s.fate == fate; }));
+  };
+  // Called by EnrollRound with its lock held, so the states are read consistently.
+  const auto update_bar = [&] {
+    const size_t failed = count(EnrollState::Fate::kFailed);
+    bar.Update(static_cast<int64_t>(count(EnrollState::Fate::kEnrolled) + failed), absl::StrCat("failed ", failed));
+  };
+  const Clock::time_point start = Clock::now();
+  grpc::Status status;
+  // A stream that breaks with UNAVAILABLE (the server restarting, a replica going away, a lost
+  // connection), and items answered UNAVAILABLE (the gallery's database out of reach), are sent again
+  // on a new stream after a back-off; the request ids make that safe for items the server had already
+  // committed when the answer was lost.
+  for (int retry = 0;; ++retry) {
+    status = EnrollRound(g, items, fields, states, update_bar);
+    const size_t pending = count(EnrollState::Fate::kPending);
+    if (pending == 0 || retry >= g.retry.retries || !(status.ok() || IsRetryable(status))) break;
+    // The stream's own failure, else the first UNAVAILABLE answer of an item.
+    std::string why = status.ok() ? "" : Describe(status);
+    for (size_t i = 0; i < states.size() && why.empty(); ++i) {
+      if (states[i].fate == EnrollState::Fate::kPending) why = states[i].error;
+    }
+    const std::chrono::milliseconds wait = Backoff(g.retry, retry + 1);
+    NoteRetry(g, why.empty() ? "UNAVAILABLE" : why, absl::StrCat(pending, " image(s) with the same request ids"),
+              retry + 1, wait);
+    std::this_thread::sleep_for(wait);
+  }
+  // What is still pending failed: with its own last answer, or, never answered, with the stream's status.
+  std::vector<size_t> unanswered;
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i].fate != EnrollState::Fate::kPending) continue;
+    if (states[i].error.empty()) {
+      unanswered.push_back(i);
+    } else {
+      states[i].fate = EnrollState::Fate::kFailed;
+    }
+  }
+  update_bar();
   bar.Finish();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+
+  json done = json::array(), failed = json::array();
+  std::set<std::string> identities;
+  std::string gallery;
+  size_t acknowledged = 0, replayed = 0;
+  std::vector<size_t> failures;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const EnrollState& s = states[i];
+    if (s.fate == EnrollState::Fate::kEnrolled) {
+      ++acknowledged;
+      if (s.replayed) ++replayed;
+      if (gallery.empty()) gallery = s.gallery;
+      identities.insert(items[i].identity_id);
+      done.push_back({{"path", items[i].path},
+                      {"identity_id", items[i].identity_id},
+                      {"template_id", s.template_id},
+                      {"replayed", s.replayed}});
+    } else if (s.fate == EnrollState::Fate::kFailed) {
+      failures.push_back(i);
+      failed.push_back({{"path", items[i].path}, {"error", s.error}});
+    }
+  }
+  gallery = GalleryName(gallery, g);
   if (g.json) {
-    json failed = json::array();
-    for (const auto& [item, message] : failures) failed.push_back({{"path", items[item].path}, {"error", message}});
-    std::cout << json{{"enrolled", done}, {"failed", failed}, {"identities", identities.size()}}.dump(2) << "\n";
+    json not_answered = json::array();
+    for (const size_t i : unanswered) not_answered.push_back(items[i].path);
+    std::cout << json{{"gallery", gallery},
+                      {"enrolled", done},
+                      {"failed", failed},
+                      {"unanswered", not_answered},
+                      {"identities", identities.size()}}
+                     .dump(2)
+              << "\n";
   } else {
-    std::cout << absl::StrFormat("enrolled %zu image(s) into %zu identit%s in %.1f s", acknowledged, identities.size(),
-                                 identities.size() == 1 ? "y" : "ies", elapsed);
+    std::cout << absl::StrFormat("enrolled %zu image(s) into %zu identit%s", acknowledged, identities.size(),
+                                 identities.size() == 1 ? "y" : "ies");
+    if (IsNamedGallery(gallery)) std::cout << " of gallery " << gallery;
+    std::cout << absl::StrFormat(" in %.1f s", elapsed);
+    if (replayed > 0) std::cout << " (" << replayed << " already enrolled by an earlier attempt)";
     if (!failures.empty()) std::cout << "; " << failures.size() << " failed";
+    if (!unanswered.empty()) std::cout << "; " << unanswered.size() << " not answered";
     std::cout << "\n";
     for (size_t i = 0; i < failures.size() && i < 20; ++i) {
-      std::cerr << "  " << items[failures[i].first].path << ": " << failures[i].second << "\n";
+      std::cerr << "  " << items[failures[i]].path << ": " << states[failures[i]].error << "\n";
     }
     if (failures.size() > 20) std::cerr << "  ... and " << failures.size() - 20 << " more\n";
   }
   if (!status.ok()) return Fail(status);
-  return failures.empty() ? 0 : 1;
+  return failures.empty() && unanswered.empty() ? 0 : 1;
 }
 
 // ---- identities -----------------------------------------------------------------------------------------
@@ -364,14 +521,14 @@ void PrintIdentity(const v1::Identity& identity) {
                                absl::StrJoin(meta, " "));
 }
 
-int List(const Globals& g, int page_size, bool all) {
+int List(const Globals& g, int page_size, bool all, std::string token) {
   auto stub = v1::Veriface::NewStub(MakeChannel(g.connection));
-  std::string token;
   v1::ListIdentitiesResponse combined;
   do {
     v1::ListIdentitiesRequest request;
     request.set_page_size(page_size);
     request.set_page_token(token);
+    request.set_gallery(g.gallery);
     grpc::ClientContext context;
     PrepareContext(g.connection, context);
     v1::ListIdentitiesResponse page;
@@ -388,6 +545,7 @@ int List(const Globals& g, int page_size, bool all) {
   }
   for (const v1::Identity& identity : combined.identities()) PrintIdentity(identity);
   std::cout << combined.identities_size() << " of " << combined.total_identities() << " identities";
+  if (const std::string gallery = GalleryName("", g); IsNamedGallery(gallery)) std::cout << " in gallery " << gallery;
   if (!combined.next_page_token().empty()) std::cout << " (more: --all, or --page-token " << token << ")";
   std::cout << "\n";
   return 0;
@@ -396,9 +554,13 @@ int List(const Globals& g, int page_size, bool all) {
 int Get(const Globals& g, const std::string& id) {
   v1::GetIdentityRequest request;
   request.set_identity_id(id);
+  request.set_gallery(g.gallery);
   v1::Identity identity;
   if (const int rc = Call(g, &Stub::GetIdentity, request, &identity); rc >= 0) return rc;
   PrintIdentity(identity);
+  if (const std::string gallery = GalleryName(identity.gallery(), g); IsNamedGallery(gallery)) {
+    std::cout << "  gallery " << gallery << "\n";
+  }
   for (const std::string& t : identity.template_ids()) std::cout << "  template " << t << "\n";
   return 0;
 }
@@ -408,14 +570,58 @@ int Delete(const Globals& g, const std::vector<std::string>& ids) {
   for (const std::string& id : ids) {
     v1::DeleteIdentityRequest request;
     request.set_identity_id(id);
+    request.set_gallery(g.gallery);
+    // One id per identity, reused by the retries: a retry of a delete whose answer was lost is answered
+    // `replayed` instead of NOT_FOUND.
+    request.set_request_id(NewRequestId());
     v1::DeleteIdentityResponse response;
-    const int rc = Call(g, &Stub::DeleteIdentity, request, &response);
+    const int rc = Call(g, &Stub::DeleteIdentity, request, &response, absl::StrCat("the delete of ", id));
     if (rc < 0) {
-      std::cout << "deleted " << response.identity_id() << " (" << response.templates_deleted() << " template(s))\n";
+      std::cout << "deleted " << response.identity_id() << " (" << response.templates_deleted() << " template(s))";
+      if (const std::string gallery = GalleryName(response.gallery(), g); IsNamedGallery(gallery)) {
+        std::cout << " from gallery " << gallery;
+      }
+      if (response.replayed()) std::cout << ": already deleted by an earlier attempt";
+      std::cout << "\n";
     }
     if (rc > 0) failed = rc;
   }
   return failed;
+}
+
+// ---- galleries ------------------------------------------------------------------------------------------
+
+int GalleriesList(const Globals& g) {
+  v1::ListGalleriesResponse response;
+  if (const int rc = Call(g, &Stub::ListGalleries, v1::ListGalleriesRequest(), &response); rc >= 0) return rc;
+  std::cout << absl::StrFormat("%-24s %10s %10s %14s\n", "gallery", "identities", "templates", "max templates");
+  for (const v1::GalleryInfo& info : response.galleries()) {
+    std::cout << absl::StrFormat("%-24s %10d %10d %14d\n", info.name(), info.identities(), info.templates(),
+                                 info.max_templates());
+  }
+  std::cout << response.galleries_size() << " galler" << (response.galleries_size() == 1 ? "y" : "ies") << "\n";
+  return 0;
+}
+
+int GalleryCreate(const Globals& g, const std::string& name, int64_t max_templates) {
+  v1::CreateGalleryRequest request;
+  request.set_name(name);
+  request.set_max_templates(max_templates);
+  v1::GalleryInfo info;
+  if (const int rc = Call(g, &Stub::CreateGallery, request, &info); rc >= 0) return rc;
+  std::cout << "created gallery " << info.name() << " (at most " << info.max_templates() << " templates)\n";
+  return 0;
+}
+
+// No prompt, like `delete`; the server itself refuses to delete the default gallery.
+int GalleryDelete(const Globals& g, const std::string& name) {
+  v1::DeleteGalleryRequest request;
+  request.set_name(name);
+  v1::GalleryInfo info;
+  if (const int rc = Call(g, &Stub::DeleteGallery, request, &info); rc >= 0) return rc;
+  std::cout << "deleted gallery " << info.name() << " (" << info.identities() << " identities, " << info.templates()
+            << " templates)\n";
+  return 0;
 }
 
 // ---- load -------------------------------------------------------------------------------------------------
@@ -493,6 +699,8 @@ int Main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(VERIFACE_VERSION));
   // A newcomer's first `--help` should lead to the guide that takes them from a clone to their own photos.
   app.footer("First run, from a clone to enrolling your own photos: the README's 'First run' section");
+  // The global options may also follow the subcommand (`veriface identify --gallery shop photo.jpg`).
+  app.fallthrough();
   Globals g;
   if (const char* env = std::getenv("VERIFACE_SERVER"); env != nullptr && *env != '\0') g.connection.server = env;
   app.add_option("-s,--server", g.connection.server,
@@ -501,6 +709,14 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout", g.connection.timeout_seconds, "Deadline per call in seconds; 0: none")
       ->capture_default_str();
   app.add_flag("--json", g.json, "Print JSON instead of text");
+  app.add_option("-g,--gallery", g.gallery,
+                 "Named gallery for enroll, identify, verify's id: sides, list, get, delete and load (default: the "
+                 "server's default gallery)")
+      ->envname("VERIFACE_GALLERY");
+  app.add_option("--retries", g.retry.retries,
+                 "Times an enroll or delete that failed UNAVAILABLE is sent again, with the same request id")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   ConnectionOptions& c = g.connection;
   app.add_flag("--tls", c.tls, "Use TLS, trusting gRPC's default root CAs (implied by the other --tls options)");
   app.add_option("--tls-ca", c.tls_ca_file, "PEM CA certificate(s) that sign the server's certificate")
@@ -524,7 +740,7 @@ int Main(int argc, char** argv) {
   health->add_option("--service", service, "Service name; empty asks about the whole server");
   health->add_option("--wait", wait, "Keep asking for up to this many seconds until SERVING");
 
-  auto* info = app.add_subcommand("info", "The model, its thresholds and accuracy, and the gallery size");
+  auto* info = app.add_subcommand("info", "The model, its thresholds and accuracy, and the galleries' store and size");
 
   std::string image;
   int min_face = 0;
@@ -567,9 +783,11 @@ int Main(int argc, char** argv) {
 
   int page_size = 100;
   bool list_all = false;
+  std::string page_token;
   auto* list = app.add_subcommand("list", "Enrolled identities");
   list->add_option("--page-size", page_size, "Identities per page")->capture_default_str();
   list->add_flag("--all", list_all, "Fetch every page");
+  list->add_option("--page-token", page_token, "Start at this page (printed at the end of the previous one)");
 
   auto* get = app.add_subcommand("get", "One enrolled identity and its templates");
   get->add_option("id", id, "Identity id")->required();
@@ -577,6 +795,20 @@ int Main(int argc, char** argv) {
   std::vector<std::string> ids;
   auto* del = app.add_subcommand("delete", "Delete identities and all their templates");
   del->add_option("ids", ids, "Identity ids")->required();
+
+  std::string gallery_name;
+  int64_t max_templates = 0;
+  auto* galleries = app.add_subcommand("galleries", "Named galleries: list, create, delete");
+  galleries->require_subcommand(1);
+  auto* galleries_list = galleries->add_subcommand("list", "Every gallery with its size and limit");
+  auto* galleries_create = galleries->add_subcommand("create", "Create a gallery");
+  galleries_create->add_option("name", gallery_name, "1 to 64 letters, digits, '.', '_', '-'")->required();
+  galleries_create
+      ->add_option("--max-templates", max_templates, "The most templates it may hold (0: the server's limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  auto* galleries_delete = galleries->add_subcommand("delete", "Delete a gallery and everyone enrolled in it");
+  galleries_delete->add_option("name", gallery_name, "Gallery name")->required();
 
   LoadOptions load_options;
   std::string mix = "verify";
@@ -601,11 +833,15 @@ int Main(int argc, char** argv) {
   if (*verify) return Verify(g, a, b, selection, threshold);
   if (*identify) return Identify(g, image, top_k, all, selection, threshold);
   if (*enroll) return Enroll(g, paths, id, meta, max_per_identity, enroll_selection, progress);
-  if (*list) return List(g, page_size, list_all);
+  if (*list) return List(g, page_size, list_all, page_token);
   if (*get) return Get(g, id);
   if (*del) return Delete(g, ids);
+  if (*galleries_list) return GalleriesList(g);
+  if (*galleries_create) return GalleryCreate(g, gallery_name, max_templates);
+  if (*galleries_delete) return GalleryDelete(g, gallery_name);
   if (*load) {
     if (load_options.count <= 0 && load_options.duration_seconds <= 0) load_options.count = 100;
+    load_options.gallery = g.gallery;
     return Load(g, paths, max_images, mix, load_options);
   }
   return 2;

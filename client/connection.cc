@@ -78,6 +78,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
   // As large as the server's default receive limit: bulk Enroll requests carry several images.
   args.SetMaxSendMessageSize(64 << 20);
   args.SetMaxReceiveMessageSize(64 << 20);
+  // Its own connections, not those of gRPC's process-wide pool: a retry opens a new channel to dial
+  // afresh, which it could not do while sharing a connection that waits out its reconnect back-off.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   if (!UsesTls(options)) return grpc::CreateCustomChannel(options.server, grpc::InsecureChannelCredentials(), args);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = options.ca_pem;

@@ -23,8 +23,8 @@ struct Sample {
   grpc::StatusCode code = grpc::StatusCode::OK;
 };
 
-grpc::Status Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection, const std::string& rpc,
-                  const std::vector<std::string>& images, int64_t i) {
+grpc::Status Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection, const LoadOptions& options,
+                  const std::string& rpc, const std::vector<std::string>& images, int64_t i) {
   grpc::ClientContext context;
   PrepareContext(connection, context);
   const std::string& image = images[static_cast<size_t>(i) % images.size()];
@@ -38,6 +38,7 @@ grpc::Status Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection,
   if (rpc == "identify") {
     v1::IdentifyRequest request;
     request.set_image(image);
+    request.set_gallery(options.gallery);
     v1::IdentifyResponse response;
     return stub.Identify(&context, request, &response);
   }
@@ -109,7 +110,8 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
 
   for (int64_t i = 0; i < options.warmup; ++i) {
     auto stub = v1::Veriface::NewStub(channel);
-    Call(*stub, connection, names[static_cast<size_t>(schedule[static_cast<size_t>(i) % schedule.size()])], images, i);
+    Call(*stub, connection, options, names[static_cast<size_t>(schedule[static_cast<size_t>(i) % schedule.size()])],
+         images, i);
   }
 
   std::atomic<int64_t> next{0};
@@ -132,7 +134,7 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
         if (options.count > 0 ? i >= options.count : Clock::now() >= stop_at) break;
         const int rpc = schedule[static_cast<size_t>(i) % schedule.size()];
         const Clock::time_point t0 = Clock::now();
-        const grpc::Status status = Call(*stub, connection, names[static_cast<size_t>(rpc)], images, i);
+        const grpc::Status status = Call(*stub, connection, options, names[static_cast<size_t>(rpc)], images, i);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         local.push_back(Sample{rpc, ms, status.error_code()});
         if (!status.ok()) local_examples.emplace(CodeName(status.error_code()), status.error_message());

@@ -19,6 +19,7 @@ struct LoadOptions {
   int64_t count = 0;            // calls in all; 0: run for duration_seconds
   double duration_seconds = 0;  // used when count is 0
   int64_t warmup = 0;           // calls made (and not measured) before the run
+  std::string gallery;          // the gallery Identify searches; empty: the server's default
 };
 
 // Parses "verify=3,identify=1" (a bare name means weight 1).

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -35,43 +36,56 @@ namespace {
 constexpr int64_t kDim = 128;
 constexpr int kTemplatesPerIdentity = 2;
 
-// Hands a prepared snapshot to Gallery::Open; accepts writes without keeping them.
+// Hands a prepared snapshot to Gallery::Open. Identify never reaches the store; the writes are answered
+// as a store would (the identity as written, no receipts) without keeping anything.
 class SnapshotStore : public GalleryStore {
  public:
-  explicit SnapshotStore(GallerySnapshot snapshot) : snapshot_(std::move(snapshot)) {}
-  absl::StatusOr<GallerySnapshot> Load() override { return std::move(snapshot_); }
+  explicit SnapshotStore(StoreSnapshot snapshot) : snapshot_(std::move(snapshot)) {}
+  std::string kind() const override { return "bench-snapshot"; }
+  absl::StatusOr<StoreSnapshot> Load() override { return std::move(snapshot_); }
   absl::Status BindModel(const std::string&, int64_t) override { return absl::OkStatus(); }
-  absl::Status AddTemplates(const IdentityRecord&, const std::vector<TemplateRecord>&) override {
-    return absl::OkStatus();
+  absl::Status CreateGallery(const GalleryRecord&) override { return absl::OkStatus(); }
+  absl::StatusOr<int64_t> DeleteGallery(const std::string&) override { return 0; }
+  absl::StatusOr<IdentityState> AddTemplates(const TemplateWrite& write) override {
+    return IdentityState{write.identity, write.templates};
   }
-  absl::Status DeleteIdentity(const std::string&) override { return absl::OkStatus(); }
+  absl::StatusOr<int64_t> DeleteIdentity(const std::string&, const std::string&, const std::string&,
+                                         const WriteReceipt&) override {
+    return 0;
+  }
+  absl::StatusOr<std::optional<WriteReceipt>> FindReceipt(const std::string&) override { return std::nullopt; }
+  absl::Status PruneReceipts(int64_t) override { return absl::OkStatus(); }
 
  private:
-  GallerySnapshot snapshot_;
+  StoreSnapshot snapshot_;
 };
 
 using testing::RandomUnit;
 
-// One gallery per size, built once and kept for the whole run.
+// One gallery per size, built once and kept for the whole run: its default collection holds them all.
 Gallery& GalleryOfSize(int64_t templates) {
   static std::map<int64_t, std::unique_ptr<Gallery>> galleries;
   auto& slot = galleries[templates];
   if (slot == nullptr) {
     std::mt19937 rng(42);
-    GallerySnapshot snapshot;
+    StoreSnapshot snapshot;
     snapshot.model_id = "bench-model";
     snapshot.embedding_dim = kDim;
+    GalleryContents contents;
+    contents.record = GalleryRecord{kDefaultGalleryName, 0, 0};
     const int64_t identities = templates / kTemplatesPerIdentity;
-    snapshot.identities.reserve(identities);
-    snapshot.templates.reserve(templates);
+    contents.identities.reserve(identities);
     for (int64_t i = 0; i < identities; ++i) {
-      snapshot.identities.push_back(IdentityRecord{absl::StrCat("person-", i), {}, 0, 0});
+      contents.identities.push_back(IdentityState{IdentityRecord{absl::StrCat("person-", i), {}, 0, 0}, {}});
     }
+    // Template t belongs to identity t % identities. (The collection lays each identity's templates out
+    // together as it loads them, so the matrix rows, and Identify's per-identity updates, stay in order.)
     for (int64_t t = 0; t < templates; ++t) {
-      snapshot.templates.push_back(TemplateRecord{absl::StrFormat("%032x", t),
-                                                  snapshot.identities[t % identities].identity_id, "bench-model",
-                                                  RandomUnit(rng), 0});
+      IdentityState& owner = contents.identities[t % identities];
+      owner.templates.push_back(
+          TemplateRecord{absl::StrFormat("%032x", t), owner.record.identity_id, "bench-model", RandomUnit(rng), 0});
     }
+    snapshot.galleries.push_back(std::move(contents));
     GalleryLimits limits;
     limits.max_templates = templates;
     auto gallery = Gallery::Open(std::make_unique<SnapshotStore>(std::move(snapshot)), "bench-model", kDim, limits);
@@ -147,13 +161,18 @@ void BM_StreamRead(benchmark::State& state) {
 
 void BM_Identify(benchmark::State& state) {
   const int64_t templates = state.range(0);
-  Gallery& gallery = GalleryOfSize(templates);
+  auto found = GalleryOfSize(templates).Find("");
+  if (!found.ok()) {
+    state.SkipWithError(std::string(found.status().message()).c_str());
+    return;
+  }
+  const std::shared_ptr<const Collection> collection = *std::move(found);
   std::mt19937 rng(7);
   std::vector<std::vector<float>> queries;
   for (int i = 0; i < 16; ++i) queries.push_back(RandomUnit(rng));
   size_t q = 0;
   for (auto _ : state) {
-    auto matches = gallery.Identify(queries[q++ % queries.size()], 10, 0.3f);
+    auto matches = collection->Identify(queries[q++ % queries.size()], 10, 0.3f);
     benchmark::DoNotOptimize(matches);
   }
   const int64_t bytes = templates * kDim * static_cast<int64_t>(sizeof(float));

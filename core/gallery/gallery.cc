@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/common/sha256.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/receipt_fingerprint.h"
 #include "core/gallery/validation.h"
 
 namespace veriface {
@@ -196,9 +196,7 @@ std::string Gallery::NewTemplateId() {
 
 std::string Gallery::Fingerprint(WriteReceipt::Kind kind, const std::string& gallery,
                                  const std::string& identity) const {
-  // Length-prefixed fields, so that no two different requests give the same text.
-  return Sha256Hex(absl::StrCat("veriface-receipt-1:", KindName(kind), ":", gallery.size(), ":", gallery, ":",
-                                identity.size(), ":", identity));
+  return ReceiptFingerprint(kind, gallery, identity);
 }
 
 absl::StatusOr<std::optional<WriteReceipt>> Gallery::Receipt(const std::string& request_id, WriteReceipt::Kind kind,
@@ -206,7 +204,7 @@ absl::StatusOr<std::optional<WriteReceipt>> Gallery::Receipt(const std::string& 
   VF_ASSIGN_OR_RETURN(std::optional<WriteReceipt> receipt, store_->FindReceipt(request_id));
   if (receipt.has_value() && (receipt->kind != kind || receipt->fingerprint != fingerprint)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "request id ", Quote(request_id), " was already used for another request (a ", KindName(receipt->kind),
+        "request id ", Quote(request_id), " was already used for another request (", KindName(receipt->kind),
         " of another identity or gallery); a retry must repeat the same request, a new request needs a new id"));
   }
   return receipt;

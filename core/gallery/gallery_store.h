@@ -54,8 +54,9 @@ class GalleryStore {
   // a limit would be passed; ALREADY_EXISTS when write.request_id has a receipt already (nothing written).
   virtual absl::StatusOr<IdentityState> AddTemplates(const TemplateWrite& write) = 0;
 
-  // Removes the identity and all its templates, leaving no trace of them in the store, and writes
-  // `receipt` under `request_id` when that is not empty. Returns the number of templates removed.
+  // Removes the identity and all its templates, leaving no trace of them in the store (its enrolment
+  // receipts go too), and writes `receipt` under `request_id` when that is not empty: a digest of the
+  // request, kept for the receipt's lifetime. Returns the number of templates removed.
   // NOT_FOUND if there is no such identity; ALREADY_EXISTS as for AddTemplates.
   virtual absl::StatusOr<int64_t> DeleteIdentity(const std::string& gallery, const std::string& identity_id,
                                                  const std::string& request_id, const WriteReceipt& receipt) = 0;

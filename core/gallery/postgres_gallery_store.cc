@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/receipt_fingerprint.h"
 #include "core/postgres/pg_connection.h"
 
 namespace veriface {
@@ -62,12 +63,15 @@ CREATE TABLE templates(
 CREATE INDEX templates_by_identity ON templates(gallery, identity_id, seq);
 CREATE TABLE receipts(
   request_id text PRIMARY KEY,
+  gallery text NOT NULL,
   kind smallint NOT NULL,
   fingerprint text NOT NULL,
   template_ids text NOT NULL,
   templates_deleted bigint NOT NULL,
   created_unix_ms bigint NOT NULL);
 CREATE INDEX receipts_by_age ON receipts(created_unix_ms);
+CREATE INDEX receipts_by_fingerprint ON receipts(fingerprint);
+CREATE INDEX receipts_by_gallery ON receipts(gallery);
 CREATE TABLE changes(
   seq bigserial PRIMARY KEY,
   txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -214,10 +218,11 @@ absl::Status LogChange(pg::Connection* db, const std::string& origin, const std:
 
 // Writes the receipt first, so that a retry on another replica waits on its row and then sees it.
 // ALREADY_EXISTS when one is there.
-absl::Status ClaimRequestId(pg::Connection* db, const std::string& request_id, const WriteReceipt& receipt) {
+absl::Status ClaimRequestId(pg::Connection* db, const std::string& request_id, const std::string& gallery,
+                            const WriteReceipt& receipt) {
   VF_ASSIGN_OR_RETURN(const Result claimed,
                       db->Exec("INSERT INTO receipts(request_id, kind, fingerprint, template_ids, templates_deleted, "
-                               "created_unix_ms) VALUES($1, $2, $3, $4, $5, $6) "
+                               "created_unix_ms, gallery) VALUES($1, $2, $3, $4, $5, $6, $7) "
                                "ON CONFLICT (request_id) DO NOTHING RETURNING 1",
                                Params()
                                    .Text(request_id)
@@ -225,7 +230,8 @@ absl::Status ClaimRequestId(pg::Connection* db, const std::string& request_id, c
                                    .Text(receipt.fingerprint)
                                    .Text(absl::StrJoin(receipt.template_ids, " "))
                                    .Int64(receipt.templates_deleted)
-                                   .Int64(receipt.created_unix_ms)));
+                                   .Int64(receipt.created_unix_ms)
+                                   .Text(gallery)));
   if (claimed.rows() == 0) return absl::AlreadyExistsError(absl::StrCat("request id '", request_id, "' has a receipt"));
   return absl::OkStatus();
 }
@@ -369,6 +375,7 @@ absl::StatusOr<int64_t> PostgresGalleryStore::DeleteGallery(const std::string& n
     VF_ASSIGN_OR_RETURN(const Result deleted, db->Exec("DELETE FROM galleries WHERE name = $1 RETURNING template_count",
                                                        Params().Text(name)));
     if (deleted.rows() == 0) return absl::NotFoundError(absl::StrCat("no gallery '", name, "'"));
+    VF_RETURN_IF_ERROR(db->Exec("DELETE FROM receipts WHERE gallery = $1", Params().Text(name)).status());
     VF_RETURN_IF_ERROR(LogChange(db, origin_, name, nullptr));
     VF_RETURN_IF_ERROR(tx.Commit());
     return deleted.Int64(0, 0);
@@ -387,7 +394,8 @@ absl::StatusOr<IdentityState> PostgresGalleryStore::AddTemplates(const TemplateW
     VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
     Transaction tx(db);
     VF_RETURN_IF_ERROR(tx.Begin());
-    if (!write.request_id.empty()) VF_RETURN_IF_ERROR(ClaimRequestId(db, write.request_id, write.receipt));
+    if (!write.request_id.empty())
+      VF_RETURN_IF_ERROR(ClaimRequestId(db, write.request_id, write.gallery, write.receipt));
     // A replica of another model may have rebound an empty store since this one started.
     VF_ASSIGN_OR_RETURN(const Result model,
                         db->Exec("SELECT value FROM veriface_meta WHERE key = 'model_id' FOR SHARE"));
@@ -469,7 +477,7 @@ absl::StatusOr<int64_t> PostgresGalleryStore::DeleteIdentity(const std::string& 
     VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
     Transaction tx(db);
     VF_RETURN_IF_ERROR(tx.Begin());
-    if (!request_id.empty()) VF_RETURN_IF_ERROR(ClaimRequestId(db, request_id, receipt));
+    if (!request_id.empty()) VF_RETURN_IF_ERROR(ClaimRequestId(db, request_id, gallery, receipt));
     // The gallery's row first, in the same order as AddTemplates, so that the two cannot deadlock.
     VF_ASSIGN_OR_RETURN(const Result locked,
                         db->Exec("SELECT 1 FROM galleries WHERE name = $1 FOR UPDATE", Params().Text(gallery)));
@@ -483,6 +491,10 @@ absl::StatusOr<int64_t> PostgresGalleryStore::DeleteIdentity(const std::string& 
       return absl::NotFoundError(absl::StrCat("no identity '", identity_id, "' in gallery '", gallery, "'"));
     }
     const int64_t deleted = templates.affected_rows();
+    // Its enrolments' receipts list its template ids: they go with it.
+    VF_RETURN_IF_ERROR(db->Exec("DELETE FROM receipts WHERE fingerprint = $1",
+                                Params().Text(ReceiptFingerprint(WriteReceipt::Kind::kEnroll, gallery, identity_id)))
+                           .status());
     VF_RETURN_IF_ERROR(db->Exec("UPDATE galleries SET template_count = template_count - $2 WHERE name = $1",
                                 Params().Text(gallery).Int64(deleted))
                            .status());

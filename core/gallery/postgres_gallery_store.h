@@ -12,6 +12,10 @@
 // reading one twice is harmless: entries above the boundary that are already visible are applied at once
 // and read again until the boundary passes them, so one long transaction delays nobody else's changes.
 //
+// What a delete leaves: the rows are gone for every reader at commit, and their bytes go when PostgreSQL
+// (auto)vacuums the tables; the change log keeps the identity id for change_retention (1 hour) so that
+// replicas away for a while learn of the delete. Operators who must erase at once run VACUUM.
+//
 // Schema changes are numbered migrations, applied at start-up under an advisory lock so that replicas
 // starting together do not race. Acknowledged means committed: every call returns once PostgreSQL has
 // committed (synchronous_commit as the server is configured), and UNAVAILABLE when it cannot be reached;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/receipt_fingerprint.h"
 #include "core/sqlite/sqlite_util.h"
 
 namespace veriface {
@@ -63,7 +64,8 @@ CREATE TABLE galleries(
   created_unix_ms INTEGER NOT NULL,
   max_templates INTEGER NOT NULL);
 INSERT INTO galleries(name, created_unix_ms, max_templates)
-  SELECT 'default', coalesce(min(created_unix_ms), 0), 0 FROM identities;
+  SELECT 'default', coalesce(min(created_unix_ms), CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)), 0
+  FROM identities;
 CREATE TABLE identities_2(
   gallery TEXT NOT NULL REFERENCES galleries(name),
   identity_id TEXT NOT NULL,
@@ -99,6 +101,7 @@ ALTER TABLE templates_2 RENAME TO templates;
 CREATE INDEX templates_by_identity ON templates(gallery, identity_id);
 CREATE TABLE receipts(
   request_id TEXT PRIMARY KEY NOT NULL,
+  gallery TEXT NOT NULL,
   kind INTEGER NOT NULL,
   fingerprint TEXT NOT NULL,
   template_ids TEXT NOT NULL,
@@ -106,6 +109,7 @@ CREATE TABLE receipts(
   created_unix_ms INTEGER NOT NULL);
 CREATE INDEX receipts_by_age ON receipts(created_unix_ms);
 CREATE INDEX receipts_by_fingerprint ON receipts(fingerprint);
+CREATE INDEX receipts_by_gallery ON receipts(gallery);
 )sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteGalleryStore::kSchemaVersion,
@@ -141,7 +145,7 @@ struct SqliteGalleryStore::Impl {
   absl::StatusOr<int64_t> TemplateCount();
   absl::StatusOr<bool> GalleryExists(const std::string& name);
   absl::StatusOr<std::optional<WriteReceipt>> FindReceiptLocked(const std::string& request_id);
-  absl::Status InsertReceipt(const std::string& request_id, const WriteReceipt& receipt);
+  absl::Status InsertReceipt(const std::string& request_id, const std::string& gallery, const WriteReceipt& receipt);
   // Reads identities (with metadata and templates) of `gallery`, all of them or the one named.
   absl::StatusOr<std::vector<IdentityState>> ReadIdentities(const std::string& gallery, const std::string* only,
                                                             int64_t embedding_dim);
@@ -210,7 +214,8 @@ absl::Status SqliteGalleryStore::Impl::PrepareStatements() {
                                   "created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
                                   true));
   VF_ASSIGN_OR_RETURN(insert_receipt, db->Prepare("INSERT INTO receipts(request_id, kind, fingerprint, template_ids, "
-                                                  "templates_deleted, created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                                                  "templates_deleted, created_unix_ms, gallery) "
+                                                  "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                                   true));
   VF_ASSIGN_OR_RETURN(find_receipt,
                       db->Prepare("SELECT kind, fingerprint, template_ids, templates_deleted, created_unix_ms "
@@ -264,7 +269,9 @@ absl::StatusOr<std::optional<WriteReceipt>> SqliteGalleryStore::Impl::FindReceip
   return receipt;
 }
 
-absl::Status SqliteGalleryStore::Impl::InsertReceipt(const std::string& request_id, const WriteReceipt& receipt) {
+absl::Status SqliteGalleryStore::Impl::InsertReceipt(const std::string& request_id, const std::string& gallery,
+                                                     const WriteReceipt& receipt) {
+  insert_receipt.BindText(7, gallery);
   insert_receipt.BindText(1, request_id)
       .BindInt64(2, receipt.kind == WriteReceipt::Kind::kEnroll ? 0 : 1)
       .BindText(3, receipt.fingerprint)
@@ -456,7 +463,8 @@ absl::StatusOr<int64_t> SqliteGalleryStore::DeleteGallery(const std::string& nam
     // Templates first, so that the count of the first statement is the number of templates removed.
     constexpr const char* kDeletes[] = {
         "DELETE FROM templates WHERE gallery = ?1", "DELETE FROM identity_metadata WHERE gallery = ?1",
-        "DELETE FROM identities WHERE gallery = ?1", "DELETE FROM galleries WHERE name = ?1"};
+        "DELETE FROM identities WHERE gallery = ?1", "DELETE FROM receipts WHERE gallery = ?1",
+        "DELETE FROM galleries WHERE name = ?1"};
     for (size_t i = 0; i < std::size(kDeletes); ++i) {
       VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, db.Prepare(kDeletes[i]));
       stmt.BindText(1, name);
@@ -509,7 +517,7 @@ absl::StatusOr<IdentityState> SqliteGalleryStore::AddTemplates(const TemplateWri
         .BindInt64(6, t.created_unix_ms);
     VF_RETURN_IF_ERROR(impl.insert_template.Run());
   }
-  if (!write.request_id.empty()) VF_RETURN_IF_ERROR(impl.InsertReceipt(write.request_id, write.receipt));
+  if (!write.request_id.empty()) VF_RETURN_IF_ERROR(impl.InsertReceipt(write.request_id, write.gallery, write.receipt));
   VF_ASSIGN_OR_RETURN(std::vector<IdentityState> states, impl.ReadIdentities(write.gallery, &identity.identity_id, 0));
   if (states.size() != 1) return absl::InternalError("the identity just written cannot be read back");
   VF_RETURN_IF_ERROR(tx.Commit());
@@ -539,6 +547,10 @@ absl::StatusOr<int64_t> SqliteGalleryStore::DeleteIdentity(const std::string& ga
       VF_RETURN_IF_ERROR(stmt.Run());
       changes[i++] = sqlite3_changes(impl.db->get());
     }
+    // Its enrolments' receipts list its template ids: they go with it.
+    VF_ASSIGN_OR_RETURN(sqlite::Statement receipts, impl.db->Prepare("DELETE FROM receipts WHERE fingerprint = ?1"));
+    receipts.BindText(1, ReceiptFingerprint(WriteReceipt::Kind::kEnroll, gallery, identity_id));
+    VF_RETURN_IF_ERROR(receipts.Run());
     if (changes[2] == 0) {
       return absl::NotFoundError(absl::StrCat("no identity '", identity_id, "' in gallery '", gallery, "'"));
     }
@@ -546,7 +558,7 @@ absl::StatusOr<int64_t> SqliteGalleryStore::DeleteIdentity(const std::string& ga
     if (!request_id.empty()) {
       WriteReceipt done = receipt;
       done.templates_deleted = deleted;
-      VF_RETURN_IF_ERROR(impl.InsertReceipt(request_id, done));
+      VF_RETURN_IF_ERROR(impl.InsertReceipt(request_id, gallery, done));
     }
     VF_RETURN_IF_ERROR(tx.Commit());
   }
@@ -567,7 +579,9 @@ absl::Status SqliteGalleryStore::PruneReceipts(int64_t unix_ms) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, impl_->db->Prepare("DELETE FROM receipts WHERE created_unix_ms < ?1"));
   stmt.BindInt64(1, unix_ms);
-  return stmt.Run();
+  VF_RETURN_IF_ERROR(stmt.Run());
+  (void)impl_->CheckpointLocked();  // as in DeleteIdentity: no copy of a pruned receipt stays in the WAL
+  return absl::OkStatus();
 }
 
 absl::Status SqliteGalleryStore::Checkpoint() {

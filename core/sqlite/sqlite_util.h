@@ -32,8 +32,8 @@ absl::Status Error(sqlite3* db, int rc, const std::string& where, const std::str
 
 class Db;
 
-// One prepared statement. Bind*, then Step() until it returns false; Reset() (also done by the next
-// Bind after a completed run) makes it reusable.
+// One prepared statement. Bind*, then Step() until it returns false; Run() resets it when done, but after
+// Step() the caller must Reset() before binding again (binding a finished statement is SQLITE_MISUSE).
 class Statement {
  public:
   Statement() = default;

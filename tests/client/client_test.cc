@@ -1,15 +1,25 @@
-// The `veriface` command-line client: its pieces (mix parsing, percentiles, enrolment plans) and every
-// command run as a real process against a real veriface-server.
+// The `veriface` command-line client: its pieces (mix parsing, percentiles, enrolment plans, retries)
+// and every command run as a real process against a real veriface-server.
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "client/image_files.h"
 #include "client/load.h"
+#include "client/retry.h"
 #include "tests/server/server_process.h"
 #include "tests/testing/test_env.h"
 
@@ -18,7 +28,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ClientUnitTest, ParseMixReadsWeightsAndRefusesUnknownRpcs) {
   auto mix = client::ParseMix("verify=3,identify,embed=0");
@@ -40,6 +52,51 @@ TEST(ClientUnitTest, PercentileIsNearestRank) {
   EXPECT_EQ(client::Percentile(v, 100), 100);
   std::vector<double> one{7};
   EXPECT_EQ(client::Percentile(one, 99), 7);
+}
+
+TEST(ClientUnitTest, RequestIdsAreFreshHex) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.insert(client::NewRequestId());
+  EXPECT_EQ(ids.size(), 100u);
+  for (const std::string& id : ids) EXPECT_THAT(id, ::testing::MatchesRegex("[0-9a-f]{32}"));
+}
+
+TEST(ClientUnitTest, OnlyUnavailableIsRetriedAndBackOffDoubles) {
+  client::RetryPolicy policy;
+  policy.retries = 3;
+  policy.first_backoff = std::chrono::milliseconds(1);
+  policy.max_backoff = std::chrono::milliseconds(3);
+  EXPECT_EQ(client::Backoff(policy, 1).count(), 1);
+  EXPECT_EQ(client::Backoff(policy, 2).count(), 2);
+  EXPECT_EQ(client::Backoff(policy, 3).count(), 3);
+  EXPECT_EQ(client::Backoff(policy, 30).count(), 3);
+
+  // Down twice, then up: three attempts, two notices.
+  int attempts = 0, notices = 0;
+  grpc::Status status = client::WithRetries(
+      policy, [&] { return ++attempts < 3 ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "down") : grpc::Status::OK; },
+      [&](int, const grpc::Status&, std::chrono::milliseconds) { ++notices; });
+  EXPECT_TRUE(status.ok());
+  EXPECT_EQ(attempts, 3);
+  EXPECT_EQ(notices, 2);
+
+  // Never up: the first attempt and `retries` more, then the last status.
+  attempts = 0;
+  status = client::WithRetries(policy, [&] {
+    ++attempts;
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "down");
+  });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(attempts, 4);
+
+  // Anything else would come back the same: not retried.
+  attempts = 0;
+  status = client::WithRetries(policy, [&] {
+    ++attempts;
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no face");
+  });
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(attempts, 1);
 }
 
 TEST(ClientUnitTest, HelpPointsToTheFirstRunGuide) {
@@ -82,6 +139,102 @@ TEST(ClientUnitTest, PlanEnrollmentNamesIdentitiesAfterFolders) {
   EXPECT_EQ(client::PlanEnrollment({dir.File("nowhere")}, "", 0).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A loopback TCP relay in front of a server. Its first connection is cut, unanswered, at the moment the
+// server sends anything once `done()` says the write being tested has taken effect: the server did the
+// work and the client never hears of it, the case that request ids are for. Anything the server sends
+// before that (its HTTP/2 settings, window updates) is passed on, and so is every later connection.
+class LosingRelay {
+ public:
+  LosingRelay(int server_port, std::function<bool()> done) : server_port_(server_port), done_(std::move(done)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address = Loopback(0);
+    socklen_t size = sizeof address;
+    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+        ::listen(listener_, 8) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+      ADD_FAILURE() << "the relay cannot listen on loopback";
+      return;
+    }
+    port_ = ntohs(address.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~LosingRelay() {
+    stop_ = true;
+    if (acceptor_.joinable()) acceptor_.join();
+    for (std::thread& pipe : pipes_) pipe.join();
+    if (listener_ >= 0) ::close(listener_);
+  }
+  LosingRelay(const LosingRelay&) = delete;
+  LosingRelay& operator=(const LosingRelay&) = delete;
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  bool cut() const { return cut_; }
+
+ private:
+  static sockaddr_in Loopback(int port) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    return address;
+  }
+
+  void Accept() {
+    bool first = true;
+    while (!stop_) {
+      pollfd ready{listener_, POLLIN, 0};
+      if (::poll(&ready, 1, 50) <= 0) continue;
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) continue;
+      const int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      const sockaddr_in address = Loopback(server_port_);
+      if (server < 0 || ::connect(server, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+        ADD_FAILURE() << "the relay cannot reach the server on port " << server_port_;
+        ::close(client);
+        if (server >= 0) ::close(server);
+        continue;
+      }
+      pipes_.emplace_back([this, client, server, first] { Pipe(client, server, first); });
+      first = false;
+    }
+  }
+
+  // Copies both ways until either side closes (or the cut).
+  void Pipe(int client, int server, bool losing) {
+    char buffer[1 << 16];
+    pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+    bool open = true;
+    while (open && !stop_) {
+      if (::poll(fds, 2, 50) <= 0) continue;
+      for (int from = 0; from < 2 && open; ++from) {
+        if (fds[from].revents == 0) continue;
+        const ssize_t n = ::read(fds[from].fd, buffer, sizeof buffer);
+        if (n <= 0 || (from == 1 && losing && done_())) {
+          if (n > 0) cut_ = true;
+          open = false;
+          break;
+        }
+        // MSG_NOSIGNAL: a peer that has gone must not kill the test with SIGPIPE.
+        for (ssize_t sent = 0; open && sent < n;) {
+          const ssize_t m = ::send(fds[1 - from].fd, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+          if (m <= 0) open = false;
+          sent += m;
+        }
+      }
+    }
+    ::close(client);
+    ::close(server);
+  }
+
+  const int server_port_;
+  const std::function<bool()> done_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> cut_{false};
+  std::thread acceptor_;
+  std::vector<std::thread> pipes_;  // written by the acceptor only, joined after it
+};
+
 class ClientTest : public SharedServerTest {
  protected:
   static CommandResult Veriface(std::vector<std::string> args) {
@@ -106,10 +259,15 @@ TEST_F(ClientTest, HealthAndInfo) {
   // The default bundle carries its recipe's measured View 2 accuracy, read out as a sentence.
   EXPECT_THAT(r.out, HasSubstr("accuracy    lfw_view2: 99."));
   EXPECT_THAT(r.out, HasSubstr(" over 6000 pairs, AUC "));
+  // One server on its own SQLite file: the store is named, and there is no shared store to fall behind.
+  EXPECT_THAT(r.out, HasSubstr("\ngallery     sqlite store, "));
+  EXPECT_THAT(r.out, Not(HasSubstr("\nsync")));
   const json info = Json({"info"});
   EXPECT_EQ(info["embedding_dim"], 128);
   EXPECT_FALSE(info["model_id"].get<std::string>().empty());
   EXPECT_GT(info["accuracy"]["lfw_view2"]["mean_accuracy"].get<double>(), 0.99);
+  EXPECT_EQ(info["gallery_store"], "sqlite");
+  EXPECT_EQ(info["gallery_may_be_stale"], false);
 
   // Nothing listens on port 1: the client says so and fails.
   r = RunCommand({ClientBinary(), "--server", "127.0.0.1:1", "--timeout", "5", "health"});
@@ -189,6 +347,98 @@ TEST_F(ClientTest, LoadReportsThroughputAndPercentiles) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("calls/s"));
   EXPECT_THAT(r.out, HasSubstr("p99 ms"));
+}
+
+TEST_F(ClientTest, GalleriesAreCreatedListedSearchedAndDeleted) {
+  CommandResult r = Veriface({"galleries", "create", "shop", "--max-templates", "50"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("created gallery shop (at most 50 templates)"));
+  r = Veriface({"galleries", "create", "shop"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("ALREADY_EXISTS"));
+
+  r = Veriface({"--gallery", "shop", "enroll", "--id", "laura", LfwImagePath("Laura_Bush", 1)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("enrolled 1 image(s) into 1 identity of gallery shop"));
+
+  // --gallery also after the subcommand; the default gallery, searched with --all, never shows her.
+  r = Veriface({"identify", "--gallery", "shop", LfwImagePath("Laura_Bush", 2)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("gallery shop\n"));
+  EXPECT_THAT(r.out, HasSubstr(" 1. laura "));
+  EXPECT_THAT(r.out, HasSubstr("  match\n"));
+  r = Veriface({"identify", "--all", LfwImagePath("Laura_Bush", 2)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("laura")));
+  EXPECT_THAT(r.out, Not(HasSubstr("gallery")));
+  const json against = Json({"-g", "shop", "verify", "id:laura", LfwImagePath("Laura_Bush", 3)});
+  EXPECT_EQ(against["match"], true);
+
+  // $VERIFACE_GALLERY is the same option.
+  r = RunCommand({ClientBinary(), "--server", server_->address(), "list"}, {{"VERIFACE_GALLERY", "shop"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("laura "));
+  EXPECT_THAT(r.out, HasSubstr("1 of 1 identities in gallery shop\n"));
+  r = Veriface({"get", "laura"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+
+  r = Veriface({"galleries", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ContainsRegex("\nshop +1 +1 +50\n"));
+  EXPECT_THAT(r.out, ContainsRegex("\ndefault +[0-9]+ +[0-9]+ +[0-9]+\n"));
+
+  r = Veriface({"galleries", "delete", "shop"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("deleted gallery shop (1 identities, 1 templates)"));
+  const json galleries = Json({"galleries", "list"});
+  for (const auto& gallery : galleries["galleries"]) EXPECT_NE(gallery["name"], "shop");
+  r = Veriface({"--gallery", "shop", "identify", LfwImagePath("Laura_Bush", 2)});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+  r = Veriface({"galleries", "delete", "default"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
+}
+
+// An enrolment and a delete whose answers are lost on the way back: the client sends each again with
+// its request id, and the server answers with the first result instead of doing the work twice.
+TEST_F(ClientTest, AWriteWhoseAnswerIsLostIsRetriedAndReplayed) {
+  CommandResult r = Veriface({"galleries", "create", "retries"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto templates = [] {
+    v1::GetIdentityRequest request;
+    request.set_gallery("retries");
+    request.set_identity_id("george");
+    v1::Identity identity;
+    const grpc::Status status = server_->stub()->GetIdentity(Context().get(), request, &identity);
+    return status.ok() ? identity.template_ids_size() : 0;
+  };
+  {
+    LosingRelay relay(server_->grpc_port(), [&] { return templates() > 0; });
+    r = RunCommand({ClientBinary(), "--server", relay.address(), "--gallery", "retries", "enroll", "--id", "george",
+                    LfwImagePath("George_W_Bush", 1)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(relay.cut());
+    EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
+    EXPECT_THAT(r.err, HasSubstr("retrying 1 image(s) with the same request id"));
+    EXPECT_THAT(r.out, HasSubstr("enrolled 1 image(s) into 1 identity of gallery retries"));
+    EXPECT_THAT(r.out, HasSubstr("(1 already enrolled by an earlier attempt)"));
+  }
+  EXPECT_EQ(templates(), 1);
+  {
+    LosingRelay relay(server_->grpc_port(), [&] { return templates() == 0; });
+    r = RunCommand({ClientBinary(), "--server", relay.address(), "--gallery", "retries", "delete", "george"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(relay.cut());
+    EXPECT_THAT(r.err, HasSubstr("retrying the delete of george with the same request id"));
+    EXPECT_THAT(
+        r.out, HasSubstr("deleted george (1 template(s)) from gallery retries: already deleted by an earlier attempt"));
+  }
+  // Nothing to retry into: the last UNAVAILABLE is the answer.
+  r = RunCommand({ClientBinary(), "--server", "127.0.0.1:1", "--retries", "1", "delete", "george"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("(retry 1 of 1)"));
 }
 
 }  // namespace

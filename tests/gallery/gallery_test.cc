@@ -1,5 +1,6 @@
-// Behaviour of the in-memory gallery over a real SQLite file: enrol, identify, compare, delete, list,
-// validation, limits, restart, model binding and concurrency.
+// Behaviour of the gallery and its default collection over a real SQLite file: enrol, identify, compare,
+// delete, list, validation, limits, restart, model binding and concurrency. Named galleries and request
+// ids have their own file (named_galleries_test.cc).
 
 #include "core/gallery/gallery.h"
 
@@ -15,7 +16,7 @@
 
 #include "core/gallery/sqlite_gallery_store.h"
 #include "tests/gallery/gallery_testing.h"
-#include "tests/testing/test_env.h"
+#include "tests/testing/temp_dir.h"
 
 namespace veriface::testing {
 namespace {
@@ -37,12 +38,22 @@ class GalleryTest : public ::testing::Test {
     ASSERT_TRUE(gallery.ok()) << gallery.status();
     gallery_ = std::move(*gallery);
   }
+  // The default collection, held for the duration of the caller's full expression.
+  std::shared_ptr<const Collection> Default() const { return CollectionOrEmpty(*gallery_); }
+  absl::StatusOr<EnrollOutcome> Enroll(const std::string& id, const std::map<std::string, std::string>& metadata,
+                                       const std::vector<std::vector<float>>& embeddings) {
+    return gallery_->Enroll(EnrollCommand{"", id, metadata, embeddings, ""});
+  }
   std::vector<std::string> MustEnroll(const std::string& id, const std::vector<std::vector<float>>& embeddings,
                                       const std::map<std::string, std::string>& metadata = {}) {
-    auto ids = gallery_->Enroll(id, metadata, embeddings);
-    EXPECT_TRUE(ids.ok()) << ids.status();
-    return ids.ok() ? *ids : std::vector<std::string>{};
+    auto out = Enroll(id, metadata, embeddings);
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return {};
+    EXPECT_FALSE(out->replayed);
+    EXPECT_EQ(out->gallery, kDefaultGalleryName);
+    return out->template_ids;
   }
+  absl::Status Delete(const std::string& id) { return gallery_->Delete("", id).status(); }
 
   TempDir dir_;
   std::mt19937 rng_{1234};
@@ -59,7 +70,7 @@ TEST_F(GalleryTest, EnrollThenIdentifyFindsTheIdentityWithItsBestTemplate) {
   EXPECT_EQ(gallery_->identity_count(), 3);
   EXPECT_EQ(gallery_->template_count(), 4);
 
-  auto matches = gallery_->Identify(alice2, 10, -1.0f);
+  auto matches = Default()->Identify(alice2, 10, -1.0f);
   ASSERT_TRUE(matches.ok()) << matches.status();
   ASSERT_EQ(matches->size(), 3u);  // one entry per identity, not per template
   EXPECT_EQ((*matches)[0].identity_id, "alice");
@@ -67,14 +78,14 @@ TEST_F(GalleryTest, EnrollThenIdentifyFindsTheIdentityWithItsBestTemplate) {
   EXPECT_NEAR((*matches)[0].similarity, 1.0f, 1e-5);
   EXPECT_GE((*matches)[1].similarity, (*matches)[2].similarity);
 
-  auto top1 = gallery_->Identify(bob, 1, -1.0f);
+  auto top1 = Default()->Identify(bob, 1, -1.0f);
   ASSERT_TRUE(top1.ok());
   ASSERT_EQ(top1->size(), 1u);
   EXPECT_EQ((*top1)[0].identity_id, "bob");
   EXPECT_EQ((*top1)[0].best_template_id, bob_ids[0]);
 
   // Random 128-D unit vectors are nearly orthogonal: only bob passes a 0.5 threshold.
-  auto strict = gallery_->Identify(bob, 10, 0.5f);
+  auto strict = Default()->Identify(bob, 10, 0.5f);
   ASSERT_TRUE(strict.ok());
   ASSERT_EQ(strict->size(), 1u);
   EXPECT_EQ((*strict)[0].identity_id, "bob");
@@ -105,7 +116,7 @@ TEST_F(GalleryTest, IdentifyAgreesWithBruteForce) {
       expected.push_back({best, id});
     }
     std::sort(expected.rbegin(), expected.rend());
-    auto matches = gallery_->Identify(query, 15, -1.0f);
+    auto matches = Default()->Identify(query, 15, -1.0f);
     ASSERT_TRUE(matches.ok());
     ASSERT_EQ(matches->size(), 15u);
     for (size_t i = 0; i < 15; ++i) {
@@ -120,22 +131,66 @@ TEST_F(GalleryTest, CompareUsesTheBestTemplateOfThatIdentity) {
   auto a = RandomUnit(rng_), b = RandomUnit(rng_), other = RandomUnit(rng_);
   auto ids = MustEnroll("alice", {a, b});
   MustEnroll("other", {other});
-  auto match = gallery_->Compare(b, "alice");
+  auto match = Default()->Compare(b, "alice");
   ASSERT_TRUE(match.ok()) << match.status();
   EXPECT_EQ(match->identity_id, "alice");
   EXPECT_EQ(match->best_template_id, ids[1]);
   EXPECT_NEAR(match->similarity, 1.0f, 1e-5);
-  auto far = gallery_->Compare(other, "alice");
+  auto far = Default()->Compare(other, "alice");
   ASSERT_TRUE(far.ok());
   EXPECT_NEAR(far->similarity, std::max(Dot(other, a), Dot(other, b)), 1e-5);
 
-  auto missing = gallery_->Compare(a, "nobody");
+  auto missing = Default()->Compare(a, "nobody");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("nobody"));
+  EXPECT_EQ(missing.status().message(), "no identity \"nobody\" in gallery \"default\"");
+}
+
+TEST_F(GalleryTest, CompareIdentitiesGivesTheBestPairOfTemplates) {
+  const std::vector<std::vector<float>> a = {RandomUnit(rng_), RandomUnit(rng_)};
+  const std::vector<std::vector<float>> b = {RandomUnit(rng_), RandomUnit(rng_)};
+  auto a_ids = MustEnroll("alice", a);
+  auto b_ids = MustEnroll("bob", b);
+  const auto gallery = Default();
+  auto pair = gallery->CompareIdentities("alice", *gallery, "bob");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  // The brute-force best of the four pairs.
+  double best = -2;
+  std::string best_a, best_b;
+  for (size_t i = 0; i < 2; ++i) {
+    for (size_t j = 0; j < 2; ++j) {
+      const double d = Dot(a[i], b[j]);
+      if (d > best) {
+        best = d;
+        best_a = a_ids[i];
+        best_b = b_ids[j];
+      }
+    }
+  }
+  EXPECT_EQ(pair->template_a, best_a);
+  EXPECT_EQ(pair->template_b, best_b);
+  EXPECT_NEAR(pair->similarity, best, 1e-5);
+  // Symmetric, with the sides swapped.
+  auto swapped = gallery->CompareIdentities("bob", *gallery, "alice");
+  ASSERT_TRUE(swapped.ok());
+  EXPECT_EQ(swapped->template_a, best_b);
+  EXPECT_EQ(swapped->template_b, best_a);
+  EXPECT_NEAR(swapped->similarity, pair->similarity, 1e-6);
+  // An identity against itself: its templates' self-similarity.
+  auto self = gallery->CompareIdentities("alice", *gallery, "alice");
+  ASSERT_TRUE(self.ok());
+  EXPECT_NEAR(self->similarity, 1.0f, 1e-5);
+  EXPECT_EQ(self->template_a, self->template_b);
+  // Whichever side is unknown is named.
+  auto no_a = gallery->CompareIdentities("nobody", *gallery, "bob");
+  EXPECT_EQ(no_a.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_a.status().message()), HasSubstr("\"nobody\""));
+  auto no_b = gallery->CompareIdentities("alice", *gallery, "nobody-else");
+  EXPECT_EQ(no_b.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(no_b.status().message()), HasSubstr("\"nobody-else\""));
 }
 
 TEST_F(GalleryTest, EmptyGalleryIdentifiesNobody) {
-  auto matches = gallery_->Identify(RandomUnit(rng_), 5, -1.0f);
+  auto matches = Default()->Identify(RandomUnit(rng_), 5, -1.0f);
   ASSERT_TRUE(matches.ok());
   EXPECT_TRUE(matches->empty());
 }
@@ -143,7 +198,7 @@ TEST_F(GalleryTest, EmptyGalleryIdentifiesNobody) {
 TEST_F(GalleryTest, EnrollingAgainAddsTemplatesAndMergesMetadata) {
   MustEnroll("alice", {RandomUnit(rng_)}, {{"name", "Alice"}, {"team", "red"}});
   MustEnroll("alice", {RandomUnit(rng_), RandomUnit(rng_)}, {{"team", "blue"}, {"city", "Oslo"}});
-  auto info = gallery_->Get("alice");
+  auto info = Default()->Get("alice");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->template_ids.size(), 3u);
   EXPECT_EQ(info->record.metadata,
@@ -157,14 +212,14 @@ TEST_F(GalleryTest, NearlyUnitEmbeddingsAreRenormalisedOthersRefused) {
   auto e = RandomUnit(rng_);
   for (float& x : e) x *= 1.0004f;  // within the default tolerance of 1e-3
   auto ids = MustEnroll("alice", {e});
-  auto match = gallery_->Compare(RandomUnit(rng_), "alice");
+  auto match = Default()->Compare(RandomUnit(rng_), "alice");
   ASSERT_TRUE(match.ok());
-  auto self = gallery_->Compare(e, "alice");
+  auto self = Default()->Compare(e, "alice");
   ASSERT_TRUE(self.ok());
   EXPECT_NEAR(self->similarity, 1.0f, 1e-6);
 
   for (float& x : e) x *= 2.0f;
-  auto refused = gallery_->Enroll("bob", {}, {e});
+  auto refused = Enroll("bob", {}, {e});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("L2 norm 2.00"));
 }
@@ -196,17 +251,17 @@ TEST_F(GalleryTest, BadInputIsRefusedWithReadableMessages) {
       {"alice", {{"k", std::string(5000, 'v')}}, {good}, "5001 bytes of metadata; the limit is 4096"},
   };
   for (const Case& c : cases) {
-    auto result = gallery_->Enroll(c.id, c.metadata, c.embeddings);
+    auto result = Enroll(c.id, c.metadata, c.embeddings);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << c.message;
     EXPECT_THAT(std::string(result.status().message()), HasSubstr(c.message));
   }
   EXPECT_EQ(gallery_->identity_count(), 0);
   EXPECT_EQ(gallery_->template_count(), 0);
 
-  EXPECT_EQ(gallery_->Identify(good, 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(gallery_->Identify(std::vector<float>(3, 0.5f), 1, 0).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(gallery_->Identify(good, 1, std::nanf("")).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(gallery_->Compare(nan_embedding, "alice").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Default()->Identify(good, 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Default()->Identify(std::vector<float>(3, 0.5f), 1, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Default()->Identify(good, 1, std::nanf("")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Default()->Compare(nan_embedding, "alice").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(GalleryTest, LimitsAnswerResourceExhaustedAndChangeNothing) {
@@ -218,15 +273,15 @@ TEST_F(GalleryTest, LimitsAnswerResourceExhaustedAndChangeNothing) {
   ASSERT_TRUE(gallery.ok());
   gallery_ = std::move(*gallery);
   MustEnroll("a", {RandomUnit(rng_), RandomUnit(rng_)});
-  auto over = gallery_->Enroll("a", {}, {RandomUnit(rng_), RandomUnit(rng_)});
+  auto over = Enroll("a", {}, {RandomUnit(rng_), RandomUnit(rng_)});
   EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(over.status().message()), HasSubstr("limit of 3 per identity"));
   MustEnroll("b", {RandomUnit(rng_), RandomUnit(rng_), RandomUnit(rng_)});
-  auto full = gallery_->Enroll("c", {}, {RandomUnit(rng_)});
+  auto full = Enroll("c", {}, {RandomUnit(rng_)});
   EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(full.status().message()), HasSubstr("holds 5 templates"));
   EXPECT_EQ(gallery_->template_count(), 5);
-  EXPECT_EQ(gallery_->Get("c").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Default()->Get("c").status().code(), absl::StatusCode::kNotFound);
   Reopen();
   EXPECT_EQ(gallery_->template_count(), 5);
 }
@@ -240,8 +295,8 @@ TEST_F(GalleryTest, DeleteRemovesTheIdentityAndCompactsTheMatrix) {
     if (coin(rng_) == 0 && !model.empty()) {
       auto victim = model.begin();
       std::advance(victim, std::uniform_int_distribution<size_t>(0, model.size() - 1)(rng_));
-      ASSERT_TRUE(gallery_->Delete(victim->first).ok());
-      EXPECT_EQ(gallery_->Delete(victim->first).code(), absl::StatusCode::kNotFound);
+      ASSERT_TRUE(Delete(victim->first).ok());
+      EXPECT_EQ(Delete(victim->first).code(), absl::StatusCode::kNotFound);
       model.erase(victim);
     } else {
       const std::string id = "id-" + std::to_string(std::uniform_int_distribution<int>(0, 40)(rng_));
@@ -253,18 +308,18 @@ TEST_F(GalleryTest, DeleteRemovesTheIdentityAndCompactsTheMatrix) {
     }
   }
   if (model.size() > 1) {
-    ASSERT_TRUE(gallery_->Delete(model.begin()->first).ok());
+    ASSERT_TRUE(Delete(model.begin()->first).ok());
     model.erase(model.begin());
   }
   for (int pass = 0; pass < 2; ++pass) {
     int64_t templates = 0;
     for (const auto& [id, tmpl] : model) {
-      auto info = gallery_->Get(id);
+      auto info = Default()->Get(id);
       ASSERT_TRUE(info.ok()) << id;
       EXPECT_EQ(info->template_ids.size(), tmpl.size());
       for (const auto& [tid, e] : tmpl) {
         ++templates;
-        auto top = gallery_->Identify(e, 1, -1.0f);
+        auto top = Default()->Identify(e, 1, -1.0f);
         ASSERT_TRUE(top.ok());
         ASSERT_EQ(top->size(), 1u);
         EXPECT_EQ((*top)[0].identity_id, id);
@@ -289,7 +344,7 @@ TEST_F(GalleryTest, ListWalksEveryIdentityOnceInOrder) {
   std::string token;
   int pages = 0;
   do {
-    auto page = gallery_->List(10, token);
+    auto page = Default()->List(10, token);
     ASSERT_TRUE(page.ok()) << page.status();
     EXPECT_LE(page->identities.size(), 10u);
     for (const auto& info : page->identities) {
@@ -303,7 +358,7 @@ TEST_F(GalleryTest, ListWalksEveryIdentityOnceInOrder) {
   EXPECT_EQ(pages, 6);
   EXPECT_EQ(seen, std::vector<std::string>(expected.begin(), expected.end()));
 
-  auto all = gallery_->List(0, "");  // default page size
+  auto all = Default()->List(0, "");  // default page size
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->identities.size(), 53u);
   EXPECT_TRUE(all->next_page_token.empty());
@@ -311,17 +366,17 @@ TEST_F(GalleryTest, ListWalksEveryIdentityOnceInOrder) {
 
 TEST_F(GalleryTest, ListPaginationIsStableUnderConcurrentChanges) {
   for (int i = 0; i < 30; ++i) MustEnroll("m" + std::to_string(100 + i), {RandomUnit(rng_)});
-  auto first = gallery_->List(10, "");
+  auto first = Default()->List(10, "");
   ASSERT_TRUE(first.ok());
   // Between pages: delete one already returned, one not yet returned, and add before and after.
-  ASSERT_TRUE(gallery_->Delete("m100").ok());
-  ASSERT_TRUE(gallery_->Delete("m125").ok());
+  ASSERT_TRUE(Delete("m100").ok());
+  ASSERT_TRUE(Delete("m125").ok());
   MustEnroll("m000", {RandomUnit(rng_)});
   MustEnroll("m999", {RandomUnit(rng_)});
   std::vector<std::string> rest;
   std::string token = first->next_page_token;
   while (!token.empty()) {
-    auto page = gallery_->List(10, token);
+    auto page = Default()->List(10, token);
     ASSERT_TRUE(page.ok());
     for (const auto& info : page->identities) rest.push_back(info.record.identity_id);
     token = page->next_page_token;
@@ -337,7 +392,7 @@ TEST_F(GalleryTest, ListPaginationIsStableUnderConcurrentChanges) {
 TEST_F(GalleryTest, BadPageTokenIsInvalidArgument) {
   MustEnroll("a", {RandomUnit(rng_)});
   for (const std::string token : {"garbage!!", "bm90LWEtdG9rZW4", "%%%"}) {
-    auto page = gallery_->List(10, token);
+    auto page = Default()->List(10, token);
     EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << token;
     EXPECT_THAT(std::string(page.status().message()), HasSubstr("page token"));
   }
@@ -348,21 +403,21 @@ TEST_F(GalleryTest, RestartKeepsEverything) {
   auto a_ids = MustEnroll("alice", {a, b}, {{"name", "Alice Liddell"}});
   MustEnroll("bob", {c});
   MustEnroll("gone", {RandomUnit(rng_)});
-  ASSERT_TRUE(gallery_->Delete("gone").ok());
-  auto before = gallery_->Get("alice");
+  ASSERT_TRUE(Delete("gone").ok());
+  auto before = Default()->Get("alice");
   ASSERT_TRUE(before.ok());
 
   Reopen();
   EXPECT_EQ(gallery_->identity_count(), 2);
   EXPECT_EQ(gallery_->template_count(), 3);
-  auto after = gallery_->Get("alice");
+  auto after = Default()->Get("alice");
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(after->template_ids, a_ids);
   EXPECT_EQ(after->record.metadata, before->record.metadata);
   EXPECT_EQ(after->record.created_unix_ms, before->record.created_unix_ms);
   EXPECT_EQ(after->record.updated_unix_ms, before->record.updated_unix_ms);
-  EXPECT_EQ(gallery_->Get("gone").status().code(), absl::StatusCode::kNotFound);
-  auto match = gallery_->Identify(b, 1, 0.9f);
+  EXPECT_EQ(Default()->Get("gone").status().code(), absl::StatusCode::kNotFound);
+  auto match = Default()->Identify(b, 1, 0.9f);
   ASSERT_TRUE(match.ok());
   ASSERT_EQ(match->size(), 1u);
   EXPECT_EQ((*match)[0].best_template_id, a_ids[1]);
@@ -386,12 +441,12 @@ TEST_F(GalleryTest, AnotherModelIsRefusedNamingBoth) {
 
 TEST_F(GalleryTest, AnEmptiedGalleryCanBeReboundToANewModel) {
   MustEnroll("alice", {RandomUnit(rng_)});
-  ASSERT_TRUE(gallery_->Delete("alice").ok());
+  ASSERT_TRUE(Delete("alice").ok());
   gallery_.reset();
   auto rebound = OpenGallery(DbPath(), "new-model", 64);
   ASSERT_TRUE(rebound.ok()) << rebound.status();
   EXPECT_EQ((*rebound)->model_id(), "new-model");
-  ASSERT_TRUE((*rebound)->Enroll("bob", {}, {RandomUnit(rng_, 64)}).ok());
+  ASSERT_TRUE((*rebound)->Enroll(EnrollCommand{"", "bob", {}, {RandomUnit(rng_, 64)}, ""}).ok());
   rebound->reset();
   EXPECT_EQ(OpenGallery(DbPath()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -411,20 +466,36 @@ TEST_F(GalleryTest, AFailedCommitLeavesMemoryUnchanged) {
   sqlite3* other = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &other), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
-  auto blocked = gallery_->Enroll("bob", {}, {RandomUnit(rng_)});
+  auto blocked = Enroll("bob", {}, {RandomUnit(rng_)});
   EXPECT_EQ(blocked.status().code(), absl::StatusCode::kUnavailable) << blocked.status();
-  EXPECT_EQ(gallery_->Delete("alice").code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(gallery_->Get("bob").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(gallery_->Get("alice").ok());
+  EXPECT_EQ(Delete("alice").code(), absl::StatusCode::kUnavailable);
+  // A write that carried a request id fails the same way and leaves no receipt behind.
+  auto blocked_with_id = gallery_->Enroll(EnrollCommand{"", "carol", {}, {RandomUnit(rng_)}, "req-blocked"});
+  EXPECT_EQ(blocked_with_id.status().code(), absl::StatusCode::kUnavailable) << blocked_with_id.status();
+  EXPECT_EQ(gallery_->Delete("", "alice", "del-blocked").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gallery_->CreateGallery("blocked").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(gallery_->Find("blocked").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Default()->Get("bob").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Default()->Get("carol").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Default()->Get("alice").ok());
   EXPECT_EQ(gallery_->template_count(), 1);
+  EXPECT_EQ(gallery_->gallery_count(), 1);
   sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
   sqlite3_close(other);
 
   MustEnroll("bob", {RandomUnit(rng_)});
-  EXPECT_TRUE(gallery_->Delete("alice").ok());
+  // The retries do the work now: nothing of the failed attempts is replayed.
+  auto retried = gallery_->Enroll(EnrollCommand{"", "carol", {}, {RandomUnit(rng_)}, "req-blocked"});
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_FALSE(retried->replayed);
+  auto deleted = gallery_->Delete("", "alice", "del-blocked");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_FALSE(deleted->replayed);
+  EXPECT_EQ(deleted->templates_deleted, 1);
   Reopen();
-  EXPECT_EQ(gallery_->identity_count(), 1);
-  EXPECT_TRUE(gallery_->Get("bob").ok());
+  EXPECT_EQ(gallery_->identity_count(), 2);
+  EXPECT_TRUE(Default()->Get("bob").ok());
+  EXPECT_TRUE(Default()->Get("carol").ok());
 }
 
 TEST_F(GalleryTest, ReadersAndWritersRunConcurrently) {
@@ -441,9 +512,9 @@ TEST_F(GalleryTest, ReadersAndWritersRunConcurrently) {
       std::mt19937 local(r);
       while (!stop.load()) {
         const int i = std::uniform_int_distribution<int>(0, 19)(local);
-        auto top = gallery_->Identify(stable[i], 1, 0.5f);
+        auto top = Default()->Identify(stable[i], 1, 0.5f);
         if (!top.ok() || top->size() != 1 || (*top)[0].identity_id != "stable-" + std::to_string(i)) ++wrong;
-        auto page = gallery_->List(7, "");
+        auto page = Default()->List(7, "");
         if (!page.ok()) ++wrong;
         ++reads;
       }
@@ -454,8 +525,8 @@ TEST_F(GalleryTest, ReadersAndWritersRunConcurrently) {
     for (int i = 0; i < 60; ++i) {
       const std::string id = "churn-" + std::to_string(i % 7);
       if (i % 3 == 2) {
-        (void)gallery_->Delete(id);
-      } else if (!gallery_->Enroll(id, {{"i", std::to_string(i)}}, {RandomUnit(local)}).ok()) {
+        (void)Delete(id);
+      } else if (!Enroll(id, {{"i", std::to_string(i)}}, {RandomUnit(local)}).ok()) {
         ++wrong;
       }
     }

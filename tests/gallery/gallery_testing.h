@@ -1,6 +1,6 @@
 #pragma once
-// Helpers shared by the gallery tests and benchmark: random unit embeddings, and opening a real
-// SQLite-backed gallery.
+// Helpers shared by the gallery tests and benchmark: random unit embeddings, opening a real
+// SQLite-backed gallery, and reaching one of its collections. Free of GoogleTest, for the benchmark.
 
 #include <cmath>
 #include <memory>
@@ -29,6 +29,12 @@ inline std::vector<float> RandomUnit(std::mt19937& rng, int64_t dim = kDim) {
   return v;
 }
 
+inline std::vector<std::vector<float>> RandomUnits(std::mt19937& rng, int n, int64_t dim = kDim) {
+  std::vector<std::vector<float>> out;
+  for (int i = 0; i < n; ++i) out.push_back(RandomUnit(rng, dim));
+  return out;
+}
+
 inline double Dot(const std::vector<float>& a, const std::vector<float>& b) {
   double sum = 0;
   for (size_t i = 0; i < a.size(); ++i) sum += static_cast<double>(a[i]) * b[i];
@@ -40,6 +46,16 @@ inline absl::StatusOr<std::unique_ptr<Gallery>> OpenGallery(const std::string& p
   auto store = SqliteGalleryStore::Open(path);
   if (!store.ok()) return store.status();
   return Gallery::Open(std::move(*store), model, dim, limits);
+}
+
+// The named collection ("" is the default), held by the caller. When there is none, an empty stand-in
+// named "<missing NAME>" comes back instead, so that the caller's expectations fail on it rather than the
+// test crashing on a null pointer; tests that need the gallery to exist assert Find first.
+inline std::shared_ptr<const Collection> CollectionOrEmpty(const Gallery& gallery, const std::string& name = "") {
+  absl::StatusOr<std::shared_ptr<const Collection>> found = gallery.Find(name);
+  if (found.ok()) return *std::move(found);
+  return std::make_shared<const Collection>(GalleryRecord{"<missing " + name + ">", 0, 0}, gallery.model_id(),
+                                            gallery.embedding_dim(), gallery.limits());
 }
 
 }  // namespace veriface::testing
