@@ -224,6 +224,26 @@ std::vector<RpcCase> AllRpcs() {
          return stub.GetModelInfo(c, v1::GetModelInfoRequest(), &r);
        },
        grpc::StatusCode::OK},
+      {server::Rpc::kCreateGallery,
+       [](Stub& stub, grpc::ClientContext* c) {
+         v1::GalleryInfo r;
+         return stub.CreateGallery(c, v1::CreateGalleryRequest(), &r);  // no name
+       },
+       grpc::StatusCode::INVALID_ARGUMENT},
+      {server::Rpc::kListGalleries,
+       [](Stub& stub, grpc::ClientContext* c) {
+         v1::ListGalleriesResponse r;
+         return stub.ListGalleries(c, v1::ListGalleriesRequest(), &r);
+       },
+       grpc::StatusCode::OK},
+      {server::Rpc::kDeleteGallery,
+       [](Stub& stub, grpc::ClientContext* c) {
+         v1::DeleteGalleryRequest request;
+         request.set_name("no-such-gallery");
+         v1::GalleryInfo r;
+         return stub.DeleteGallery(c, request, &r);
+       },
+       grpc::StatusCode::NOT_FOUND},
   };
   return cases;
 }

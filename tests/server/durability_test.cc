@@ -234,7 +234,6 @@ TEST(DurabilityTest, AGalleryOfAnotherModelIsRefused) {
     t.model_id = "some-other-model-123";
     t.embedding.assign(128, 0.0F);
     t.embedding[0] = 1.0F;
-    ASSERT_TRUE((*store)->CreateGallery(GalleryRecord{kDefaultGalleryName, 1, 0}).ok());
     TemplateWrite write;
     write.gallery = kDefaultGalleryName;
     write.identity.identity_id = "someone";
