@@ -37,7 +37,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libssl-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libsqlite3-dev libcli11-dev
-  libpq-dev postgresql-15
+  libpq-dev postgresql-15 libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-grpcio python3-protobuf python3-yaml prometheus docker-compose curl unzip
 )

@@ -76,6 +76,12 @@ class Schema {
     Str("gallery.store", c.gallery_store, false);
     Str("gallery.path", c.gallery_path, false);
     Int("gallery.max_galleries", c.gallery_limits.max_galleries, 1, 1'000'000);
+    Str("gallery.index.type", c.gallery_index.type, false);
+    Str("gallery.index.faiss_factory", c.gallery_index.faiss_factory, false);
+    Int("gallery.index.nprobe", c.gallery_index.nprobe, 1, 1'000'000);
+    Int("gallery.index.ef_search", c.gallery_index.ef_search, 1, 1'000'000);
+    Int("gallery.index.exact_below", c.gallery_index.exact_below, 0, std::numeric_limits<int64_t>::max());
+    Int("gallery.index.rerank_factor", c.gallery_index.rerank_factor, 1, 1000);
     Str("gallery.postgres.dsn", c.postgres_dsn, true);
     Str("gallery.postgres.password_file", c.postgres_password_file, true);
     Millis("gallery.postgres.poll_interval_ms", c.service.follow.poll_interval, 10, 600'000);

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/gallery/gallery_limits.h"
+#include "core/gallery/index_options.h"
 #include "core/serving/service_options.h"
 
 namespace veriface::server {
@@ -71,6 +72,8 @@ struct ServerConfig {
   std::string gallery_path = "gallery.db";  // sqlite
   // gallery.max_templates, max_templates_per_identity and max_galleries: the gallery's own limits.
   GalleryLimits gallery_limits;
+  // gallery.index.*: how Identify searches each gallery.
+  IndexOptions gallery_index;
   // postgres: a libpq connection string without the password (one in it is refused, as the configuration
   // is logged). The environment's VERIFACE_POSTGRES_DSN, when set, replaces it.
   std::string postgres_dsn;

@@ -199,6 +199,8 @@ void ToProto(const IdentifyAnswer& answer, v1::IdentifyResponse* out) {
   out->set_model_id(answer.model_id);
   UsedFaceToProto(answer.face, out->mutable_face());
   out->set_gallery(answer.gallery);
+  out->set_index(answer.search.index);
+  out->set_exact(answer.search.exact);
 }
 
 void ToProto(const EnrollAnswer& answer, v1::EnrollResponse* out) {
@@ -231,6 +233,9 @@ void ToProto(const GallerySummary& summary, v1::GalleryInfo* out) {
   out->set_templates(summary.templates);
   out->set_max_templates(summary.max_templates);
   out->set_created_unix_ms(summary.record.created_unix_ms);
+  out->set_index(summary.index.index);
+  out->set_index_exact(summary.index.exact);
+  out->set_index_memory_bytes(summary.index_memory_bytes);
 }
 
 void ToProto(const std::vector<GallerySummary>& galleries, v1::ListGalleriesResponse* out) {

@@ -85,7 +85,8 @@ absl::Status VerifaceService::Load() {
   if (!store.ok()) {
     return absl::Status(store.status().code(), absl::StrCat("gallery ", location, ": ", store.status().message()));
   }
-  auto gallery = Gallery::Open(*std::move(store), spec.model_id, spec.embedding_dim, GalleryLimitsOf(config_));
+  auto gallery = Gallery::Open(*std::move(store), spec.model_id, spec.embedding_dim, GalleryLimitsOf(config_),
+                               config_.gallery_index);
   if (!gallery.ok()) {
     return absl::Status(gallery.status().code(), absl::StrCat("gallery ", location, ": ", gallery.status().message()));
   }
@@ -102,6 +103,10 @@ absl::Status VerifaceService::Load() {
       spec.model_id, device, spec.embedding_dim, threshold.value, threshold.source, location,
       service->gallery().store_kind(), service->gallery().gallery_count(), service->gallery().identity_count(),
       service->gallery().template_count());
+  for (const GallerySummary& g : service->ListGalleries()) {
+    spdlog::info("gallery '{}': {} templates, searched with {} ({}, {:.1f} MB)", g.record.name, g.templates,
+                 g.index.index, g.index.exact ? "exact" : "approximate", g.index_memory_bytes / 1e6);
+  }
   std::atomic_store(&service_, std::move(service));
   return absl::OkStatus();
 }

@@ -55,7 +55,8 @@ absl::StatusOr<std::unique_ptr<FaceService>> OpenService(const ServerConfig& con
   VF_ASSIGN_OR_RETURN(auto engine, BatchedEngine::Load(ModelOptionsOf(config), EngineOptionsOf(config), nullptr));
   VF_ASSIGN_OR_RETURN(auto store, SqliteGalleryStore::Open(gallery_path));
   VF_ASSIGN_OR_RETURN(auto gallery, Gallery::Open(std::move(store), engine->spec().model_id,
-                                                  engine->spec().embedding_dim, GalleryLimitsOf(config)));
+                                                  engine->spec().embedding_dim, GalleryLimitsOf(config),
+                                                  config.gallery_index));
   return FaceService::Create(ServiceOptionsOf(config), std::move(engine), std::move(gallery), nullptr);
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
 #include "core/gallery/dot_kernel.h"
+#include "core/gallery/index_factory.h"
 #include "core/gallery/validation.h"
 
 namespace veriface {
@@ -18,14 +19,19 @@ namespace {
 
 constexpr int kDefaultPageSize = 100;
 constexpr char kPageTokenPrefix[] = "vf-gallery-page-1:";
-// Rows scored per call of the kernel: the scores of one block stay in L1 while the best-per-identity
-// update reads them back.
-constexpr int64_t kBlockRows = 512;
 
 }  // namespace
 
-Collection::Collection(GalleryRecord record, std::string model_id, int64_t embedding_dim, GalleryLimits limits)
-    : record_(std::move(record)), model_id_(std::move(model_id)), embedding_dim_(embedding_dim), limits_(limits) {}
+Collection::Collection(GalleryRecord record, std::string model_id, int64_t embedding_dim, GalleryLimits limits,
+                       IndexOptions index)
+    : record_(std::move(record)),
+      model_id_(std::move(model_id)),
+      embedding_dim_(embedding_dim),
+      limits_(limits),
+      index_options_(std::move(index)) {
+  rows_.dim = embedding_dim;
+  index_ = std::make_unique<FlatIndex>(&rows_);
+}
 
 absl::Status Collection::NotFound(const std::string& identity_id) const {
   return absl::NotFoundError(absl::StrCat("no identity ", Quote(identity_id), " in gallery ", Quote(record_.name)));
@@ -35,65 +41,134 @@ int64_t Collection::max_templates() const {
   return record_.max_templates > 0 ? std::min(record_.max_templates, limits_.max_templates) : limits_.max_templates;
 }
 
-void Collection::Put(IdentityState state) {
+absl::Status Collection::Put(IdentityState state) {
   std::unique_lock<WriterPreferringMutex> lock(mutex_);
+  absl::Status index_status = absl::OkStatus();
   auto existing = identity_index_.find(state.record.identity_id);
-  if (existing != identity_index_.end()) RemoveAt(existing->second);
+  if (existing != identity_index_.end()) index_status.Update(RemoveAt(existing->second));
   const int32_t index = static_cast<int32_t>(identities_.size());
   IdentityInfo info{std::move(state.record), {}, record_.name};
   identity_index_.emplace(info.record.identity_id, index);
   identities_.push_back(std::move(info));
+  const size_t dim = static_cast<size_t>(embedding_dim_);
+  std::vector<int64_t> added;
+  added.reserve(state.templates.size());
   for (TemplateRecord& t : state.templates) {
-    template_row_.emplace(t.template_id, static_cast<int64_t>(row_template_.size()));
-    matrix_.insert(matrix_.end(), t.embedding.begin(), t.embedding.end());
-    row_template_.push_back(t.template_id);
-    row_identity_.push_back(index);
+    int64_t slot;
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = rows_.slots();
+      rows_.owner.push_back(-1);
+      rows_.values.resize(rows_.values.size() + dim);
+      slot_template_.emplace_back();
+    }
+    std::copy(t.embedding.begin(), t.embedding.end(), rows_.values.begin() + slot * embedding_dim_);
+    rows_.owner[slot] = index;
+    template_slot_.emplace(t.template_id, slot);
+    slot_template_[slot] = t.template_id;
     identities_[index].template_ids.push_back(std::move(t.template_id));
+    added.push_back(slot);
   }
+  live_templates_ += static_cast<int64_t>(added.size());
+  if (loading_) return index_status;  // Load builds the index once, at the end
+  const bool crossed = index_->exact() && WantsApproximate(index_options_, live_templates_);
+  if (crossed && (rebuild_failed_at_ < 0 || live_templates_ >= 2 * rebuild_failed_at_)) {
+    // The gallery just grew past gallery.index.exact_below: build the configured index, once (or again
+    // only after it has doubled, if building failed).
+    const absl::Status built = RebuildIndexLocked();
+    rebuild_failed_at_ = built.ok() ? -1 : live_templates_;
+    index_status.Update(built);
+    return index_status;
+  }
+  std::vector<float> vectors;
+  vectors.reserve(added.size() * dim);
+  for (int64_t slot : added) vectors.insert(vectors.end(), rows_.row(slot), rows_.row(slot) + dim);
+  const absl::Status indexed = index_->Add(vectors.data(), added.data(), static_cast<int64_t>(added.size()));
+  // An index that failed to take the templates would miss them: rebuild it from the rows (falling back to
+  // the exact scan if that fails too), so that every committed template stays findable.
+  if (!indexed.ok()) index_status.Update(RebuildIndexLocked());
+  return index_status;
 }
 
-void Collection::Remove(const std::string& identity_id) {
+absl::Status Collection::Load(std::vector<IdentityState> states) {
+  std::unique_lock<WriterPreferringMutex> lock(mutex_);
+  loading_ = true;
+  lock.unlock();
+  for (IdentityState& state : states) (void)Put(std::move(state));  // the index is built below
+  lock.lock();
+  loading_ = false;
+  return RebuildIndexLocked();
+}
+
+absl::Status Collection::Remove(const std::string& identity_id) {
   std::unique_lock<WriterPreferringMutex> lock(mutex_);
   auto it = identity_index_.find(identity_id);
-  if (it != identity_index_.end()) RemoveAt(it->second);
+  if (it == identity_index_.end()) return absl::OkStatus();
+  return RemoveAt(it->second);
 }
 
-void Collection::RemoveAt(int32_t identity) {
+absl::Status Collection::RemoveAt(int32_t identity) {
   const size_t dim = static_cast<size_t>(embedding_dim_);
-  // Fill each freed row with the current last row. Going from the highest freed row down guarantees
-  // that the last row is never a freed row still waiting to be removed.
-  std::vector<int64_t> rows;
-  for (const std::string& id : identities_[identity].template_ids) rows.push_back(template_row_.at(id));
-  std::sort(rows.rbegin(), rows.rend());
-  for (int64_t row : rows) {
-    const int64_t last = static_cast<int64_t>(row_template_.size()) - 1;
-    template_row_.erase(row_template_[row]);
-    if (row != last) {
-      std::copy_n(matrix_.begin() + last * dim, dim, matrix_.begin() + row * dim);
-      row_template_[row] = std::move(row_template_[last]);
-      row_identity_[row] = row_identity_[last];
-      template_row_[row_template_[row]] = row;
-    }
-    row_template_.pop_back();
-    row_identity_.pop_back();
-    matrix_.resize(matrix_.size() - dim);
+  std::vector<int64_t> freed;
+  for (const std::string& id : identities_[identity].template_ids) {
+    const int64_t slot = template_slot_.at(id);
+    template_slot_.erase(id);
+    slot_template_[slot].clear();
+    rows_.owner[slot] = -1;
+    std::fill_n(rows_.values.begin() + slot * embedding_dim_, dim, 0.0F);
+    free_slots_.push_back(slot);
+    freed.push_back(slot);
   }
-  // Keep identities_ dense: the last identity takes the freed slot.
+  live_templates_ -= static_cast<int64_t>(freed.size());
+  // The index forgets them before the lock is released, so no search can return a freed slot; an index
+  // that cannot is replaced by one rebuilt from the rows.
+  absl::Status index_status = index_->Remove(freed.data(), static_cast<int64_t>(freed.size()));
+  if (!index_status.ok()) index_status = RebuildIndexLocked();
+  // Keep identities_ dense: the last identity takes the freed place.
   const int32_t last = static_cast<int32_t>(identities_.size()) - 1;
   identity_index_.erase(identities_[identity].record.identity_id);
   if (identity != last) {
     identities_[identity] = std::move(identities_[last]);
     identity_index_[identities_[identity].record.identity_id] = identity;
-    for (const std::string& id : identities_[identity].template_ids) row_identity_[template_row_.at(id)] = identity;
+    for (const std::string& id : identities_[identity].template_ids) rows_.owner[template_slot_.at(id)] = identity;
   }
   identities_.pop_back();
-  // Give memory back after large deletions, without reallocating on every small one.
-  if (matrix_.capacity() > 2 * matrix_.size() + (1 << 20)) matrix_.shrink_to_fit();
+  return index_status;
+}
+
+absl::Status Collection::RebuildIndex() {
+  std::unique_lock<WriterPreferringMutex> lock(mutex_);
+  return RebuildIndexLocked();
+}
+
+absl::Status Collection::RebuildIndexLocked() {
+  auto built = BuildIndex(index_options_, &rows_);
+  if (!built.ok()) {
+    // The exact scan always works: keep serving with it and say why the configured index is missing.
+    index_ = std::make_unique<FlatIndex>(&rows_);
+    return absl::Status(built.status().code(),
+                        absl::StrCat("gallery ", Quote(record_.name),
+                                     ": cannot build its index, searching exactly: ", built.status().message()));
+  }
+  index_ = *std::move(built);
+  return absl::OkStatus();
+}
+
+SearchInfo Collection::index_info() const {
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
+  return SearchInfo{index_->name(), index_->exact()};
+}
+
+int64_t Collection::index_memory_bytes() const {
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
+  return index_->memory_bytes();
 }
 
 bool Collection::HasTemplate(const std::string& template_id) const {
   std::shared_lock<WriterPreferringMutex> lock(mutex_);
-  return template_row_.count(template_id) != 0;
+  return template_slot_.count(template_id) != 0;
 }
 
 absl::StatusOr<IdentityInfo> Collection::Get(const std::string& identity_id) const {
@@ -110,7 +185,7 @@ absl::StatusOr<IdentityState> Collection::State(const std::string& identity_id) 
   const IdentityInfo& info = identities_[it->second];
   IdentityState state{info.record, {}};
   for (const std::string& id : info.template_ids) {
-    const float* row = matrix_.data() + template_row_.at(id) * embedding_dim_;
+    const float* row = rows_.row(template_slot_.at(id));
     TemplateRecord t;
     t.template_id = id;
     t.identity_id = identity_id;
@@ -151,51 +226,53 @@ absl::StatusOr<IdentityPage> Collection::List(int page_size, const std::string& 
 }
 
 absl::StatusOr<std::vector<IdentityMatch>> Collection::Identify(const std::vector<float>& query, int k,
-                                                                float min_similarity) const {
+                                                                float min_similarity, SearchInfo* info) const {
   if (k < 1) return absl::InvalidArgumentError(absl::StrCat("top-k must be at least 1, got ", k));
   if (std::isnan(min_similarity)) return absl::InvalidArgumentError("min_similarity is NaN");
   k = std::min(k, limits_.max_k);
   VF_ASSIGN_OR_RETURN(std::vector<float> q,
                       NormalizedEmbedding(query, embedding_dim_, limits_.norm_tolerance, "query embedding", model_id_));
-
   std::shared_lock<WriterPreferringMutex> lock(mutex_);
-  const int64_t rows = static_cast<int64_t>(row_template_.size());
-  const int64_t dim = embedding_dim_;
-  // Pass 1, the only one that touches the whole matrix: each identity's best similarity. Which
-  // template gave it is found again afterwards for the k winners only, so the scan writes 4 bytes per
-  // identity rather than 12.
-  std::vector<float> best(identities_.size(), -std::numeric_limits<float>::infinity());
-  float scores[kBlockRows];
-  for (int64_t start = 0; start < rows; start += kBlockRows) {
-    const int64_t count = std::min(kBlockRows, rows - start);
-    DotRows(matrix_.data() + start * dim, count, dim, q.data(), scores);
-    const int32_t* owner = row_identity_.data() + start;
-    for (int64_t i = 0; i < count; ++i) best[owner[i]] = std::max(best[owner[i]], scores[i]);
-  }
-
-  // Pass 2: exact top-k with a bounded heap whose top is the worst kept; most identities are rejected
-  // by one comparison with it.
-  const auto better = [&](int32_t a, int32_t b) {
-    if (best[a] != best[b]) return best[a] > best[b];
-    return identities_[a].record.identity_id < identities_[b].record.identity_id;
-  };
-  std::vector<int32_t> heap;
-  heap.reserve(k + 1);
-  for (int32_t i = 0; i < static_cast<int32_t>(best.size()); ++i) {
-    if (!(best[i] >= min_similarity)) continue;
-    if (static_cast<int>(heap.size()) < k) {
-      heap.push_back(i);
-      std::push_heap(heap.begin(), heap.end(), better);
-    } else if (better(i, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), better);
-      heap.back() = i;
-      std::push_heap(heap.begin(), heap.end(), better);
+  if (info != nullptr) *info = SearchInfo{index_->name(), index_->exact()};
+  // The index ranks templates; an identity counts once, by its best. Ask for more templates than k
+  // identities need, and for more again while some identities are missing, the templates are above the
+  // floor and there are templates left: for an exact index that makes the identities exactly the top k.
+  // An approximate one is asked rerank_factor times more, once, and grown at most a few times.
+  // The first ask allows for each identity's share of templates, so that one pass usually suffices.
+  const int64_t live = live_templates_;
+  const int64_t per_identity = identities_.empty() ? 1 : (live + identities_.size() - 1) / identities_.size();
+  int64_t want = std::min<int64_t>(
+      live, static_cast<int64_t>(k) * std::max<int64_t>(index_options_.rerank_factor, 2 * per_identity + 2));
+  std::vector<int32_t> candidates;  // identities, in the order the index found them
+  for (int round = 0; live > 0; ++round) {
+    VF_ASSIGN_OR_RETURN(const std::vector<IndexHit> hits, index_->Search(q.data(), want));
+    candidates.clear();
+    std::vector<bool> seen(identities_.size(), false);
+    for (const IndexHit& hit : hits) {
+      if (hit.label < 0 || hit.label >= rows_.slots()) continue;
+      const int32_t owner = rows_.owner[hit.label];
+      if (owner < 0 || seen[owner]) continue;
+      seen[owner] = true;
+      candidates.push_back(owner);
     }
+    const bool enough = static_cast<int>(candidates.size()) >= k;
+    const bool below_floor = !hits.empty() && hits.back().score < min_similarity;
+    const bool all = static_cast<int64_t>(hits.size()) >= live || want >= live;
+    if (enough || below_floor || all || (!index_->exact() && round >= 3)) break;
+    want = std::min(live, want * 4);
   }
-  std::sort_heap(heap.begin(), heap.end(), better);
+  // Every candidate scored exactly, over all its templates in fp32: the similarities never depend on
+  // which index found them.
   std::vector<IdentityMatch> matches;
-  matches.reserve(heap.size());
-  for (int32_t identity : heap) matches.push_back(BestTemplate(identity, q.data()));
+  matches.reserve(candidates.size());
+  for (int32_t identity : candidates) {
+    IdentityMatch m = BestTemplate(identity, q.data());
+    if (m.similarity >= min_similarity) matches.push_back(std::move(m));
+  }
+  std::sort(matches.begin(), matches.end(), [](const IdentityMatch& a, const IdentityMatch& b) {
+    return a.similarity != b.similarity ? a.similarity > b.similarity : a.identity_id < b.identity_id;
+  });
+  if (static_cast<int>(matches.size()) > k) matches.resize(static_cast<size_t>(k));
   return matches;
 }
 
@@ -203,9 +280,8 @@ IdentityMatch Collection::BestTemplate(int32_t identity, const float* query) con
   const IdentityInfo& info = identities_[identity];
   IdentityMatch match{info.record.identity_id, "", -std::numeric_limits<float>::infinity()};
   for (const std::string& id : info.template_ids) {
-    const int64_t row = template_row_.at(id);
     float score = 0;
-    DotRows(matrix_.data() + row * embedding_dim_, 1, embedding_dim_, query, &score);
+    DotRows(rows_.row(template_slot_.at(id)), 1, embedding_dim_, query, &score);
     if (score > match.similarity) {
       match.similarity = score;
       match.best_template_id = id;
@@ -253,7 +329,7 @@ int64_t Collection::identity_count() const {
 
 int64_t Collection::template_count() const {
   std::shared_lock<WriterPreferringMutex> lock(mutex_);
-  return static_cast<int64_t>(row_template_.size());
+  return live_templates_;
 }
 
 }  // namespace veriface

@@ -1,18 +1,23 @@
 #pragma once
-// One named gallery in memory: every template's unit-length embedding in one contiguous row-major
-// matrix, so that Identify is one matrix-vector product plus an exact top-k. It holds what the store
-// committed and nothing else: Gallery writes the store first and then puts the committed state here.
-// Thread-safe: many readers; Put and Remove take the lock exclusively for the short memory update.
+// One named gallery in memory: every template's unit-length embedding in slots of one row-major matrix
+// (the fp32 source of truth for comparisons), identities and their metadata, and a GalleryIndex over the
+// slots for Identify: the exact fp32 scan, or what gallery.index configures once the gallery is large
+// enough. It holds what the store committed and nothing else: Gallery writes the store first and then
+// puts the committed state here. Thread-safe: many readers; Put and Remove take the lock exclusively.
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/gallery/flat_index.h"
+#include "core/gallery/gallery_index.h"
 #include "core/gallery/gallery_limits.h"
 #include "core/gallery/gallery_types.h"
+#include "core/gallery/index_options.h"
 #include "core/gallery/rw_mutex.h"
 
 namespace veriface {
@@ -36,6 +41,12 @@ struct IdentityInfo {
   std::string gallery;
 };
 
+// Which index answered an Identify.
+struct SearchInfo {
+  std::string index;  // GalleryIndex::name()
+  bool exact = true;  // the answer is that of exhaustive fp32 search
+};
+
 struct IdentityPage {
   std::vector<IdentityInfo> identities;  // ordered by identity id (bytewise)
   std::string next_page_token;           // empty on the last page
@@ -44,7 +55,8 @@ struct IdentityPage {
 class Collection {
  public:
   // Empty; `contents` (already validated by the gallery) is loaded with Put.
-  Collection(GalleryRecord record, std::string model_id, int64_t embedding_dim, GalleryLimits limits);
+  Collection(GalleryRecord record, std::string model_id, int64_t embedding_dim, GalleryLimits limits,
+             IndexOptions index = {});
   Collection(const Collection&) = delete;
   Collection& operator=(const Collection&) = delete;
 
@@ -58,8 +70,10 @@ class Collection {
   // The `k` identities most similar to `query` (best template per identity), most similar first, ties
   // broken by identity id, keeping only those with similarity >= min_similarity. INVALID_ARGUMENT when
   // the query has the wrong size, is not finite or is not unit length, or k < 1.
-  absl::StatusOr<std::vector<IdentityMatch>> Identify(const std::vector<float>& query, int k,
-                                                      float min_similarity) const;
+  // The similarities are exact fp32 ones whichever index found the candidates; `info` (may be null) says
+  // which index that was and whether the candidates are exactly the top ones.
+  absl::StatusOr<std::vector<IdentityMatch>> Identify(const std::vector<float>& query, int k, float min_similarity,
+                                                      SearchInfo* info = nullptr) const;
 
   // The best similarity between `query` and any template of the identity; NOT_FOUND if unknown.
   absl::StatusOr<IdentityMatch> Compare(const std::vector<float>& query, const std::string& identity_id) const;
@@ -74,9 +88,17 @@ class Collection {
   absl::StatusOr<IdentityState> State(const std::string& identity_id) const;
 
   // Memory only: the identity becomes exactly `state` (inserted when new). The caller has validated it.
-  void Put(IdentityState state);
+  // An error is the index's (the memory is updated regardless, and the next RebuildIndex repairs it).
+  absl::Status Put(IdentityState state);
   // Memory only: the identity is gone; nothing happens when it is not here.
-  void Remove(const std::string& identity_id);
+  absl::Status Remove(const std::string& identity_id);
+  // Puts every identity (validated by the caller), then builds the configured index once.
+  absl::Status Load(std::vector<IdentityState> states);
+  // Builds the configured index over everything held. On failure the exact scan answers, and the error
+  // says why.
+  absl::Status RebuildIndex();
+  SearchInfo index_info() const;
+  int64_t index_memory_bytes() const;
   bool HasTemplate(const std::string& template_id) const;
 
   const GalleryRecord& record() const { return record_; }
@@ -88,7 +110,8 @@ class Collection {
 
  private:
   // The caller holds mutex_ exclusively.
-  void RemoveAt(int32_t identity);
+  absl::Status RemoveAt(int32_t identity);
+  absl::Status RebuildIndexLocked();
   // The identity's template most similar to `query`; the caller holds mutex_.
   IdentityMatch BestTemplate(int32_t identity, const float* query) const;
   absl::Status NotFound(const std::string& identity_id) const;
@@ -97,14 +120,21 @@ class Collection {
   const std::string model_id_;
   const int64_t embedding_dim_;
   const GalleryLimits limits_;
+  const IndexOptions index_options_;
 
-  mutable WriterPreferringMutex mutex_;            // writer-preferring, so Identify traffic cannot starve writers
-  std::vector<float> matrix_;                      // template_count x embedding_dim, row-major
-  std::vector<std::string> row_template_;          // row -> template id
-  std::vector<int32_t> row_identity_;              // row -> index into identities_
-  std::vector<IdentityInfo> identities_;           // dense; deleted slots are filled by the last
-  std::map<std::string, int32_t> identity_index_;  // ordered, for List's stable pagination
-  std::unordered_map<std::string, int64_t> template_row_;  // template id -> row
+  mutable WriterPreferringMutex mutex_;  // writer-preferring, so Identify traffic cannot starve writers
+  // Slots, not packed rows: a deleted template frees its slot for a later one, so the labels the index
+  // holds never move.
+  SlotRows rows_;
+  std::vector<std::string> slot_template_;  // slot -> template id ("" when free)
+  std::vector<int64_t> free_slots_;         // reused last-freed first
+  int64_t live_templates_ = 0;
+  std::vector<IdentityInfo> identities_;                    // dense; a deleted one's place goes to the last
+  std::map<std::string, int32_t> identity_index_;           // ordered, for List's stable pagination
+  std::unordered_map<std::string, int64_t> template_slot_;  // template id -> slot
+  std::unique_ptr<GalleryIndex> index_;                     // over rows_; declared after it
+  bool loading_ = false;                                    // within Load: Put leaves the index alone
+  int64_t rebuild_failed_at_ = -1;                          // template count of the last failed build
 };
 
 }  // namespace veriface

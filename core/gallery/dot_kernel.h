@@ -12,4 +12,8 @@ void DotRows(const float* rows, int64_t count, int64_t dim, const float* query, 
 // The portable loop, exposed so tests can check the vector path against it.
 void DotRowsPortable(const float* rows, int64_t count, int64_t dim, const float* query, float* out);
 
+// The same over int8 codes, exactly (int32 sums): the compressed scan's loop. AVX2 when the CPU has it.
+void DotRowsInt8(const int8_t* rows, int64_t count, int64_t dim, const int8_t* query, int32_t* out);
+void DotRowsInt8Portable(const int8_t* rows, int64_t count, int64_t dim, const int8_t* query, int32_t* out);
+
 }  // namespace veriface

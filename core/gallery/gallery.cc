@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/index_factory.h"
 #include "core/gallery/receipt_fingerprint.h"
 #include "core/gallery/validation.h"
 
@@ -33,15 +34,25 @@ const char* KindName(WriteReceipt::Kind kind) { return kind == WriteReceipt::Kin
 
 }  // namespace
 
-Gallery::Gallery(std::unique_ptr<GalleryStore> store, std::string model_id, int64_t embedding_dim, GalleryLimits limits)
-    : store_(std::move(store)), model_id_(std::move(model_id)), embedding_dim_(embedding_dim), limits_(limits) {
+Gallery::Gallery(std::unique_ptr<GalleryStore> store, std::string model_id, int64_t embedding_dim, GalleryLimits limits,
+                 IndexOptions index)
+    : store_(std::move(store)),
+      model_id_(std::move(model_id)),
+      embedding_dim_(embedding_dim),
+      limits_(limits),
+      index_options_(std::move(index)) {
   std::random_device device;
   std::seed_seq seed{device(), device(), device(), device(), device(), device(), device(), device()};
   id_rng_.seed(seed);
 }
 
+std::shared_ptr<Collection> Gallery::NewCollection(const GalleryRecord& record) const {
+  return std::make_shared<Collection>(record, model_id_, embedding_dim_, limits_, index_options_);
+}
+
 absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(std::unique_ptr<GalleryStore> store, std::string model_id,
-                                                       int64_t embedding_dim, GalleryLimits limits) {
+                                                       int64_t embedding_dim, GalleryLimits limits,
+                                                       IndexOptions index) {
   if (store == nullptr) return absl::InvalidArgumentError("gallery store is null");
   if (model_id.empty()) return absl::InvalidArgumentError("model id must not be empty");
   if (embedding_dim <= 0 || embedding_dim > 65536) {
@@ -56,6 +67,7 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(std::unique_ptr<GallerySt
         "gallery limits must be positive (max_templates_per_identity, max_id_length, max_page_size, max_k, "
         "max_galleries >= 1; max_gallery_name_length >= 7; the others >= 0)");
   }
+  VF_RETURN_IF_ERROR(CheckIndexOptions(index, embedding_dim));
   VF_ASSIGN_OR_RETURN(StoreSnapshot snapshot, store->Load());
   int64_t templates = 0;
   for (const GalleryContents& g : snapshot.galleries) {
@@ -90,7 +102,8 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(std::unique_ptr<GallerySt
     if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
     snapshot.galleries.push_back(std::move(contents));
   }
-  std::unique_ptr<Gallery> gallery(new Gallery(std::move(store), std::move(model_id), embedding_dim, limits));
+  std::unique_ptr<Gallery> gallery(
+      new Gallery(std::move(store), std::move(model_id), embedding_dim, limits, std::move(index)));
   {
     std::lock_guard<std::mutex> write(gallery->write_mutex_);
     VF_RETURN_IF_ERROR(gallery->LoadAll(std::move(snapshot)));
@@ -127,11 +140,11 @@ absl::Status Gallery::CheckStored(const std::string& gallery, const IdentityStat
 }
 
 absl::StatusOr<std::shared_ptr<Collection>> Gallery::Build(GalleryContents contents) const {
-  auto collection = std::make_shared<Collection>(contents.record, model_id_, embedding_dim_, limits_);
-  std::set<std::string> template_ids;
+  auto collection = NewCollection(contents.record);
+  std::set<std::string> template_ids, identity_ids;
   for (IdentityState& state : contents.identities) {
     VF_RETURN_IF_ERROR(CheckStored(contents.record.name, state));
-    if (collection->Get(state.record.identity_id).ok()) {
+    if (!identity_ids.insert(state.record.identity_id).second) {
       return absl::DataLossError(absl::StrCat("gallery store lists identity ", Quote(state.record.identity_id),
                                               " of gallery ", Quote(contents.record.name), " twice"));
     }
@@ -140,8 +153,10 @@ absl::StatusOr<std::shared_ptr<Collection>> Gallery::Build(GalleryContents conte
         return absl::DataLossError(absl::StrCat("gallery template id '", t.template_id, "' appears twice"));
       }
     }
-    collection->Put(std::move(state));
   }
+  // An index that cannot be built leaves the exact scan answering: the gallery still serves, and says
+  // which index it uses (ListGalleries, Identify), so the failure is not silent.
+  (void)collection->Load(std::move(contents.identities));
   return collection;
 }
 
@@ -184,7 +199,8 @@ std::vector<GallerySummary> Gallery::ListGalleries() const {
   }
   std::vector<GallerySummary> out;
   for (const auto& c : collections) {
-    out.push_back(GallerySummary{c->record(), c->identity_count(), c->template_count(), c->max_templates()});
+    out.push_back(GallerySummary{c->record(), c->identity_count(), c->template_count(), c->max_templates(),
+                                 c->index_info(), c->index_memory_bytes()});
   }
   return out;
 }
@@ -312,7 +328,8 @@ absl::StatusOr<EnrollOutcome> Gallery::Enroll(const EnrollCommand& command) {
   }
   if (!committed.ok()) return committed.status();
   VF_RETURN_IF_ERROR(CheckStored(name, *committed));
-  collection->Put(*std::move(committed));
+  // Memory now holds the commit; an index that failed to take it was rebuilt (or the exact scan answers).
+  (void)collection->Put(*std::move(committed));
   NoteWrite();
   return EnrollOutcome{name, std::move(ids), false};
 }
@@ -342,7 +359,7 @@ absl::StatusOr<DeleteOutcome> Gallery::Delete(const std::string& gallery, const 
     if (earlier.has_value()) return replay(*earlier);
   }
   // NOT_FOUND from a shared store: another replica deleted it first; memory follows the store.
-  if (deleted.ok() || absl::IsNotFound(deleted.status())) collection->Remove(identity_id);
+  if (deleted.ok() || absl::IsNotFound(deleted.status())) (void)collection->Remove(identity_id);
   if (!deleted.ok()) return deleted.status();
   NoteWrite();
   return DeleteOutcome{name, *deleted, false};
@@ -368,8 +385,8 @@ absl::StatusOr<GallerySummary> Gallery::CreateGallery(const std::string& name, i
     return absl::AlreadyExistsError(absl::StrCat("gallery ", Quote(name), " exists (made by another replica)"));
   }
   VF_RETURN_IF_ERROR(created);
-  auto collection = std::make_shared<Collection>(record, model_id_, embedding_dim_, limits_);
-  const GallerySummary summary{record, 0, 0, collection->max_templates()};
+  auto collection = NewCollection(record);
+  const GallerySummary summary{record, 0, 0, collection->max_templates(), collection->index_info(), 0};
   std::unique_lock<std::shared_mutex> lock(map_mutex_);
   collections_[name] = std::move(collection);
   return summary;
@@ -385,8 +402,8 @@ absl::StatusOr<GallerySummary> Gallery::DeleteGallery(const std::string& name) {
   }
   std::lock_guard<std::mutex> write(write_mutex_);
   VF_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, FindMutable(name));
-  GallerySummary summary{collection->record(), collection->identity_count(), collection->template_count(),
-                         collection->max_templates()};
+  GallerySummary summary{collection->record(),        collection->identity_count(), collection->template_count(),
+                         collection->max_templates(), collection->index_info(),     collection->index_memory_bytes()};
   absl::StatusOr<int64_t> deleted = store_->DeleteGallery(name);
   if (!deleted.ok() && !absl::IsNotFound(deleted.status())) return deleted.status();
   {
@@ -428,9 +445,9 @@ absl::StatusOr<SyncReport> Gallery::Sync() {
     if (!collection.ok()) continue;  // the gallery is gone; its identities went with it
     if (change.state.has_value()) {
       VF_RETURN_IF_ERROR(CheckStored(change.gallery, *change.state));
-      (*collection)->Put(*std::move(change.state));
+      (void)(*collection)->Put(*std::move(change.state));
     } else {
-      (*collection)->Remove(change.identity_id);
+      (void)(*collection)->Remove(change.identity_id);
     }
   }
   cursor_ = std::move(changes.cursor);

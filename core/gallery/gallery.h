@@ -20,6 +20,7 @@
 #include "core/gallery/gallery_limits.h"
 #include "core/gallery/gallery_store.h"
 #include "core/gallery/gallery_types.h"
+#include "core/gallery/index_options.h"
 
 namespace veriface {
 
@@ -48,6 +49,8 @@ struct GallerySummary {
   int64_t identities = 0;
   int64_t templates = 0;
   int64_t max_templates = 0;  // in force: the record's, or the deployment's
+  SearchInfo index;           // what Identify searches it with
+  int64_t index_memory_bytes = 0;
 };
 
 // What the last Sync did, for metrics.
@@ -62,8 +65,10 @@ class Gallery {
   // Loads everything from `store`. A store holding templates of another model is refused
   // (FAILED_PRECONDITION, naming both model ids); an empty store is bound to `model_id`. The default
   // gallery is created when missing.
+  // Every gallery is searched with the index `index` describes (INVALID_ARGUMENT when it is malformed).
   static absl::StatusOr<std::unique_ptr<Gallery>> Open(std::unique_ptr<GalleryStore> store, std::string model_id,
-                                                       int64_t embedding_dim, GalleryLimits limits = {});
+                                                       int64_t embedding_dim, GalleryLimits limits = {},
+                                                       IndexOptions index = {});
   Gallery(const Gallery&) = delete;
   Gallery& operator=(const Gallery&) = delete;
 
@@ -110,7 +115,9 @@ class Gallery {
   bool shared() const { return store_->shared(); }
 
  private:
-  Gallery(std::unique_ptr<GalleryStore> store, std::string model_id, int64_t embedding_dim, GalleryLimits limits);
+  Gallery(std::unique_ptr<GalleryStore> store, std::string model_id, int64_t embedding_dim, GalleryLimits limits,
+          IndexOptions index);
+  std::shared_ptr<Collection> NewCollection(const GalleryRecord& record) const;
 
   // DATA_LOSS unless the stored state is one this gallery can hold (model, size, finite values).
   absl::Status CheckStored(const std::string& gallery, const IdentityState& state) const;
@@ -128,6 +135,7 @@ class Gallery {
   const std::string model_id_;
   const int64_t embedding_dim_;
   const GalleryLimits limits_;
+  const IndexOptions index_options_;
 
   // Writers and Sync are serialised by write_mutex_, held across the store's commit and the memory
   // update, so memory never goes back to an older state than a write already answered.

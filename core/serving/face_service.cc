@@ -372,7 +372,7 @@ absl::StatusOr<IdentifyAnswer> FaceService::Identify(const IdentifyQuery& query,
       EmbedOneFaceEach({FaceJob{query.image.bytes, "image", query.image.choice, query.image.min_face_size}}, budget));
   // Cosine similarities are >= -1, so -2 keeps everything.
   const float floor = query.include_below_threshold ? -2.0F : static_cast<float>(answer.threshold.value);
-  VF_ASSIGN_OR_RETURN(const auto matches, collection->Identify(faces[0].embedding, k, floor));
+  VF_ASSIGN_OR_RETURN(const auto matches, collection->Identify(faces[0].embedding, k, floor, &answer.search));
   for (const IdentityMatch& m : matches) {
     Candidate c{m.identity_id, m.similarity, m.similarity >= answer.threshold.value, m.best_template_id, {}};
     const auto info = collection->Get(m.identity_id);  // may have been deleted meanwhile

@@ -127,6 +127,7 @@ struct IdentifyAnswer {
   std::string model_id;
   UsedFace face;
   std::string gallery;  // the one searched
+  SearchInfo search;    // the index that answered
 };
 
 // ---- Enroll, Delete, Get, List

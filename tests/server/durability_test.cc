@@ -96,42 +96,9 @@ TEST(DurabilityTest, KillNineDuringAStreamLosesNoAcknowledgedEnrolment) {
   auto server = StartOrDie(gallery);
   ASSERT_NE(server, nullptr);
 
-  std::mutex mutex;
-  std::vector<std::pair<std::string, std::string>> acknowledged;  // identity, template id
-  grpc::ClientContext context;
-  auto stream = server->stub()->EnrollStream(&context);
-  std::thread writer([&] {
-    for (const auto& [id, image] : items) {
-      v1::EnrollRequest request;
-      request.set_identity_id(id);
-      request.add_images(image);
-      request.set_face_selection(v1::FACE_SELECTION_CENTRAL);
-      if (!stream->Write(request)) break;
-    }
-    stream->WritesDone();
-  });
-  std::thread reader([&] {
-    v1::EnrollStreamResponse response;
-    while (stream->Read(&response)) {
-      if (!response.has_enrolled()) continue;
-      std::lock_guard<std::mutex> lock(mutex);
-      acknowledged.emplace_back(response.enrolled().identity_id(), response.enrolled().template_ids(0));
-    }
-  });
-  // Kill it once some enrolments are acknowledged and many are still coming.
-  while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (acknowledged.size() >= 10) break;
-    }
-    ASSERT_TRUE(server->running()) << server->log();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  server->Kill();
-  writer.join();
-  reader.join();
-  EXPECT_FALSE(stream->Finish().ok());
-  ASSERT_LT(acknowledged.size(), items.size()) << "the stream finished before the kill";
+  auto killed = EnrolStreamAndKill(*server, items, 10);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  const auto& acknowledged = *killed;
 
   server = StartOrDie(gallery);
   ASSERT_NE(server, nullptr);

@@ -63,6 +63,8 @@ TEST_F(GalleriesTest, GalleriesKeepTheirPeopleApart) {
   ASSERT_EQ(a.matches_size(), 1);
   EXPECT_TRUE(a.matches(0).match());
   EXPECT_EQ(a.gallery(), "tenant-a");
+  EXPECT_EQ(a.index(), "flat-fp32") << "a small gallery is searched exactly";
+  EXPECT_TRUE(a.exact());
   v1::IdentifyResponse b = Identify("tenant-b", LfwImage("Tony_Blair", 2));
   ASSERT_EQ(b.matches_size(), 1);
   EXPECT_FALSE(b.matches(0).match()) << "tenant-b's p1 is Laura Bush";

@@ -190,43 +190,9 @@ TEST_F(ReplicasTest, KillNineOfAReplicaMidStreamLosesNoAcknowledgedEnrolment) {
   for (int n = 1; n <= 10; ++n) {
     for (const auto& p : people) items.emplace_back("kill-" + p, LfwImage(p, n));
   }
-  std::mutex mutex;
-  std::vector<std::pair<std::string, std::string>> acknowledged;  // identity, template id
-  grpc::ClientContext context;
-  auto stream = victim.stub()->EnrollStream(&context);
-  std::thread writer([&] {
-    int i = 0;
-    for (const auto& [id, image] : items) {
-      v1::EnrollRequest request;
-      request.set_identity_id(id);
-      request.add_images(image);
-      request.set_face_selection(v1::FACE_SELECTION_CENTRAL);
-      request.set_request_id(absl::StrCat("stream-", i++));
-      if (!stream->Write(request)) break;
-    }
-    stream->WritesDone();
-  });
-  std::thread reader([&] {
-    v1::EnrollStreamResponse response;
-    while (stream->Read(&response)) {
-      if (!response.has_enrolled()) continue;
-      std::lock_guard<std::mutex> lock(mutex);
-      acknowledged.emplace_back(response.enrolled().identity_id(), response.enrolled().template_ids(0));
-    }
-  });
-  while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (acknowledged.size() >= 6) break;
-    }
-    ASSERT_TRUE(victim.running()) << victim.log();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  victim.Kill();
-  writer.join();
-  reader.join();
-  EXPECT_FALSE(stream->Finish().ok());
-  ASSERT_LT(acknowledged.size(), items.size()) << "the stream finished before the kill";
+  auto killed = EnrolStreamAndKill(victim, items, 6);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  const auto& acknowledged = *killed;
 
   const auto all_there = [&](ServerProcess& server) {
     for (const auto& [id, template_id] : acknowledged) {

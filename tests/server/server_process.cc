@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -331,6 +332,55 @@ std::unique_ptr<grpc::ClientContext> Context(double seconds) {
       std::chrono::system_clock::now() +
       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds)));
   return context;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EnrolStreamAndKill(
+    ServerProcess& server, const std::vector<std::pair<std::string, std::string>>& items, size_t kill_after) {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, std::string>> acknowledged;
+  grpc::ClientContext context;
+  auto stream = server.stub()->EnrollStream(&context);
+  std::thread writer([&] {
+    int i = 0;
+    for (const auto& [id, image] : items) {
+      v1::EnrollRequest request;
+      request.set_identity_id(id);
+      request.add_images(image);
+      request.set_face_selection(v1::FACE_SELECTION_CENTRAL);
+      request.set_request_id(absl::StrCat("stream-", i++));
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  std::thread reader([&] {
+    v1::EnrollStreamResponse response;
+    while (stream->Read(&response)) {
+      if (!response.has_enrolled()) continue;
+      std::lock_guard<std::mutex> lock(mutex);
+      acknowledged.emplace_back(response.enrolled().identity_id(), response.enrolled().template_ids(0));
+    }
+  });
+  bool died_early = false;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (acknowledged.size() >= kill_after) break;
+    }
+    if (!server.running()) {
+      died_early = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  server.Kill();
+  writer.join();
+  reader.join();
+  const bool finished_ok = stream->Finish().ok();
+  if (died_early) return absl::InternalError(absl::StrCat("the server died before the kill; its log:\n", server.log()));
+  if (finished_ok || acknowledged.size() >= items.size()) {
+    return absl::FailedPreconditionError("the stream finished before the kill");
+  }
+  return acknowledged;
 }
 
 }  // namespace veriface::testing

@@ -7,8 +7,8 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -131,6 +131,13 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 // MetricValue(text, "veriface_rpc_requests_total", {{"method","Verify"},{"code","OK"}}); 0 when absent.
 double MetricValue(const std::string& exposition, const std::string& name,
                    const std::vector<std::pair<std::string, std::string>>& labels);
+
+// Streams `items` (identity id, image bytes) into `server`'s EnrollStream, each with request id
+// "stream-N", and kills the server (SIGKILL) once `kill_after` enrolments are acknowledged. Returns the
+// acknowledged (identity id, template id) pairs; an error when the server died first or the stream ended
+// before the kill.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> EnrolStreamAndKill(
+    ServerProcess& server, const std::vector<std::pair<std::string, std::string>>& items, size_t kill_after);
 
 // A client context whose deadline is `seconds` from now.
 std::unique_ptr<grpc::ClientContext> Context(double seconds = 60);

@@ -1,0 +1,28 @@
+#pragma once
+// Which index a gallery searches with, and its parameters (gallery.index.* in config/veriface.yaml).
+// Plain values, so that the server's configuration holds them.
+
+#include <cstdint>
+#include <string>
+
+namespace veriface {
+
+struct IndexOptions {
+  // "exact": the fp32 scan of every template; "exact-int8": the same over int8 codes with a per-vector
+  // scale (4x fewer bytes read, candidates re-scored in fp32); "faiss": an approximate faiss index built
+  // from `faiss_factory`.
+  std::string type = "exact";
+  // A faiss index_factory description, e.g. "IVF4096,SQ8" (inverted lists over 8-bit codes), "HNSW32"
+  // (a graph over the fp32 vectors), "IVF4096,PQ32" (32-byte codes, where memory is short).
+  std::string faiss_factory = "IVF1024,SQ8";
+  int nprobe = 32;     // IVF: inverted lists visited per query
+  int ef_search = 64;  // HNSW: candidate list size per query
+  // Galleries with fewer templates than this are searched exactly whatever `type` says: an approximate
+  // index buys nothing there and needs data to train on.
+  int64_t exact_below = 100'000;
+  // Approximate answers are re-scored in fp32 over this many times k candidates, so that their order
+  // (and the top-1 most of all) is exact among the candidates.
+  int rerank_factor = 4;
+};
+
+}  // namespace veriface
