@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -85,8 +86,13 @@ absl::Status VerifaceService::Load() {
   if (!store.ok()) {
     return absl::Status(store.status().code(), absl::StrCat("gallery ", location, ": ", store.status().message()));
   }
-  auto gallery = Gallery::Open(*std::move(store), spec.model_id, spec.embedding_dim, GalleryLimitsOf(config_),
-                               config_.gallery_index);
+  IndexOptions index = config_.gallery_index;
+  // Building an approximate index over millions of templates takes minutes: say how far it has got.
+  index.on_build_progress = [](const std::string& gallery, int64_t added, int64_t total) {
+    spdlog::info("gallery '{}': index built over {} of {} templates", gallery, added, total);
+  };
+  auto gallery =
+      Gallery::Open(*std::move(store), spec.model_id, spec.embedding_dim, GalleryLimitsOf(config_), std::move(index));
   if (!gallery.ok()) {
     return absl::Status(gallery.status().code(), absl::StrCat("gallery ", location, ": ", gallery.status().message()));
   }

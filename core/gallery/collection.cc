@@ -144,7 +144,7 @@ absl::Status Collection::RebuildIndex() {
 }
 
 absl::Status Collection::RebuildIndexLocked() {
-  auto built = BuildIndex(index_options_, &rows_);
+  auto built = BuildIndex(index_options_, &rows_, record_.name);
   if (!built.ok()) {
     // The exact scan always works: keep serving with it and say why the configured index is missing.
     index_ = std::make_unique<FlatIndex>(&rows_);

@@ -43,7 +43,8 @@ bool WantsApproximate(const IndexOptions& options, int64_t live_templates) {
   return options.type != "exact" && live_templates >= options.exact_below;
 }
 
-absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& options, const SlotRows* rows) {
+absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& options, const SlotRows* rows,
+                                                         const std::string& gallery) {
   const std::vector<int64_t> live = LiveSlots(*rows);
   if (!WantsApproximate(options, static_cast<int64_t>(live.size()))) return std::make_unique<FlatIndex>(rows);
   std::unique_ptr<GalleryIndex> index;
@@ -72,6 +73,10 @@ absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& opt
     block.clear();
     for (size_t i = start; i < end; ++i) block.insert(block.end(), rows->row(live[i]), rows->row(live[i]) + rows->dim);
     VF_RETURN_IF_ERROR(index->Add(block.data(), live.data() + start, static_cast<int64_t>(end - start)));
+    // About every tenth of the way, and at the end.
+    if (options.on_build_progress && (end == live.size() || end * 10 / live.size() != start * 10 / live.size())) {
+      options.on_build_progress(gallery, static_cast<int64_t>(end), static_cast<int64_t>(live.size()));
+    }
   }
   return index;
 }

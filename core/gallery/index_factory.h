@@ -15,8 +15,10 @@ namespace veriface {
 // INVALID_ARGUMENT naming the gallery.index key that is wrong, without building anything.
 absl::Status CheckIndexOptions(const IndexOptions& options, int64_t dim);
 
-// The index for `rows` (which must outlive it) as they are now: every live slot added.
-absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& options, const SlotRows* rows);
+// The index for `rows` (which must outlive it) as they are now: every live slot added. `gallery` names
+// the gallery in options.on_build_progress reports.
+absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& options, const SlotRows* rows,
+                                                         const std::string& gallery = "");
 
 // Whether the index in use should be rebuilt because the gallery crossed options.exact_below.
 bool WantsApproximate(const IndexOptions& options, int64_t live_templates);

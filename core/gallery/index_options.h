@@ -3,6 +3,7 @@
 // Plain values, so that the server's configuration holds them.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace veriface {
@@ -23,6 +24,10 @@ struct IndexOptions {
   // Approximate answers are re-scored in fp32 over this many times k candidates, so that their order
   // (and the top-1 most of all) is exact among the candidates.
   int rerank_factor = 4;
+  // Called about every tenth of the way while an approximate index is built (at start-up that can take
+  // minutes for millions of templates): the gallery's name, templates added so far, and the total. Not a
+  // setting; may be empty.
+  std::function<void(const std::string& gallery, int64_t added, int64_t total)> on_build_progress;
 };
 
 }  // namespace veriface

@@ -136,6 +136,11 @@ TEST_F(CollectionIndexTest, AGalleryGrowingPastExactBelowSwitchesToItsIndexAndSt
   IndexOptions options;
   options.type = "exact-int8";
   options.exact_below = 200;
+  std::vector<std::pair<int64_t, int64_t>> progress;
+  options.on_build_progress = [&](const std::string& name, int64_t added, int64_t total) {
+    EXPECT_EQ(name, "default");
+    progress.push_back({added, total});
+  };
   auto gallery = Open(options);
   ASSERT_TRUE(gallery.ok()) << gallery.status();
   std::vector<std::vector<float>> first;
@@ -152,6 +157,9 @@ TEST_F(CollectionIndexTest, AGalleryGrowingPastExactBelowSwitchesToItsIndexAndSt
     first.push_back(RandomUnit(rng_));
     ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {}, {first.back()}, ""}).ok());
   }
+  ASSERT_FALSE(progress.empty()) << "building the index reports its progress";
+  EXPECT_EQ(progress.back().first, progress.back().second);
+  EXPECT_EQ(progress.back().second, 200) << "built once, when the gallery reached exact_below";
   for (int i = 0; i < 400; i += 13) {
     found = (*(*gallery)->Find(""))->Identify(first[i], 3, -2, &info);
     ASSERT_TRUE(found.ok());
