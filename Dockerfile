@@ -11,6 +11,12 @@
 #       zip, checksum pinned by you). The configuration says `device: auto`, so the server takes the first GPU
 #       the container sees: run it with `docker run --gpus all` (NVIDIA Container Toolkit), else it uses the CPU.
 #
+#   docker build --build-arg BUILD_BASE=NAME --build-arg RUNTIME_BASE=NAME -t veriface .
+#       The same on base images of your own instead of the public debian:12 and debian:12-slim (for a machine
+#       without a registry: deploy/image/make-base-images.sh makes both with debootstrap, and
+#       deploy/image/build-image.sh builds this file with podman on them; podman needs `--format docker`, or it
+#       drops the HEALTHCHECK, and buildah 1.28 needs `--build-arg VARIANT=cpu` given: deploy/docker/README.md).
+#
 #   docker run -p 50051:50051 -p 9464:9464 -v veriface-gallery:/var/lib/veriface veriface
 #       Arguments after the image name replace the default `--config ...` and are passed to veriface-server.
 #
@@ -19,15 +25,18 @@
 # from its output, with the ENTRYPOINT, CMD, WORKDIR and HEALTHCHECK read from this file), install-libtorch.sh.
 
 ARG VARIANT=cpu
+# The base images: Debian 12 to build, its slim flavour to run (the runtime stage carries no glibc of its own).
+ARG BUILD_BASE=debian:12
+ARG RUNTIME_BASE=debian:12-slim
 
 # LFW for calibration: empty unless `--build-context shared=PATH` replaces this stage.
 FROM scratch AS shared
 
 # ---- build --------------------------------------------------------------------------------------------------
-FROM debian:12 AS build-cpu
+FROM ${BUILD_BASE} AS build-cpu
 WORKDIR /src
 
-FROM debian:12 AS build-cuda
+FROM ${BUILD_BASE} AS build-cuda
 ARG LIBTORCH_URL
 ARG LIBTORCH_SHA256
 WORKDIR /src
@@ -38,6 +47,10 @@ ENV CMAKE_PREFIX_PATH=/opt/libtorch
 
 FROM build-${VARIANT} AS build
 ARG VERIFACE_JOBS
+# Only what the image carries (the server and the client) and the importer that converts the model: the tests
+# and benchmarks are neither configured nor built (setup.sh builds veriface-eval itself if it must calibrate).
+ARG VERIFACE_BUILD_TARGETS="veriface-server veriface veriface-import"
+ARG VERIFACE_CMAKE_ARGS="-DVERIFACE_BUILD_TESTS=OFF -DVERIFACE_BUILD_BENCH=OFF"
 COPY . .
 RUN --mount=type=bind,from=shared,target=/shared \
     if [ -f /shared/data/lfw/pairsDevTrain.txt ]; then \
@@ -48,9 +61,9 @@ RUN --mount=type=bind,from=shared,target=/shared \
 RUN deploy/docker/install-runtime.sh --dest /staging --build build --model models/default
 
 # ---- runtime ------------------------------------------------------------------------------------------------
-FROM debian:12-slim AS runtime-cpu
+FROM ${RUNTIME_BASE} AS runtime-cpu
 
-FROM debian:12-slim AS runtime-cuda
+FROM ${RUNTIME_BASE} AS runtime-cuda
 # Read by the NVIDIA Container Toolkit, which mounts the host's driver libraries into the container.
 ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 
