@@ -5,6 +5,7 @@
 #include <limits>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -247,12 +248,14 @@ absl::StatusOr<std::vector<IdentityMatch>> Collection::Identify(const std::vecto
   for (int round = 0; live > 0; ++round) {
     VF_ASSIGN_OR_RETURN(const std::vector<IndexHit> hits, index_->Search(q.data(), want));
     candidates.clear();
-    std::vector<bool> seen(identities_.size(), false);
+    // A set the size of the hits, not of the gallery: with millions of identities a per-query bitmap
+    // would cost more than an approximate search.
+    std::unordered_set<int32_t> seen;
+    seen.reserve(hits.size());
     for (const IndexHit& hit : hits) {
       if (hit.label < 0 || hit.label >= rows_.slots()) continue;
       const int32_t owner = rows_.owner[hit.label];
-      if (owner < 0 || seen[owner]) continue;
-      seen[owner] = true;
+      if (owner < 0 || !seen.insert(owner).second) continue;
       candidates.push_back(owner);
     }
     const bool enough = static_cast<int>(candidates.size()) >= k;
