@@ -191,14 +191,16 @@ absl::StatusOr<std::shared_ptr<const Collection>> Gallery::Find(const std::strin
   return std::shared_ptr<const Collection>(std::move(collection));
 }
 
-std::vector<GallerySummary> Gallery::ListGalleries() const {
+std::vector<std::shared_ptr<Collection>> Gallery::Collections() const {
   std::vector<std::shared_ptr<Collection>> collections;
-  {
-    std::shared_lock<std::shared_mutex> lock(map_mutex_);
-    for (const auto& [name, collection] : collections_) collections.push_back(collection);
-  }
+  std::shared_lock<std::shared_mutex> lock(map_mutex_);
+  for (const auto& [name, collection] : collections_) collections.push_back(collection);
+  return collections;
+}
+
+std::vector<GallerySummary> Gallery::ListGalleries() const {
   std::vector<GallerySummary> out;
-  for (const auto& c : collections) {
+  for (const auto& c : Collections()) {
     out.push_back(GallerySummary{c->record(), c->identity_count(), c->template_count(), c->max_templates(),
                                  c->index_info(), c->index_memory_bytes()});
   }
@@ -208,11 +210,6 @@ std::vector<GallerySummary> Gallery::ListGalleries() const {
 std::string Gallery::NewTemplateId() {
   // 128 random bits: collisions are not a practical concern, but callers still check.
   return absl::StrFormat("%016x%016x", id_rng_(), id_rng_());
-}
-
-std::string Gallery::Fingerprint(WriteReceipt::Kind kind, const std::string& gallery,
-                                 const std::string& identity) const {
-  return ReceiptFingerprint(kind, gallery, identity);
 }
 
 absl::StatusOr<std::optional<WriteReceipt>> Gallery::Receipt(const std::string& request_id, WriteReceipt::Kind kind,
@@ -256,7 +253,7 @@ absl::StatusOr<EnrollOutcome> Gallery::Enroll(const EnrollCommand& command) {
   }
 
   std::lock_guard<std::mutex> write(write_mutex_);
-  const std::string fingerprint = Fingerprint(WriteReceipt::Kind::kEnroll, name, identity_id);
+  const std::string fingerprint = ReceiptFingerprint(WriteReceipt::Kind::kEnroll, name, identity_id);
   const auto replay = [&](const WriteReceipt& receipt) {
     return EnrollOutcome{name, receipt.template_ids, /*replayed=*/true};
   };
@@ -342,7 +339,7 @@ absl::StatusOr<DeleteOutcome> Gallery::Delete(const std::string& gallery, const 
   if (!request_id.empty()) VF_RETURN_IF_ERROR(ValidateId("request id", request_id, limits_.max_id_length));
 
   std::lock_guard<std::mutex> write(write_mutex_);
-  const std::string fingerprint = Fingerprint(WriteReceipt::Kind::kDelete, name, identity_id);
+  const std::string fingerprint = ReceiptFingerprint(WriteReceipt::Kind::kDelete, name, identity_id);
   const auto replay = [&](const WriteReceipt& receipt) {
     return DeleteOutcome{name, receipt.templates_deleted, /*replayed=*/true};
   };
@@ -465,15 +462,17 @@ absl::Status Gallery::CheckGalleryName(const std::string& name, const std::strin
   return ValidateGalleryName(field, name, limits_.max_gallery_name_length);
 }
 
+// Summed over the collections directly: ListGalleries also measures every index, which a faiss index
+// answers by walking itself, and these run after every write.
 int64_t Gallery::identity_count() const {
   int64_t n = 0;
-  for (const GallerySummary& g : ListGalleries()) n += g.identities;
+  for (const auto& c : Collections()) n += c->identity_count();
   return n;
 }
 
 int64_t Gallery::template_count() const {
   int64_t n = 0;
-  for (const GallerySummary& g : ListGalleries()) n += g.templates;
+  for (const auto& c : Collections()) n += c->template_count();
   return n;
 }
 

@@ -124,8 +124,8 @@ class Gallery {
   absl::StatusOr<std::shared_ptr<Collection>> Build(GalleryContents contents) const;
   absl::Status LoadAll(StoreSnapshot snapshot);  // caller holds write_mutex_
   absl::StatusOr<std::shared_ptr<Collection>> FindMutable(const std::string& name) const;
-  std::string NewTemplateId();  // caller holds write_mutex_
-  std::string Fingerprint(WriteReceipt::Kind kind, const std::string& gallery, const std::string& identity) const;
+  std::string NewTemplateId();                                   // caller holds write_mutex_
+  std::vector<std::shared_ptr<Collection>> Collections() const;  // a snapshot of the map
   // The earlier result of `request_id` when there is one; FAILED_PRECONDITION when it was another request.
   absl::StatusOr<std::optional<WriteReceipt>> Receipt(const std::string& request_id, WriteReceipt::Kind kind,
                                                       const std::string& fingerprint);

@@ -199,6 +199,28 @@ class PrometheusServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// Every dashboard panel titled in `titles` exists and, run by `prom`, shows data within a minute.
+void ExpectPanelsShowData(const PrometheusServer& prom, const std::vector<const char*>& titles) {
+  const auto panels = DashboardExpressions(
+      nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false));
+  for (const char* title : titles) {
+    bool found = false;
+    for (const auto& [panel, expr] : panels) {
+      if (panel != title) continue;
+      found = true;
+      const std::string query = SubstituteGrafanaVariables(expr, "veriface");
+      EXPECT_TRUE(PollUntil(
+          [&] {
+            const auto answer = PromQuery(prom.port(), query);
+            return answer.ok() && !(*answer)["result"].empty();
+          },
+          std::chrono::seconds(60)))
+          << "panel '" << title << "' shows nothing: " << query;
+    }
+    EXPECT_TRUE(found) << "no panel titled '" << title << "'";
+  }
+}
+
 TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAndAlerts) {
   TempDir dir;
   auto server = ServerProcess::Start(dir.File("gallery.db"));
@@ -234,28 +256,10 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
     EXPECT_TRUE(answer.ok()) << where << ": " << answer.status();
   }
   // The panels about what just happened show data.
-  const nlohmann::json dashboard =
-      nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false);
-  const auto panels = DashboardExpressions(dashboard);
-  for (const char* title :
-       {"Requests", "RPC rate by method", "RPC errors by method and code", "Latency by method (p50, p90, p99)",
-        "Queue depth by stage", "Batch size by stage (mean, p90)", "Gallery size", "Identities", "Model", "Store up",
-        "Galleries", "Staleness by instance"}) {
-    bool found = false;
-    for (const auto& [panel, expr] : panels) {
-      if (panel != title) continue;
-      found = true;
-      const std::string query = SubstituteGrafanaVariables(expr, "veriface");
-      EXPECT_TRUE(PollUntil(
-          [&] {
-            const auto answer = PromQuery(prom.port(), query);
-            return answer.ok() && !(*answer)["result"].empty();
-          },
-          std::chrono::seconds(60)))
-          << "panel '" << title << "' shows nothing: " << query;
-    }
-    EXPECT_TRUE(found) << "no panel titled '" << title << "'";
-  }
+  ExpectPanelsShowData(
+      prom, {"Requests", "RPC rate by method", "RPC errors by method and code", "Latency by method (p50, p90, p99)",
+             "Queue depth by stage", "Batch size by stage (mean, p90)", "Gallery size", "Identities", "Model",
+             "Store up", "Galleries", "Staleness by instance"});
 
   // The alert rules are loaded and evaluate without error.
   const size_t rule_count = RuleExpressions(YAML::LoadFile(RepoPath("deploy/prometheus/alerts.yml"))).size();
@@ -361,25 +365,8 @@ TEST(RealPrometheusOnPostgres, TwoReplicasShowReplicationAndAnOutageOnTheDashboa
   EXPECT_TRUE(absl::StrContains(identified.out, "bush")) << identified.out;
 
   // The store's panels show both replicas.
-  const auto panels = DashboardExpressions(
-      nlohmann::json::parse(ReadText(RepoPath("deploy/grafana/dashboards/veriface.json")), nullptr, false));
-  for (const char* title : {"Store up", "Store up by instance", "Replication lag (p50, p99)", "Staleness by instance",
-                            "Changes applied from other replicas", "Galleries", "Gallery size"}) {
-    bool found = false;
-    for (const auto& [panel, expr] : panels) {
-      if (panel != title) continue;
-      found = true;
-      const std::string query = SubstituteGrafanaVariables(expr, "veriface");
-      EXPECT_TRUE(PollUntil(
-          [&] {
-            const auto answer = PromQuery(prom.port(), query);
-            return answer.ok() && !(*answer)["result"].empty();
-          },
-          std::chrono::seconds(60)))
-          << "panel '" << title << "' shows nothing: " << query;
-    }
-    EXPECT_TRUE(found) << "no panel titled '" << title << "'";
-  }
+  ExpectPanelsShowData(prom, {"Store up", "Store up by instance", "Replication lag (p50, p99)", "Staleness by instance",
+                              "Changes applied from other replicas", "Galleries", "Gallery size"});
   nlohmann::json alerts;
   ASSERT_TRUE(prom.WaitForApi(
       "/api/v1/alerts", [](const nlohmann::json& answer) { return answer.is_object(); }, &alerts));
