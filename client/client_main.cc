@@ -26,6 +26,7 @@
 #include "client/retry.h"
 #include "core/progress/progress.h"
 #include "proto/grpc_health/v1/health.grpc.pb.h"
+#include "trainer/plot/chart.h"
 
 #ifndef VERIFACE_VERSION
 #define VERIFACE_VERSION "0.0.0-dev"
@@ -112,9 +113,33 @@ int Call(const Globals& g, grpc::Status (Stub::*method)(grpc::ClientContext*, co
   return -1;
 }
 
+// "quality HIGH", or "quality LOW (LOW_SHARPNESS, small: EXTREME_POSE)" naming what pulled it down.
+std::string QualityText(const v1::FaceQuality& q) {
+  if (q.level() == v1::QUALITY_LEVEL_UNSPECIFIED) return "";  // a server from before face quality
+  std::string text = absl::StrCat(" quality ", v1::QualityLevel_Name(q.level()).substr(sizeof("QUALITY_LEVEL_") - 1));
+  std::vector<std::string> reasons;
+  for (const v1::QualityIssue& issue : q.issues()) {
+    reasons.push_back(absl::StrCat(v1::QualityReason_Name(issue.reason()),
+                                   issue.level() == v1::QUALITY_LEVEL_MEDIUM ? " (medium)" : ""));
+  }
+  if (!reasons.empty()) absl::StrAppend(&text, " (", absl::StrJoin(reasons, ", "), ")");
+  return text;
+}
+
 std::string BoxText(const v1::Face& f) {
   return absl::StrFormat("(%.0f,%.0f)-(%.0f,%.0f) score %.3f", f.box().x1(), f.box().y1(), f.box().x2(), f.box().y2(),
-                         f.score());
+                         f.score()) +
+         QualityText(f.quality());
+}
+
+const std::vector<std::string> kQualityLevels{"low", "medium", "high"};
+
+// --min-quality's value; empty: the server's default.
+v1::QualityLevel ParseQualityLevel(const std::string& name) {
+  if (name == "low") return v1::QUALITY_LEVEL_LOW;
+  if (name == "medium") return v1::QUALITY_LEVEL_MEDIUM;
+  if (name == "high") return v1::QUALITY_LEVEL_HIGH;
+  return v1::QUALITY_LEVEL_UNSPECIFIED;
 }
 
 std::string UsedFaceText(const v1::UsedFace& u) {
@@ -273,11 +298,12 @@ int Embed(const Globals& g, const std::string& path, int min_face_size, bool ski
 }
 
 int Verify(const Globals& g, const std::string& a, const std::string& b, const std::string& selection,
-           const ThresholdFlags& threshold) {
+           const ThresholdFlags& threshold, const std::string& min_quality) {
   v1::VerifyRequest request;
   for (const auto& [arg, side] : {std::pair{&a, request.mutable_a()}, std::pair{&b, request.mutable_b()}}) {
     if (const absl::Status s = FillFaceInput(*arg, g.gallery, side); !s.ok()) return Fail(std::string(s.message()));
     side->set_face_selection(ParseSelection(selection));
+    side->set_min_quality(ParseQualityLevel(min_quality));
   }
   threshold.Fill(request.mutable_threshold());
   v1::VerifyResponse response;
@@ -293,7 +319,7 @@ int Verify(const Globals& g, const std::string& a, const std::string& b, const s
 }
 
 int Identify(const Globals& g, const std::string& path, int top_k, bool all, const std::string& selection,
-             const ThresholdFlags& threshold) {
+             const ThresholdFlags& threshold, const std::string& min_quality) {
   auto bytes = ReadFileBytes(path);
   if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
   v1::IdentifyRequest request;
@@ -302,6 +328,7 @@ int Identify(const Globals& g, const std::string& path, int top_k, bool all, con
   request.set_include_below_threshold(all);
   request.set_face_selection(ParseSelection(selection));
   request.set_gallery(g.gallery);
+  request.set_min_quality(ParseQualityLevel(min_quality));
   threshold.Fill(request.mutable_threshold());
   v1::IdentifyResponse response;
   if (const int rc = Call(g, &Stub::Identify, request, &response); rc >= 0) return rc;
@@ -341,6 +368,7 @@ struct EnrollState {
 struct EnrollFields {
   std::map<std::string, std::string> metadata;
   v1::FaceSelection selection = v1::FACE_SELECTION_UNSPECIFIED;
+  v1::QualityLevel min_quality = v1::QUALITY_LEVEL_UNSPECIFIED;
 };
 
 // Sends the plan's pending items over one EnrollStream, one request per image so that a bad photo costs
@@ -373,6 +401,7 @@ grpc::Status EnrollRound(const Globals& g, const std::vector<EnrollItem>& items,
       request.mutable_metadata()->insert(fields.metadata.begin(), fields.metadata.end());
       request.add_images(*std::move(bytes));
       request.set_face_selection(fields.selection);
+      request.set_min_quality(fields.min_quality);
       request.set_gallery(g.gallery);
       {
         std::lock_guard<std::mutex> lock(mutex);
@@ -405,12 +434,14 @@ grpc::Status EnrollRound(const Globals& g, const std::vector<EnrollItem>& items,
 }
 
 int Enroll(const Globals& g, const std::vector<std::string>& paths, const std::string& id,
-           const std::vector<std::string>& meta, int max_per_identity, const std::string& selection, bool progress) {
+           const std::vector<std::string>& meta, int max_per_identity, const std::string& selection,
+           const std::string& min_quality, bool progress) {
   auto plan = PlanEnrollment(paths, id, max_per_identity);
   if (!plan.ok()) return Fail(std::string(plan.status().message()));
   const std::vector<EnrollItem>& items = *plan;
   EnrollFields fields;
   fields.selection = ParseSelection(selection);
+  fields.min_quality = ParseQualityLevel(min_quality);
   for (const std::string& kv : meta) {
     const size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) return Fail(absl::StrCat("--meta '", kv, "' is not KEY=VALUE"));
@@ -624,6 +655,81 @@ int GalleryDelete(const Globals& g, const std::string& name) {
   return 0;
 }
 
+std::string RateText(const v1::RateEstimate& r) {
+  return absl::StrFormat("%.3g%% (%d of %d; 95%% %.3g-%.3g%%)", 100 * r.rate(), r.errors(), r.pairs(), 100 * r.low(),
+                         100 * r.high());
+}
+
+// The histogram as a chart: each bin's count drawn as that many values at its centre, over the same bins.
+absl::Status WriteReportPng(const v1::GalleryReport& r, const std::string& path) {
+  const v1::ScoreHistogram& h = r.histogram();
+  const int bins = h.genuine_size();
+  if (bins == 0 || !(h.max() > h.min())) return absl::FailedPreconditionError("the report has no histogram to draw");
+  const double width = (h.max() - h.min()) / bins;
+  plot::Chart chart;
+  chart.title = absl::StrCat("Gallery \"", r.gallery(), "\": genuine and impostor similarities");
+  chart.subtitle = absl::StrFormat("%d identities, %d templates; %d genuine and %d impostor pairs; %s", r.identities(),
+                                   r.templates(), r.genuine_pairs(), r.impostor_pairs(), r.model_id());
+  chart.x.label = "cosine similarity";
+  chart.x.min = h.min();
+  chart.x.max = h.max();
+  chart.y.label = "fraction of pairs";
+  chart.histogram_bins = bins;
+  chart.histogram_density = true;
+  plot::HistogramSeries genuine{"genuine (same identity)", {}, plot::PaletteColor(2)};
+  plot::HistogramSeries impostor{"impostor (different identities)", {}, plot::PaletteColor(1)};
+  for (int i = 0; i < bins; ++i) {
+    const double centre = h.min() + (i + 0.5) * width;
+    genuine.values.insert(genuine.values.end(), static_cast<size_t>(h.genuine(i)), centre);
+    impostor.values.insert(impostor.values.end(), static_cast<size_t>(h.impostor(i)), centre);
+  }
+  chart.histograms = {genuine, impostor};
+  for (const v1::ThresholdRates& t : r.thresholds()) {
+    chart.references.push_back({true, t.threshold(), t.name(), {60, 60, 60}, true, false});
+    chart.notes.push_back(absl::StrFormat("%s %.4f: FAR %.3g%%, FRR %.3g%%", t.name(), t.threshold(),
+                                          100 * t.far().rate(), 100 * t.frr().rate()));
+  }
+  return plot::WritePng(chart, path);
+}
+
+int GalleryReport(const Globals& g, const std::string& name, const std::vector<double>& fars, int64_t max_templates,
+                  const std::string& png) {
+  v1::GalleryReportRequest request;
+  request.set_gallery(name.empty() ? g.gallery : name);
+  for (const double far : fars) request.add_target_fars(far);
+  request.set_max_templates(max_templates);
+  v1::GalleryReport r;
+  const int rc = Call(g, &Stub::GetGalleryReport, request, &r);
+  if (rc > 0) return rc;
+  if (!png.empty()) {
+    if (const absl::Status s = WriteReportPng(r, png); !s.ok()) return Fail(std::string(s.message()));
+    if (rc < 0) std::cout << "histogram written to " << png << "\n";
+  }
+  if (rc == 0) return 0;  // --json printed it
+  std::cout << "gallery " << r.gallery() << ": " << r.identities() << " identities, " << r.templates()
+            << " templates (model " << r.model_id() << ")\n";
+  if (r.sampled_identities() < r.identities()) {
+    std::cout << "sampled " << r.sampled_identities() << " identities with " << r.sampled_templates() << " templates\n";
+  }
+  std::cout << "pairs: " << r.genuine_pairs() << " genuine (" << r.identities_with_genuine_pairs()
+            << " identities with 2+ templates)" << (r.genuine_sampled() ? ", sampled" : "") << "; "
+            << r.impostor_pairs() << " impostor" << (r.impostor_sampled() ? ", sampled" : "") << "\n\n";
+  std::cout << absl::StrFormat("%-16s %9s  %-40s %s\n", "threshold", "value", "false accepts (FAR)",
+                               "false rejects (FRR)");
+  for (const v1::ThresholdRates& t : r.thresholds()) {
+    const std::string label = t.source().empty() ? t.name() : absl::StrCat(t.name(), " (", t.source(), ")");
+    std::cout << absl::StrFormat("%-16s %9.4f  %-40s %s\n", label, t.threshold(), RateText(t.far()), RateText(t.frr()));
+  }
+  std::cout << "\n" << absl::StrFormat("%-16s %9s  %-40s %s\n", "target FAR", "threshold", "achieved FAR", "FRR there");
+  for (const v1::FarTargetRates& t : r.far_targets()) {
+    std::cout << absl::StrFormat(
+        "%-16g %9.4f  %-40s %s%s\n", t.target_far(), t.threshold(), RateText(t.far()), RateText(t.frr()),
+        t.reliable() ? "" : absl::StrCat("  NOT RELIABLE: needs ", t.impostor_pairs_needed(), " impostor pairs"));
+  }
+  for (const std::string& note : r.notes()) std::cout << "note: " << note << "\n";
+  return 0;
+}
+
 // ---- load -------------------------------------------------------------------------------------------------
 
 int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_images, const std::string& mix_text,
@@ -757,6 +863,9 @@ int Main(int argc, char** argv) {
   verify->add_option("b", b, "Image file or id:IDENTITY")->required();
   verify->add_option("--face", selection, "Face of a multi-face image")->check(CLI::IsMember(kSelections));
   threshold.Add(verify);
+  std::string min_quality;
+  verify->add_option("--min-quality", min_quality, "Refuse image faces below this quality (default: the server's)")
+      ->check(CLI::IsMember(kQualityLevels));
 
   int top_k = 5;
   bool all = false;
@@ -766,6 +875,8 @@ int Main(int argc, char** argv) {
   identify->add_flag("--all", all, "Also show identities below the threshold");
   identify->add_option("--face", selection, "Face of a multi-face image")->check(CLI::IsMember(kSelections));
   threshold.Add(identify);
+  identify->add_option("--min-quality", min_quality, "Refuse a face below this quality (default: the server's)")
+      ->check(CLI::IsMember(kQualityLevels));
 
   std::vector<std::string> paths, meta;
   std::string id, enroll_selection = "central";
@@ -780,6 +891,11 @@ int Main(int argc, char** argv) {
   enroll->add_option("--face", enroll_selection, "Face of a multi-face image; `single` refuses photos with several")
       ->check(CLI::IsMember(kSelections));
   enroll->add_flag("--progress,!--no-progress", progress, "Show a progress bar (default: when on a terminal)");
+  enroll
+      ->add_option("--min-quality", min_quality,
+                   "Refuse faces below this quality (default: the server's quality.enroll_min_level, medium); low "
+                   "accepts every face")
+      ->check(CLI::IsMember(kQualityLevels));
 
   int page_size = 100;
   bool list_all = false;
@@ -798,7 +914,7 @@ int Main(int argc, char** argv) {
 
   std::string gallery_name;
   int64_t max_templates = 0;
-  auto* galleries = app.add_subcommand("galleries", "Named galleries: list, create, delete");
+  auto* galleries = app.add_subcommand("galleries", "Named galleries: list, create, delete, report");
   galleries->require_subcommand(1);
   auto* galleries_list = galleries->add_subcommand("list", "Every gallery with its size and limit");
   auto* galleries_create = galleries->add_subcommand("create", "Create a gallery");
@@ -809,6 +925,16 @@ int Main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   auto* galleries_delete = galleries->add_subcommand("delete", "Delete a gallery and everyone enrolled in it");
   galleries_delete->add_option("name", gallery_name, "Gallery name")->required();
+  std::vector<double> report_fars;
+  std::string report_png;
+  int64_t report_max_templates = 0;
+  auto* galleries_report = galleries->add_subcommand(
+      "report", "How the thresholds do on a gallery's own people: genuine and impostor score distributions");
+  galleries_report->add_option("name", gallery_name, "Gallery name (default: --gallery, else the default gallery)");
+  galleries_report->add_option("--far", report_fars, "Target false accept rates (default 1e-2 1e-3 1e-4)");
+  galleries_report->add_option("--max-templates", report_max_templates, "Sample identities beyond this many templates")
+      ->check(CLI::NonNegativeNumber);
+  galleries_report->add_option("--png", report_png, "Also draw the score histograms into this PNG file");
 
   LoadOptions load_options;
   std::string mix = "verify";
@@ -830,15 +956,16 @@ int Main(int argc, char** argv) {
   if (*health) return Health(g, service, wait);
   if (*info) return Info(g);
   if (*embed) return Embed(g, image, min_face, no_embeddings);
-  if (*verify) return Verify(g, a, b, selection, threshold);
-  if (*identify) return Identify(g, image, top_k, all, selection, threshold);
-  if (*enroll) return Enroll(g, paths, id, meta, max_per_identity, enroll_selection, progress);
+  if (*verify) return Verify(g, a, b, selection, threshold, min_quality);
+  if (*identify) return Identify(g, image, top_k, all, selection, threshold, min_quality);
+  if (*enroll) return Enroll(g, paths, id, meta, max_per_identity, enroll_selection, min_quality, progress);
   if (*list) return List(g, page_size, list_all, page_token);
   if (*get) return Get(g, id);
   if (*del) return Delete(g, ids);
   if (*galleries_list) return GalleriesList(g);
   if (*galleries_create) return GalleryCreate(g, gallery_name, max_templates);
   if (*galleries_delete) return GalleryDelete(g, gallery_name);
+  if (*galleries_report) return GalleryReport(g, gallery_name, report_fars, report_max_templates, report_png);
   if (*load) {
     if (load_options.count <= 0 && load_options.duration_seconds <= 0) load_options.count = 100;
     load_options.gallery = g.gallery;

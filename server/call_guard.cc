@@ -28,6 +28,8 @@ const char* RpcName(Rpc rpc) {
       return "ListGalleries";
     case Rpc::kDeleteGallery:
       return "DeleteGallery";
+    case Rpc::kGetGalleryReport:
+      return "GetGalleryReport";
   }
   return "Unknown";
 }

@@ -22,12 +22,14 @@ enum class Rpc {
   kCreateGallery,
   kListGalleries,
   kDeleteGallery,
+  kGetGalleryReport,
 };
 
 // Every RPC of veriface.v1.Veriface.
-inline constexpr Rpc kAllRpcs[] = {Rpc::kEmbed,        Rpc::kVerify,         Rpc::kEnroll,        Rpc::kEnrollStream,
-                                   Rpc::kIdentify,     Rpc::kDeleteIdentity, Rpc::kGetIdentity,   Rpc::kListIdentities,
-                                   Rpc::kGetModelInfo, Rpc::kCreateGallery,  Rpc::kListGalleries, Rpc::kDeleteGallery};
+inline constexpr Rpc kAllRpcs[] = {
+    Rpc::kEmbed,          Rpc::kVerify,        Rpc::kEnroll,          Rpc::kEnrollStream, Rpc::kIdentify,
+    Rpc::kDeleteIdentity, Rpc::kGetIdentity,   Rpc::kListIdentities,  Rpc::kGetModelInfo, Rpc::kCreateGallery,
+    Rpc::kListGalleries,  Rpc::kDeleteGallery, Rpc::kGetGalleryReport};
 
 // The method's name as in the proto ("Verify", ...), used in metrics and logs.
 const char* RpcName(Rpc rpc);

@@ -13,6 +13,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
+#include "core/quality/face_quality.h"
+#include "core/serving/operating_point.h"
 
 namespace veriface::server {
 namespace {
@@ -89,6 +91,25 @@ class Schema {
     Int("gallery.max_templates", c.gallery_limits.max_templates, 1, std::numeric_limits<int64_t>::max());
     Int("gallery.max_templates_per_identity", c.gallery_limits.max_templates_per_identity, 1,
         std::numeric_limits<int64_t>::max());
+    Level("quality.enroll_min_level", c.service.quality.enroll_min);
+    Level("quality.probe_min_level", c.service.quality.probe_min);
+    QualityPolicy& q = c.service.quality.policy;
+    Real("quality.interocular_px.medium", q.interocular_medium_px, 0, 10000);
+    Real("quality.interocular_px.low", q.interocular_low_px, 0, 10000);
+    Real("quality.sharpness.medium", q.sharpness_medium, 0, 100);
+    Real("quality.sharpness.low", q.sharpness_low, 0, 100);
+    Real("quality.pose_deg.medium", q.pose_medium_deg, 0, 180);
+    Real("quality.pose_deg.low", q.pose_low_deg, 0, 180);
+    Real("quality.dark.medium", q.dark_medium, 0, 255);
+    Real("quality.dark.low", q.dark_low, 0, 255);
+    Real("quality.bright.medium", q.bright_medium, 0, 255);
+    Real("quality.bright.low", q.bright_low, 0, 255);
+    Real("quality.detector_score.medium", q.score_medium, 0, 1);
+    Real("quality.detector_score.low", q.score_low, 0, 1);
+    Bool("thresholds.gallery_calibration.enabled", c.service.gallery_calibration.enabled);
+    Str("thresholds.gallery_calibration.operating_point", c.service.gallery_calibration.operating_point, false);
+    Str("thresholds.gallery_calibration.gallery", c.service.gallery_calibration.gallery, false);
+    Int("thresholds.gallery_calibration.refresh_seconds", c.service.gallery_calibration.refresh_seconds, 1, 86'400);
     Str("logging.level", c.log_level, false);
   }
 
@@ -187,6 +208,18 @@ class Schema {
                         return absl::OkStatus();
                       },
                       [&field] { return Quoted(field); }};
+  }
+  void Level(const std::string& name, QualityLevel& field) {
+    keys_[name] = Key{[&field](const YAML::Node& n) -> absl::Status {
+                        VF_ASSIGN_OR_RETURN(const std::string v, As<std::string>(n, "low, medium or high"));
+                        const QualityLevel level = ParseQualityLevel(v);
+                        if (level == QualityLevel::kUnspecified) {
+                          return absl::InvalidArgumentError(absl::StrCat("'", v, "' is not one of low, medium, high"));
+                        }
+                        field = level;
+                        return absl::OkStatus();
+                      },
+                      [&field] { return absl::AsciiStrToLower(QualityLevelName(field)); }};
   }
   void Batching(const std::string& prefix, BatchingConfig& b) {
     Int(prefix + ".max_batch", b.max_batch, 1, 4096);
@@ -312,8 +345,35 @@ absl::Status ValidateGallery(const ServerConfig& c) {
   return absl::OkStatus();
 }
 
+// Each measure's low bound lies beyond its medium bound, or the medium level could never be reached.
+absl::Status ValidateQuality(const ServerConfig& c) {
+  const QualityPolicy& q = c.service.quality.policy;
+  struct Bounds {
+    const char* name;
+    double medium, low;
+    bool larger_is_better;
+  };
+  const Bounds bounds[] = {{"quality.interocular_px", q.interocular_medium_px, q.interocular_low_px, true},
+                           {"quality.sharpness", q.sharpness_medium, q.sharpness_low, true},
+                           {"quality.pose_deg", q.pose_medium_deg, q.pose_low_deg, false},
+                           {"quality.dark", q.dark_medium, q.dark_low, true},
+                           {"quality.bright", q.bright_medium, q.bright_low, false},
+                           {"quality.detector_score", q.score_medium, q.score_low, true}};
+  for (const Bounds& b : bounds) {
+    if (b.larger_is_better ? b.low > b.medium : b.low < b.medium) {
+      return absl::InvalidArgumentError(absl::StrCat(b.name, ".low (", b.low, ") must be ",
+                                                     b.larger_is_better ? "at most" : "at least", " ", b.name,
+                                                     ".medium (", b.medium, ")"));
+    }
+  }
+  return FarOfOperatingPoint(c.service.gallery_calibration.operating_point,
+                             "thresholds.gallery_calibration.operating_point")
+      .status();
+}
+
 absl::Status Validate(const ServerConfig& c) {
   VF_RETURN_IF_ERROR(ValidateGallery(c));
+  VF_RETURN_IF_ERROR(ValidateQuality(c));
   if (c.service.fallback_threshold < -1 || c.service.fallback_threshold > 1) {
     return absl::InvalidArgumentError("model.fallback_threshold must be in [-1, 1]");
   }

@@ -29,10 +29,85 @@ absl::StatusOr<FaceChoice> ChoiceFromProto(v1::FaceSelection selection, const st
   return absl::InvalidArgumentError(absl::StrCat(field, ": unknown face_selection ", static_cast<int>(selection)));
 }
 
+absl::StatusOr<QualityLevel> LevelFromProto(v1::QualityLevel level, const std::string& field) {
+  switch (level) {
+    case v1::QUALITY_LEVEL_UNSPECIFIED:
+      return QualityLevel::kUnspecified;
+    case v1::QUALITY_LEVEL_LOW:
+      return QualityLevel::kLow;
+    case v1::QUALITY_LEVEL_MEDIUM:
+      return QualityLevel::kMedium;
+    case v1::QUALITY_LEVEL_HIGH:
+      return QualityLevel::kHigh;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown quality level ", static_cast<int>(level)));
+}
+
+v1::QualityLevel LevelToProto(QualityLevel level) {
+  switch (level) {
+    case QualityLevel::kLow:
+      return v1::QUALITY_LEVEL_LOW;
+    case QualityLevel::kMedium:
+      return v1::QUALITY_LEVEL_MEDIUM;
+    case QualityLevel::kHigh:
+      return v1::QUALITY_LEVEL_HIGH;
+    case QualityLevel::kUnspecified:
+      break;
+  }
+  return v1::QUALITY_LEVEL_UNSPECIFIED;
+}
+
+v1::QualityReason ReasonToProto(QualityReason reason) {
+  switch (reason) {
+    case QualityReason::kSmallFace:
+      return v1::SMALL_FACE;
+    case QualityReason::kLowSharpness:
+      return v1::LOW_SHARPNESS;
+    case QualityReason::kExtremePose:
+      return v1::EXTREME_POSE;
+    case QualityReason::kLowBrightness:
+      return v1::LOW_BRIGHTNESS;
+    case QualityReason::kHighBrightness:
+      return v1::HIGH_BRIGHTNESS;
+    case QualityReason::kLowDetectorScore:
+      return v1::LOW_DETECTOR_SCORE;
+  }
+  return v1::QUALITY_REASON_UNSPECIFIED;
+}
+
+void QualityToProto(const FaceQuality& quality, v1::FaceQuality* out) {
+  out->set_level(LevelToProto(quality.level));
+  for (const QualityIssue& issue : quality.issues) {
+    v1::QualityIssue* i = out->add_issues();
+    i->set_reason(ReasonToProto(issue.reason));
+    i->set_level(LevelToProto(issue.level));
+  }
+  const QualityMeasures& m = quality.measures;
+  out->set_interocular_distance(static_cast<float>(m.interocular_px));
+  out->set_sharpness(static_cast<float>(m.sharpness));
+  out->set_yaw(static_cast<float>(m.yaw_deg));
+  out->set_pitch(static_cast<float>(m.pitch_deg));
+  out->set_roll(static_cast<float>(m.roll_deg));
+  out->set_brightness(static_cast<float>(m.brightness));
+  out->set_detector_score(static_cast<float>(m.detector_score));
+}
+
 absl::StatusOr<ImageInput> ImageFromProto(const std::string& bytes, v1::FaceSelection selection,
-                                          const v1::DetectionOptions& detection, const std::string& field) {
+                                          const v1::DetectionOptions& detection, v1::QualityLevel min_quality,
+                                          const std::string& field, const std::string& quality_field) {
   VF_ASSIGN_OR_RETURN(const FaceChoice choice, ChoiceFromProto(selection, field));
-  return ImageInput{bytes, choice, detection.min_face_size()};
+  VF_ASSIGN_OR_RETURN(const QualityLevel level, LevelFromProto(min_quality, quality_field));
+  return ImageInput{bytes, choice, detection.min_face_size(), level};
+}
+
+void RatesToProto(const RateEstimate& rate, v1::RateEstimate* out) {
+  out->set_rate(rate.rate);
+  out->set_errors(rate.errors);
+  out->set_pairs(rate.pairs);
+  out->set_low(rate.low);
+  out->set_high(rate.high);
 }
 
 ThresholdChoice ThresholdFromProto(const v1::ThresholdOverride& t) {
@@ -57,8 +132,9 @@ absl::StatusOr<FaceInput> SideFromProto(const v1::FaceInput& side, const std::st
   switch (side.source_case()) {
     case v1::FaceInput::kImage: {
       out.kind = FaceInput::Kind::kImage;
-      VF_ASSIGN_OR_RETURN(out.image, ImageFromProto(side.image(), side.face_selection(), side.detection(),
-                                                    absl::StrCat(name, ".image")));
+      VF_ASSIGN_OR_RETURN(out.image,
+                          ImageFromProto(side.image(), side.face_selection(), side.detection(), side.min_quality(),
+                                         absl::StrCat(name, ".image"), absl::StrCat(name, ".min_quality")));
       break;
     }
     case v1::FaceInput::kEmbedding:
@@ -76,7 +152,7 @@ absl::StatusOr<FaceInput> SideFromProto(const v1::FaceInput& side, const std::st
   return out;
 }
 
-void FaceToProto(const FaceDetection& face, v1::Face* out) {
+void FaceToProto(const FaceDetection& face, const FaceQuality& quality, v1::Face* out) {
   out->mutable_box()->set_x1(face.box.x1);
   out->mutable_box()->set_y1(face.box.y1);
   out->mutable_box()->set_x2(face.box.x2);
@@ -87,11 +163,12 @@ void FaceToProto(const FaceDetection& face, v1::Face* out) {
     point->set_x(p.x);
     point->set_y(p.y);
   }
+  QualityToProto(quality, out->mutable_quality());
 }
 
 void UsedFaceToProto(const UsedFace& used, v1::UsedFace* out) {
   out->set_index(used.index);
-  FaceToProto(used.face, out->mutable_face());
+  FaceToProto(used.face, used.quality, out->mutable_face());
   out->set_faces_detected(used.faces_detected);
   out->set_image_width(used.image_width);
   out->set_image_height(used.image_height);
@@ -140,8 +217,8 @@ absl::StatusOr<VerifyQuery> FromProto(const v1::VerifyRequest& request) {
 absl::StatusOr<IdentifyQuery> FromProto(const v1::IdentifyRequest& request) {
   IdentifyQuery query;
   query.gallery = request.gallery();
-  VF_ASSIGN_OR_RETURN(query.image,
-                      ImageFromProto(request.image(), request.face_selection(), request.detection(), "image"));
+  VF_ASSIGN_OR_RETURN(query.image, ImageFromProto(request.image(), request.face_selection(), request.detection(),
+                                                  request.min_quality(), "image", "min_quality"));
   query.top_k = request.top_k();
   query.threshold = ThresholdFromProto(request.threshold());
   query.include_below_threshold = request.include_below_threshold();
@@ -158,13 +235,63 @@ absl::StatusOr<EnrollQuery> FromProto(const v1::EnrollRequest& request) {
   for (const std::string& image : request.images()) query.images.emplace_back(image);
   VF_ASSIGN_OR_RETURN(query.choice, ChoiceFromProto(request.face_selection(), "face_selection"));
   query.min_face_size = request.detection().min_face_size();
+  VF_ASSIGN_OR_RETURN(query.min_quality, LevelFromProto(request.min_quality(), "min_quality"));
   return query;
+}
+
+GalleryReportQuery FromProto(const v1::GalleryReportRequest& request) {
+  GalleryReportQuery query;
+  query.gallery = request.gallery();
+  query.target_fars.assign(request.target_fars().begin(), request.target_fars().end());
+  query.max_templates = request.max_templates();
+  query.seed = request.seed();
+  query.histogram_bins = request.histogram_bins();
+  return query;
+}
+
+void ToProto(const GalleryReportAnswer& answer, v1::GalleryReport* out) {
+  const GalleryReport& r = answer.report;
+  out->set_gallery(r.gallery);
+  out->set_model_id(answer.model_id);
+  out->set_identities(r.identities);
+  out->set_templates(r.templates);
+  out->set_sampled_identities(r.sampled_identities);
+  out->set_sampled_templates(r.sampled_templates);
+  out->set_identities_with_genuine_pairs(r.identities_with_genuine_pairs);
+  out->set_genuine_pairs(r.genuine_pairs);
+  out->set_impostor_pairs(r.impostor_pairs);
+  out->set_genuine_sampled(r.genuine_sampled);
+  out->set_impostor_sampled(r.impostor_sampled);
+  for (size_t i = 0; i < r.thresholds.size(); ++i) {
+    const ThresholdRates& t = r.thresholds[i];
+    v1::ThresholdRates* o = out->add_thresholds();
+    o->set_name(t.name);
+    o->set_threshold(t.threshold);
+    RatesToProto(t.far, o->mutable_far());
+    RatesToProto(t.frr, o->mutable_frr());
+    if (i == 0) o->set_source(answer.in_force_source);
+  }
+  for (const FarTargetRates& t : r.far_targets) {
+    v1::FarTargetRates* o = out->add_far_targets();
+    o->set_target_far(t.target_far);
+    o->set_threshold(t.threshold);
+    RatesToProto(t.far, o->mutable_far());
+    RatesToProto(t.frr, o->mutable_frr());
+    o->set_reliable(t.reliable);
+    o->set_impostor_pairs_needed(t.impostor_pairs_needed);
+  }
+  v1::ScoreHistogram* h = out->mutable_histogram();
+  h->set_min(r.histogram.min);
+  h->set_max(r.histogram.max);
+  h->mutable_genuine()->Add(r.histogram.genuine.begin(), r.histogram.genuine.end());
+  h->mutable_impostor()->Add(r.histogram.impostor.begin(), r.histogram.impostor.end());
+  for (const std::string& note : r.notes) out->add_notes(note);
 }
 
 void ToProto(const EmbedAnswer& answer, v1::EmbedResponse* out) {
   for (const EmbeddedFace& f : answer.faces) {
     v1::Face* face = out->add_faces();
-    FaceToProto(f.face, face);
+    FaceToProto(f.face, f.quality, face);
     face->mutable_embedding()->Add(f.embedding.begin(), f.embedding.end());
   }
   out->set_faces_omitted(answer.faces_omitted);

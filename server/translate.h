@@ -29,6 +29,7 @@ absl::StatusOr<IdentifyQuery> FromProto(const v1::IdentifyRequest& request);
 absl::StatusOr<EnrollQuery> FromProto(const v1::EnrollRequest& request);
 DeleteQuery FromProto(const v1::DeleteIdentityRequest& request);
 IdentityRef FromProto(const v1::GetIdentityRequest& request);
+GalleryReportQuery FromProto(const v1::GalleryReportRequest& request);
 
 // Answers.
 void ToProto(const EmbedAnswer& answer, v1::EmbedResponse* out);
@@ -40,6 +41,7 @@ void ToProto(const IdentityInfo& info, v1::Identity* out);
 void ToProto(const ListAnswer& answer, v1::ListIdentitiesResponse* out);
 void ToProto(const GallerySummary& summary, v1::GalleryInfo* out);
 void ToProto(const std::vector<GallerySummary>& galleries, v1::ListGalleriesResponse* out);
+void ToProto(const GalleryReportAnswer& answer, v1::GalleryReport* out);
 // server_version is the server's, not the core's: the caller sets it.
 absl::Status ToProto(const ServiceInfo& info, v1::ModelInfo* out);
 

@@ -302,4 +302,13 @@ grpc::Status VerifaceService::DeleteGallery(grpc::ServerContext* context, const 
   });
 }
 
+grpc::Status VerifaceService::GetGalleryReport(grpc::ServerContext* context, const v1::GalleryReportRequest* request,
+                                               v1::GalleryReport* response) {
+  return Handle(Rpc::kGetGalleryReport, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
+    VF_ASSIGN_OR_RETURN(const GalleryReportAnswer answer, service.Report(FromProto(*request)));
+    ToProto(answer, response);
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace veriface::server

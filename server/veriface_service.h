@@ -47,6 +47,8 @@ class VerifaceService final : public veriface::v1::Veriface::Service {
                              v1::GalleryInfo* response) override;
   grpc::Status ListGalleries(grpc::ServerContext* context, const v1::ListGalleriesRequest* request,
                              v1::ListGalleriesResponse* response) override;
+  grpc::Status GetGalleryReport(grpc::ServerContext* context, const v1::GalleryReportRequest* request,
+                                v1::GalleryReport* response) override;
   grpc::Status DeleteGallery(grpc::ServerContext* context, const v1::DeleteGalleryRequest* request,
                              v1::GalleryInfo* response) override;
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <shared_mutex>
 #include <unordered_set>
 #include <utility>
@@ -323,6 +325,38 @@ absl::StatusOr<IdentityPairMatch> Collection::CompareIdentities(const std::strin
         "identity ", Quote(best.template_a.empty() ? identity_a : identity_b), " has no templates to compare"));
   }
   return best;
+}
+
+TemplateSample Collection::SampleTemplates(int64_t max_templates, uint64_t seed) const {
+  TemplateSample sample;
+  sample.dim = embedding_dim_;
+  std::mt19937_64 rng(seed);
+  std::shared_lock<WriterPreferringMutex> lock(mutex_);
+  sample.identities_in_gallery = static_cast<int64_t>(identities_.size());
+  sample.templates_in_gallery = live_templates_;
+  const int64_t expected = std::max<int64_t>(0, std::min(max_templates, live_templates_));
+  sample.rows.reserve(static_cast<size_t>(expected * embedding_dim_));
+  sample.identity.reserve(static_cast<size_t>(expected));
+  // A Fisher-Yates shuffle stopped early: each step draws uniformly among the identities not yet taken.
+  std::vector<int32_t> order(identities_.size());
+  std::iota(order.begin(), order.end(), 0);
+  int64_t taken_templates = 0;
+  for (size_t i = 0; i < order.size() && taken_templates < max_templates; ++i) {
+    std::uniform_int_distribution<size_t> pick(i, order.size() - 1);
+    std::swap(order[i], order[pick(rng)]);
+    const IdentityInfo& info = identities_[order[i]];
+    const int64_t templates = static_cast<int64_t>(info.template_ids.size());
+    if (taken_templates + templates > max_templates) continue;  // too large for what is left: try the others
+    taken_templates += templates;
+    const int32_t dense = static_cast<int32_t>(sample.identity_ids.size());
+    sample.identity_ids.push_back(info.record.identity_id);
+    for (const std::string& id : info.template_ids) {
+      const float* row = rows_.row(template_slot_.at(id));
+      sample.rows.insert(sample.rows.end(), row, row + embedding_dim_);
+      sample.identity.push_back(dense);
+    }
+  }
+  return sample;
 }
 
 int64_t Collection::identity_count() const {

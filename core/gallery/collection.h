@@ -47,6 +47,17 @@ struct SearchInfo {
   bool exact = true;  // the answer is that of exhaustive fp32 search
 };
 
+// Templates of a sample of a collection's identities, copied out so that they can be scored without
+// holding the collection's lock.
+struct TemplateSample {
+  int64_t dim = 0;
+  std::vector<float> rows;                // n x dim, row-major; each identity's rows are contiguous
+  std::vector<int32_t> identity;          // per row: dense 0..identities-1, in the order they were drawn
+  std::vector<std::string> identity_ids;  // per dense index
+  int64_t identities_in_gallery = 0;
+  int64_t templates_in_gallery = 0;
+};
+
 struct IdentityPage {
   std::vector<IdentityInfo> identities;  // ordered by identity id (bytewise)
   std::string next_page_token;           // empty on the last page
@@ -83,6 +94,13 @@ class Collection {
   // unknown. An identity compared with itself gives its templates' self-similarity (1).
   absl::StatusOr<IdentityPairMatch> CompareIdentities(const std::string& identity_a, const Collection& other,
                                                       const std::string& identity_b) const;
+
+  // Every template of a uniform random sample of identities, taken under one read lock: identities are
+  // drawn without replacement (seeded) and kept while their templates fit in `max_templates`; one that does
+  // not fit is passed over, so that a single very large identity cannot leave the sample empty (near the
+  // cap this slightly favours identities with few templates). Each identity's templates come in enrolment
+  // order.
+  TemplateSample SampleTemplates(int64_t max_templates, uint64_t seed) const;
 
   // The identity's templates as stored, for the gallery's write checks; NOT_FOUND if unknown.
   absl::StatusOr<IdentityState> State(const std::string& identity_id) const;

@@ -1,6 +1,8 @@
 #include "core/serving/face_service.h"
 
+#include <chrono>
 #include <cmath>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "core/common/status_macros.h"
 #include "core/image/decode.h"
+#include "core/serving/operating_point.h"
 
 namespace veriface {
 namespace {
@@ -84,6 +87,17 @@ struct FaceService::FaceJob {
   std::string field;  // "a.image", "images[3]", ...
   FaceChoice choice = FaceChoice::kDefault;
   int min_face_size = 0;
+  QualityLevel min_quality = QualityLevel::kUnspecified;  // as the request asked
+  bool enrolment = false;                                 // whose default minimum applies
+};
+
+// The gallery-calibrated threshold last computed, and when.
+struct FaceService::GalleryThresholdCache {
+  std::mutex mutex;
+  std::optional<Threshold> threshold;  // none: the gallery's pairs were too few for a reliable estimate
+  std::chrono::steady_clock::time_point computed_at;
+  bool computed = false;
+  bool computing = false;  // a caller is renewing it (a report over the gallery: milliseconds to a second)
 };
 
 struct FaceService::FaceResult {
@@ -105,6 +119,11 @@ absl::StatusOr<std::unique_ptr<FaceService>> FaceService::Create(FaceServiceOpti
   const auto calibrated = spec.DefaultThreshold();
   Threshold threshold = calibrated.ok() ? Threshold{*calibrated, spec.default_operating_point}
                                         : Threshold{options.fallback_threshold, "server-fallback"};
+  if (options.gallery_calibration.enabled) {
+    VF_RETURN_IF_ERROR(
+        FarOfOperatingPoint(options.gallery_calibration.operating_point, "gallery_calibration.operating_point")
+            .status());
+  }
   const FollowOptions follow = options.follow;
   std::unique_ptr<FaceService> service(new FaceService(std::move(options), std::move(engine), std::move(gallery),
                                                        std::move(observer), std::move(threshold)));
@@ -148,7 +167,8 @@ FaceService::FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine>
       engine_(std::move(engine)),
       gallery_(std::move(gallery)),
       observer_(std::move(observer)),
-      default_threshold_(std::move(default_threshold)) {}
+      default_threshold_(std::move(default_threshold)),
+      gallery_threshold_(std::make_unique<GalleryThresholdCache>()) {}
 
 FaceService::~FaceService() {
   follower_.reset();
@@ -181,6 +201,10 @@ absl::StatusOr<Threshold> FaceService::Resolve(const ThresholdChoice& choice) co
     case ThresholdChoice::Kind::kOperatingPoint: {
       const auto& points = spec().thresholds;
       const auto it = points.find(choice.operating_point);
+      const GalleryCalibrationOptions& calibration = options_.gallery_calibration;
+      if (calibration.enabled && choice.operating_point == calibration.operating_point) {
+        if (auto calibrated = GalleryThreshold()) return *calibrated;
+      }
       if (it == points.end()) {
         std::vector<std::string> names;
         for (const auto& [name, value] : points) names.push_back(name);
@@ -193,7 +217,42 @@ absl::StatusOr<Threshold> FaceService::Resolve(const ThresholdChoice& choice) co
     case ThresholdChoice::Kind::kModelDefault:
       break;
   }
+  if (options_.gallery_calibration.enabled &&
+      default_threshold_.source == options_.gallery_calibration.operating_point) {
+    if (auto calibrated = GalleryThreshold()) return *calibrated;
+  }
   return default_threshold_;
+}
+
+std::optional<Threshold> FaceService::GalleryThreshold() const {
+  const GalleryCalibrationOptions& calibration = options_.gallery_calibration;
+  GalleryThresholdCache& cache = *gallery_threshold_;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    const std::lock_guard<std::mutex> lock(cache.mutex);
+    const bool fresh = cache.computed && now - cache.computed_at < std::chrono::seconds(calibration.refresh_seconds);
+    // One caller renews the estimate; the others meanwhile keep the previous one rather than wait for it.
+    if (fresh || cache.computing) return cache.threshold;
+    cache.computing = true;
+  }
+  std::optional<Threshold> threshold;
+  const auto collection = gallery_->Find(calibration.gallery);
+  const auto far = FarOfOperatingPoint(calibration.operating_point, "gallery_calibration.operating_point");
+  if (collection.ok() && far.ok()) {
+    GalleryReportOptions report_options;
+    report_options.target_fars = {*far};
+    const auto report = BuildGalleryReport(**collection, {}, report_options);
+    if (report.ok() && !report->far_targets.empty() && report->far_targets.front().reliable) {
+      threshold = Threshold{report->far_targets.front().threshold,
+                            absl::StrCat("gallery:", calibration.gallery, ":", calibration.operating_point)};
+    }
+  }
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.threshold = threshold;
+  cache.computed = true;
+  cache.computed_at = now;
+  cache.computing = false;
+  return threshold;
 }
 
 absl::StatusOr<DetectorOptions> FaceService::DetectionFor(int min_face_size, const std::string& field) const {
@@ -223,6 +282,26 @@ absl::StatusOr<cv::Mat> FaceService::Decode(std::string_view bytes, const std::s
   return rgb;
 }
 
+absl::Status FaceService::CheckQuality(const FaceJob& job, const FaceQuality& quality) const {
+  const QualityLevel asked = job.min_quality;
+  const QualityLevel required = asked != QualityLevel::kUnspecified
+                                    ? asked
+                                    : (job.enrolment ? options_.quality.enroll_min : options_.quality.probe_min);
+  if (quality.level >= required) return absl::OkStatus();
+  // The reasons that put the face below what is required (a MEDIUM reason does not explain a LOW face).
+  const auto worse_than_required = static_cast<QualityLevel>(static_cast<int>(required) - 1);
+  const std::string why = DescribeIssues(quality, options_.quality.policy, worse_than_required);
+  const bool asked_here = asked != QualityLevel::kUnspecified;
+  const char* whose =
+      asked_here ? "this request asks for" : (job.enrolment ? "enrolment requires" : "the server requires");
+  const std::string remedy = asked_here ? "send a better photo or lower min_quality"
+                                        : absl::StrCat("send a better photo, or set min_quality to QUALITY_LEVEL_",
+                                                       QualityLevelName(quality.level), " to accept it anyway");
+  return absl::FailedPreconditionError(absl::StrCat(job.field, ": the face's quality is ",
+                                                    QualityLevelName(quality.level), ", below the ",
+                                                    QualityLevelName(required), " ", whose, ": ", why, "; ", remedy));
+}
+
 absl::StatusOr<std::vector<FaceService::FaceResult>> FaceService::EmbedOneFaceEach(const std::vector<FaceJob>& jobs,
                                                                                    const CallBudget& budget) {
   VF_RETURN_IF_ERROR(engine_->CheckCapacity());
@@ -244,7 +323,13 @@ absl::StatusOr<std::vector<FaceService::FaceResult>> FaceService::EmbedOneFaceEa
     VF_ASSIGN_OR_RETURN(const int index,
                         ChooseFace(faces, jobs[i].choice, requests[i].rgb, requests[i].options, jobs[i].field));
     const FaceDetection& face = faces[static_cast<size_t>(index)];
-    results[i].used = UsedFace{index, face, static_cast<int>(faces.size()), requests[i].rgb.cols, requests[i].rgb.rows};
+    results[i].used = UsedFace{index,
+                               face,
+                               static_cast<int>(faces.size()),
+                               requests[i].rgb.cols,
+                               requests[i].rgb.rows,
+                               AssessFace(requests[i].rgb, face, options_.quality.policy)};
+    VF_RETURN_IF_ERROR(CheckQuality(jobs[i], results[i].used.quality));
     chosen.push_back(FaceToEmbed{&requests[i].rgb, face});
   }
   VF_ASSIGN_OR_RETURN(auto embeddings, engine_->Embed(chosen, budget));
@@ -277,7 +362,8 @@ absl::StatusOr<EmbedAnswer> FaceService::Embed(const EmbedQuery& query, const Ca
     VF_ASSIGN_OR_RETURN(embeddings, engine_->Embed(jobs, budget));
   }
   for (size_t i = 0; i < faces.size(); ++i) {
-    answer.faces.push_back(EmbeddedFace{faces[i], i < embeddings.size() ? std::move(embeddings[i]) : Embedding{}});
+    answer.faces.push_back(EmbeddedFace{faces[i], i < embeddings.size() ? std::move(embeddings[i]) : Embedding{},
+                                        AssessFace(rgb, faces[i], options_.quality.policy)});
   }
   answer.image_width = rgb.cols;
   answer.image_height = rgb.rows;
@@ -301,8 +387,8 @@ absl::StatusOr<VerifyAnswer> FaceService::Verify(const VerifyQuery& query, const
     const FaceInput& side = *sides[s];
     switch (side.kind) {
       case FaceInput::Kind::kImage:
-        jobs.push_back(
-            FaceJob{side.image.bytes, absl::StrCat(names[s], ".image"), side.image.choice, side.image.min_face_size});
+        jobs.push_back(FaceJob{side.image.bytes, absl::StrCat(names[s], ".image"), side.image.choice,
+                               side.image.min_face_size, side.image.min_quality, false});
         job_side.push_back(s);
         break;
       case FaceInput::Kind::kEmbedding: {
@@ -367,9 +453,9 @@ absl::StatusOr<IdentifyAnswer> FaceService::Identify(const IdentifyQuery& query,
   IdentifyAnswer answer;
   answer.gallery = collection->name();
   VF_ASSIGN_OR_RETURN(answer.threshold, Resolve(query.threshold));
-  VF_ASSIGN_OR_RETURN(
-      auto faces,
-      EmbedOneFaceEach({FaceJob{query.image.bytes, "image", query.image.choice, query.image.min_face_size}}, budget));
+  VF_ASSIGN_OR_RETURN(auto faces, EmbedOneFaceEach({FaceJob{query.image.bytes, "image", query.image.choice,
+                                                            query.image.min_face_size, query.image.min_quality, false}},
+                                                   budget));
   // Cosine similarities are >= -1, so -2 keeps everything.
   const float floor = query.include_below_threshold ? -2.0F : static_cast<float>(answer.threshold.value);
   VF_ASSIGN_OR_RETURN(const auto matches, collection->Identify(faces[0].embedding, k, floor, &answer.search));
@@ -410,8 +496,8 @@ absl::StatusOr<EnrollAnswer> FaceService::Enroll(const EnrollQuery& query, const
   std::vector<FaceJob> jobs;
   jobs.reserve(query.images.size());
   for (int i = 0; i < n; ++i) {
-    jobs.push_back(
-        FaceJob{query.images[static_cast<size_t>(i)], absl::StrCat("images[", i, "]"), choice, query.min_face_size});
+    jobs.push_back(FaceJob{query.images[static_cast<size_t>(i)], absl::StrCat("images[", i, "]"), choice,
+                           query.min_face_size, query.min_quality, true});
   }
   VF_ASSIGN_OR_RETURN(auto faces, EmbedOneFaceEach(jobs, budget));
   std::vector<Embedding> embeddings;
@@ -480,9 +566,51 @@ absl::StatusOr<GallerySummary> FaceService::DeleteGallery(const std::string& nam
   return deleted;
 }
 
+absl::StatusOr<GalleryReportAnswer> FaceService::Report(const GalleryReportQuery& query) const {
+  constexpr int64_t kMaxSampledTemplates = 200000;
+  constexpr int kMaxBins = 1000;
+  constexpr size_t kMaxTargets = 10;
+  VF_ASSIGN_OR_RETURN(const auto collection, FindGallery(query.gallery, "gallery"));
+  GalleryReportOptions options;
+  if (query.max_templates < 0 || query.max_templates > kMaxSampledTemplates) {
+    return absl::InvalidArgumentError(absl::StrCat("max_templates is ", query.max_templates, "; it must be 0 (meaning ",
+                                                   options.max_templates, ") to ", kMaxSampledTemplates));
+  }
+  if (query.histogram_bins < 0 || query.histogram_bins > kMaxBins) {
+    return absl::InvalidArgumentError(absl::StrCat("histogram_bins is ", query.histogram_bins,
+                                                   "; it must be 0 (meaning ", options.histogram_bins, ") to ",
+                                                   kMaxBins));
+  }
+  if (query.target_fars.size() > kMaxTargets) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target_fars has ", query.target_fars.size(), " entries; at most ", kMaxTargets));
+  }
+  for (size_t i = 0; i < query.target_fars.size(); ++i) {
+    const double far = query.target_fars[i];
+    if (!(far > 0 && far < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("target_fars[", i, "] is ", far, "; it must be in (0, 1)"));
+    }
+  }
+  if (query.max_templates > 0) options.max_templates = query.max_templates;
+  if (query.seed != 0) options.seed = query.seed;
+  if (query.histogram_bins > 0) options.histogram_bins = query.histogram_bins;
+  if (!query.target_fars.empty()) options.target_fars = query.target_fars;
+  GalleryReportAnswer answer;
+  VF_ASSIGN_OR_RETURN(const Threshold in_force, Resolve(ThresholdChoice{}));
+  std::vector<std::pair<std::string, double>> thresholds = {{"in force", in_force.value}};
+  for (const auto& [name, value] : spec().thresholds) thresholds.emplace_back(name, value);
+  VF_ASSIGN_OR_RETURN(answer.report, BuildGalleryReport(*collection, thresholds, options));
+  answer.in_force_source = in_force.source;
+  answer.model_id = spec().model_id;
+  return answer;
+}
+
 ServiceInfo FaceService::Info() const {
+  // What a request without override gets now: a gallery-calibrated threshold replaces the bundle's once the
+  // gallery supports it.
+  const absl::StatusOr<Threshold> in_force = Resolve(ThresholdChoice{});
   return ServiceInfo{&spec(),
-                     default_threshold_,
+                     in_force.ok() ? *in_force : default_threshold_,
                      engine_->device(),
                      gallery_->identity_count(),
                      gallery_->template_count(),

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "core/gallery/gallery.h"
 #include "core/gallery/gallery_follower.h"
+#include "core/gallery/gallery_report.h"
 #include "core/serving/call_budget.h"
 #include "core/serving/face_engine.h"
 #include "core/serving/requests.h"
@@ -47,6 +49,8 @@ class FaceService {
   // page_size 0: 100.
   absl::StatusOr<ListAnswer> List(const std::string& gallery, int page_size, const std::string& page_token) const;
   ServiceInfo Info() const;
+  // The gallery's genuine and impostor score distributions and how the thresholds do on them.
+  absl::StatusOr<GalleryReportAnswer> Report(const GalleryReportQuery& query) const;
 
   // Named galleries; see Gallery.
   absl::StatusOr<GallerySummary> CreateGallery(const std::string& name, int64_t max_templates);
@@ -63,12 +67,18 @@ class FaceService {
  private:
   struct FaceJob;
   struct FaceResult;
+  struct GalleryThresholdCache;
   class FollowRelay;
 
   FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine> engine, std::unique_ptr<Gallery> gallery,
               std::shared_ptr<ServiceObserver> observer, Threshold default_threshold);
 
   absl::StatusOr<Threshold> Resolve(const ThresholdChoice& choice) const;
+  // The gallery-calibrated threshold of options_.gallery_calibration, recomputed when older than its refresh
+  // interval; none when the gallery's pairs are too few for a reliable estimate.
+  std::optional<Threshold> GalleryThreshold() const;
+  // FAILED_PRECONDITION naming the reasons when the face is below the quality the job requires.
+  absl::Status CheckQuality(const FaceJob& job, const FaceQuality& quality) const;
   absl::StatusOr<DetectorOptions> DetectionFor(int min_face_size, const std::string& field) const;
   absl::StatusOr<cv::Mat> Decode(std::string_view bytes, const std::string& field) const;
   // Decodes each job's image, detects (all images in one submission, so that they share batches), chooses
@@ -84,6 +94,7 @@ class FaceService {
   const std::unique_ptr<Gallery> gallery_;
   const std::shared_ptr<ServiceObserver> observer_;
   const Threshold default_threshold_;
+  const std::unique_ptr<GalleryThresholdCache> gallery_threshold_;
   // Only for a store that other replicas share; declared after gallery_, so it stops before the gallery goes.
   std::unique_ptr<GalleryFollower> follower_;
 };

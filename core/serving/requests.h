@@ -15,7 +15,9 @@
 #include "core/detect/face.h"
 #include "core/gallery/gallery.h"
 #include "core/gallery/gallery_follower.h"
+#include "core/gallery/gallery_report.h"
 #include "core/model/model_spec.h"
+#include "core/quality/face_quality.h"
 #include "core/serving/face_engine.h"
 
 namespace veriface {
@@ -28,7 +30,8 @@ enum class FaceChoice { kDefault, kLargest, kCentral, kHighestScore, kSingle };
 struct ImageInput {
   std::string_view bytes;  // encoded JPEG, PNG, ...; borrowed
   FaceChoice choice = FaceChoice::kDefault;
-  int min_face_size = 0;  // pixels; 0: the model's default
+  int min_face_size = 0;                                  // pixels; 0: the model's default
+  QualityLevel min_quality = QualityLevel::kUnspecified;  // kUnspecified: the service's probe minimum
 };
 
 // The threshold a request asks for: the model's default operating point, a value, or a named point.
@@ -53,6 +56,7 @@ struct UsedFace {
   int faces_detected = 0;
   int image_width = 0;
   int image_height = 0;
+  FaceQuality quality;
 };
 
 // ---- Embed
@@ -67,6 +71,7 @@ struct EmbedQuery {
 struct EmbeddedFace {
   FaceDetection face;
   Embedding embedding;  // empty with skip_embeddings
+  FaceQuality quality;
 };
 
 struct EmbedAnswer {
@@ -140,6 +145,7 @@ struct EnrollQuery {
   std::vector<std::string_view> images;
   FaceChoice choice = FaceChoice::kDefault;  // kDefault: exactly one face per image
   int min_face_size = 0;
+  QualityLevel min_quality = QualityLevel::kUnspecified;  // kUnspecified: the service's enrolment minimum
 };
 
 struct EnrollAnswer {
@@ -172,6 +178,22 @@ struct DeleteAnswer {
 struct ListAnswer {
   IdentityPage page;
   int64_t total_identities = 0;
+};
+
+// ---- GetGalleryReport
+
+struct GalleryReportQuery {
+  std::string gallery;              // "" for the default
+  std::vector<double> target_fars;  // empty: 1e-2, 1e-3, 1e-4
+  int64_t max_templates = 0;        // 0: 20000
+  uint64_t seed = 0;                // 0: 1
+  int histogram_bins = 0;           // 0: 50
+};
+
+struct GalleryReportAnswer {
+  GalleryReport report;         // its first threshold is the one in force ("in force")
+  std::string in_force_source;  // as Threshold::source
+  std::string model_id;
 };
 
 // ---- GetModelInfo

@@ -4,8 +4,10 @@
 // defaults are written once, here.
 
 #include <cstdint>
+#include <string>
 
 #include "core/gallery/follow_options.h"
+#include "core/quality/quality_policy.h"
 
 namespace veriface {
 
@@ -21,12 +23,34 @@ struct ServiceLimits {
   int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
 };
 
+// Which faces a request may use: config/veriface.yaml documents each under quality.*.
+struct QualityOptions {
+  QualityPolicy policy;
+  // Enrolment refuses faces below this unless the request lowers it: a poor template hurts every later
+  // comparison with the person, so the bar is higher than for a probe.
+  QualityLevel enroll_min = QualityLevel::kMedium;
+  // Verify's and Identify's image sides: every face by default (a probe is compared once).
+  QualityLevel probe_min = QualityLevel::kLow;
+};
+
+// The threshold of one operating point taken from a gallery's own genuine and impostor pairs instead of
+// the bundle's calibration (config thresholds.gallery_calibration.*). Off by default: a gallery must hold
+// enough people for the estimate (see GalleryReport) before it can be trusted.
+struct GalleryCalibrationOptions {
+  bool enabled = false;
+  std::string operating_point = "far_1e-3";  // a far_<rate> point: its FAR target is the rate
+  std::string gallery = "default";
+  int refresh_seconds = 600;  // the estimate is renewed at most this often, on the next call that uses it
+};
+
 struct FaceServiceOptions {
   ServiceLimits limits;
   // Used only when the bundle has no calibrated threshold for its default operating point.
   double fallback_threshold = 0.9125;
   // How the gallery follows a store that other replicas share.
   FollowOptions follow;
+  QualityOptions quality;
+  GalleryCalibrationOptions gallery_calibration;
 };
 
 }  // namespace veriface

@@ -125,6 +125,35 @@ class ExampleClientTest(ServerTestCase):
         self.assertEqual(error.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("image", error.exception.details())
 
+    def test_quality_and_gallery_report(self):
+        faces = self.client.faces(lfw("Colin_Powell", 1))
+        self.assertGreaterEqual(len(faces), 1)
+        central = faces[0].quality
+        self.assertIn(central.level, (veriface_client.veriface_pb2.QUALITY_LEVEL_HIGH,
+                                      veriface_client.veriface_pb2.QUALITY_LEVEL_MEDIUM))
+        self.assertGreater(central.interocular_distance, 20)
+        self.assertGreater(central.sharpness, 0)
+
+        # Two people of two photos each: 2 genuine pairs and 4 impostor pairs, far too few to calibrate on.
+        gallery = self.client.stub.CreateGallery(
+            veriface_client.veriface_pb2.CreateGalleryRequest(name="py-report"), timeout=30).name
+        for person in ("Gerhard_Schroeder", "Jean_Chretien"):
+            request = veriface_client.veriface_pb2.EnrollRequest(
+                identity_id=person, gallery=gallery, images=[open(lfw(person, n), "rb").read() for n in (1, 2)],
+                face_selection=veriface_client.veriface_pb2.FACE_SELECTION_CENTRAL)
+            self.client.stub.Enroll(request, timeout=60)
+        report = self.client.gallery_report(gallery, [1e-3])
+        self.assertEqual((report.genuine_pairs, report.impostor_pairs), (2, 4))
+        self.assertEqual(report.thresholds[0].name, "in force")
+        self.assertFalse(report.far_targets[0].reliable)
+        self.assertTrue(any("reliable" in note for note in report.notes), report.notes)
+        r = self.run_cli("report", "--gallery", gallery)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 genuine and 4 impostor pairs", r.stdout)
+        r = self.run_cli("quality", lfw("Colin_Powell", 1))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("px between the eyes", r.stdout)
+
     def test_command_line(self):
         r = self.run_cli("health")
         self.assertEqual(r.returncode, 0, r.stderr)

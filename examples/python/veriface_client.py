@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A small Veriface client in Python: health, model info, enrol, verify, identify.
+"""A small Veriface client in Python: health, model info, enrol, verify, identify, face quality, gallery report.
 
 It uses Debian's python3-grpcio and python3-protobuf with stubs generated from proto/. The CMake build
 writes them to <build>/examples/python/generated; by hand:
@@ -70,15 +70,27 @@ class VerifaceClient:
     def model_info(self):
         return self.stub.GetModelInfo(veriface_pb2.GetModelInfoRequest(), timeout=self.timeout, metadata=self.metadata)
 
-    def enroll(self, identity_id, image_paths, metadata=None):
-        """Adds one template per image to the identity; returns the new template ids."""
+    def enroll(self, identity_id, image_paths, metadata=None, min_quality=None):
+        """Adds one template per image to the identity; returns the new template ids. min_quality: "low",
+        "medium" or "high" (None: the server's quality.enroll_min_level)."""
         request = veriface_pb2.EnrollRequest(
             identity_id=identity_id,
             metadata=metadata or {},
             images=[_read(p) for p in image_paths],
             # LFW-style photos are centred on their subject; other people may be in the frame.
-            face_selection=veriface_pb2.FACE_SELECTION_CENTRAL)
+            face_selection=veriface_pb2.FACE_SELECTION_CENTRAL,
+            min_quality=_level(min_quality))
         return list(self.stub.Enroll(request, timeout=self.timeout, metadata=self.metadata).template_ids)
+
+    def faces(self, image_path):
+        """Every face in the image with its box, score and quality (no embeddings)."""
+        request = veriface_pb2.EmbedRequest(image=_read(image_path), skip_embeddings=True)
+        return list(self.stub.Embed(request, timeout=self.timeout, metadata=self.metadata).faces)
+
+    def gallery_report(self, gallery="", target_fars=()):
+        """The GalleryReport: how the thresholds do on the gallery's own people."""
+        request = veriface_pb2.GalleryReportRequest(gallery=gallery, target_fars=list(target_fars))
+        return self.stub.GetGalleryReport(request, timeout=self.timeout, metadata=self.metadata)
 
     def verify(self, a, b):
         """a and b: an image path, or 'id:NAME' for an enrolled identity. Returns the VerifyResponse."""
@@ -97,6 +109,19 @@ class VerifaceClient:
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def _level(name):
+    if name is None:
+        return veriface_pb2.QUALITY_LEVEL_UNSPECIFIED
+    return veriface_pb2.QualityLevel.Value("QUALITY_LEVEL_" + name.upper())
+
+
+def quality_text(quality):
+    """'HIGH', or 'LOW: LOW_SHARPNESS, EXTREME_POSE' naming what pulled the level down."""
+    level = veriface_pb2.QualityLevel.Name(quality.level).replace("QUALITY_LEVEL_", "")
+    reasons = [veriface_pb2.QualityReason.Name(i.reason) for i in quality.issues]
+    return level + (": " + ", ".join(reasons) if reasons else "")
 
 
 def _face_input(arg):
@@ -129,6 +154,11 @@ def main(argv=None):
     identify = commands.add_parser("identify")
     identify.add_argument("image")
     identify.add_argument("--top-k", type=int, default=5)
+    quality = commands.add_parser("quality")
+    quality.add_argument("image")
+    report = commands.add_parser("report")
+    report.add_argument("--gallery", default="")
+    enroll.add_argument("--min-quality", choices=["low", "medium", "high"])
     args = parser.parse_args(argv)
 
     api_key = os.environ.get("VERIFACE_API_KEY")
@@ -151,7 +181,7 @@ def main(argv=None):
             print(f"{info.model_id}: {info.embedding_dim}-D, threshold {info.default_threshold:.4f} "
                   f"({info.default_threshold_source}), {info.gallery_identities} identities")
         elif args.command == "enroll":
-            ids = client.enroll(args.identity_id, args.images)
+            ids = client.enroll(args.identity_id, args.images, min_quality=args.min_quality)
             print(f"enrolled {len(ids)} template(s) for {args.identity_id}")
         elif args.command == "verify":
             r = client.verify(args.a, args.b)
@@ -163,6 +193,20 @@ def main(argv=None):
                 print("no enrolled identity reaches the threshold")
             for rank, m in enumerate(r.matches, 1):
                 print(f"{rank}. {m.identity_id} {m.similarity:.4f}")
+        elif args.command == "quality":
+            for n, f in enumerate(client.faces(args.image), 1):
+                q = f.quality
+                print(f"face {n}: {quality_text(q)} ({q.interocular_distance:.0f} px between the eyes, sharpness "
+                      f"{q.sharpness:.2f}, yaw {q.yaw:.0f}, pitch {q.pitch:.0f}, brightness {q.brightness:.0f})")
+        elif args.command == "report":
+            r = client.gallery_report(args.gallery)
+            print(f"gallery {r.gallery}: {r.genuine_pairs} genuine and {r.impostor_pairs} impostor pairs")
+            for t in r.thresholds:
+                print(f"{t.name} {t.threshold:.4f}: FAR {100 * t.far.rate:.3g}% FRR {100 * t.frr.rate:.3g}%")
+            for t in r.far_targets:
+                print(f"FAR {t.target_far:g}: threshold {t.threshold:.4f}" + ("" if t.reliable else " (not reliable)"))
+            for note in r.notes:
+                print("note:", note)
     except grpc.RpcError as e:
         print(f"veriface: {e.code().name}: {e.details()}", file=sys.stderr)
         return 1

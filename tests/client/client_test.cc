@@ -401,6 +401,35 @@ TEST_F(ClientTest, GalleriesAreCreatedListedSearchedAndDeleted) {
   EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
 }
 
+TEST_F(ClientTest, QualityIsShownAndTheGalleryReportIsPrintedAndDrawn) {
+  CommandResult r = Veriface({"embed", "--no-embeddings", LfwImagePath("Colin_Powell", 1)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(" quality HIGH"));
+
+  ASSERT_EQ(Veriface({"galleries", "create", "cli-report"}).exit_code, 0);
+  for (const char* person : {"Tony_Blair", "Gerhard_Schroeder"}) {
+    r = Veriface({"--gallery", "cli-report", "enroll", "--id", person, LfwImagePath(person, 1), LfwImagePath(person, 2),
+                  "--min-quality", "low"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const std::string png = dir_->File("report.png");
+  r = Veriface({"galleries", "report", "cli-report", "--far", "0.01", "--png", png});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("gallery cli-report: 2 identities, 4 templates"));
+  EXPECT_THAT(r.out, HasSubstr("pairs: 2 genuine (2 identities with 2+ templates); 4 impostor"));
+  EXPECT_THAT(r.out, HasSubstr("in force (best_accuracy)"));
+  EXPECT_THAT(r.out, HasSubstr("NOT RELIABLE: needs 1000 impostor pairs"));
+  EXPECT_THAT(r.out, HasSubstr("histogram written to " + png));
+  std::ifstream file(png, std::ios::binary);
+  char magic[8] = {};
+  file.read(magic, 8);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  const json report = Json({"galleries", "report", "cli-report"});
+  EXPECT_EQ(report["genuine_pairs"], "2");  // int64 fields are strings in proto3 JSON
+  r = Veriface({"enroll", "--min-quality", "best", LfwImagePath("Tony_Blair", 3)});
+  EXPECT_NE(r.exit_code, 0);
+}
+
 // An enrolment and a delete whose answers are lost on the way back: the client sends each again with
 // its request id, and the server answers with the first result instead of doing the work twice.
 TEST_F(ClientTest, AWriteWhoseAnswerIsLostIsRetriedAndReplayed) {

@@ -229,6 +229,16 @@ TEST(ConfigurationTest, BadConfigurationStopsTheServerWithAClearMessage) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("metrics.enabled"));
 
+  r = RunCommand({ServerBinary(), "--set", "quality.enroll_min_level=best"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("'best' is not one of low, medium, high"));
+  r = RunCommand({ServerBinary(), "--set", "quality.sharpness.low=0.9", "--set", "quality.sharpness.medium=0.5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("quality.sharpness.low (0.9) must be at most quality.sharpness.medium (0.5)"));
+  r = RunCommand({ServerBinary(), "--set", "thresholds.gallery_calibration.operating_point=best_accuracy"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is not a far_<rate> operating point"));
+
   TempDir dir;
   {
     std::ofstream bad(dir.File("bad.yaml"));

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 #include <thread>
 
@@ -23,6 +24,9 @@ namespace veriface::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// How far FaceQualityIsReported... shrinks a 250x250 LFW photo: a face of a few pixels between the eyes.
+constexpr double kTinyScale = 0.15;
 
 class ServiceTest : public SharedServerTest {
  protected:
@@ -468,6 +472,111 @@ TEST_F(ServiceTest, EnrollRefusesAGroupPhotoUnlessAFaceIsChosen) {
   s = server_->stub()->Enroll(Context().get(), request, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_GE(response.faces(0).faces_detected(), 3);
+}
+
+// A photo shrunk onto a grey canvas of its own size: the face keeps its place but has few pixels.
+std::string Shrunk(const std::string& person, int n, double scale) {
+  const std::string bytes = LfwImage(person, n);
+  const cv::Mat image = cv::imdecode(std::vector<uint8_t>(bytes.begin(), bytes.end()), cv::IMREAD_COLOR);
+  cv::Mat small;
+  cv::resize(image, small, cv::Size(), scale, scale, cv::INTER_AREA);
+  cv::Mat canvas(image.size(), CV_8UC3, cv::Scalar(128, 128, 128));
+  small.copyTo(
+      canvas(cv::Rect((canvas.cols - small.cols) / 2, (canvas.rows - small.rows) / 2, small.cols, small.rows)));
+  std::vector<uint8_t> png;
+  cv::imencode(".png", canvas, png);
+  return std::string(png.begin(), png.end());
+}
+
+TEST_F(ServiceTest, FaceQualityIsReportedAndAPoorEnrolmentPhotoIsRefused) {
+  const v1::EmbedResponse clean = EmbedOk(LfwImage("Colin_Powell", 1));
+  ASSERT_GE(clean.faces_size(), 1);
+  const v1::FaceQuality& q = clean.faces(0).quality();
+  EXPECT_EQ(q.level(), v1::QUALITY_LEVEL_HIGH);
+  EXPECT_GT(q.interocular_distance(), 30);
+  EXPECT_GT(q.sharpness(), 0);
+  EXPECT_GT(q.brightness(), 40);
+  EXPECT_NEAR(q.detector_score(), clean.faces(0).score(), 1e-6);
+
+  // A tiny face: found (the request searches small faces), but LOW, so enrolment refuses it by default.
+  const std::string tiny = Shrunk("Colin_Powell", 2, kTinyScale);
+  v1::EnrollRequest request;
+  request.set_identity_id("tiny-colin");
+  request.add_images(tiny);
+  request.mutable_detection()->set_min_face_size(12);
+  v1::EnrollResponse enrolled;
+  grpc::Status s = server_->stub()->Enroll(Context().get(), request, &enrolled);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("images[0]: the face's quality is LOW"));
+  EXPECT_THAT(s.error_message(), HasSubstr("SMALL_FACE"));
+  request.set_min_quality(v1::QUALITY_LEVEL_LOW);  // the caller accepts it explicitly
+  s = server_->stub()->Enroll(Context().get(), request, &enrolled);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(enrolled.faces(0).face().quality().level(), v1::QUALITY_LEVEL_LOW);
+
+  // Probes pass at any level unless the request asks for more.
+  v1::IdentifyRequest identify;
+  identify.set_image(tiny);
+  identify.mutable_detection()->set_min_face_size(12);
+  v1::IdentifyResponse found;
+  ASSERT_TRUE(server_->stub()->Identify(Context().get(), identify, &found).ok());
+  EXPECT_EQ(found.face().face().quality().level(), v1::QUALITY_LEVEL_LOW);
+  identify.set_min_quality(v1::QUALITY_LEVEL_MEDIUM);
+  s = server_->stub()->Identify(Context().get(), identify, &found);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("below the MEDIUM this request asks for"));
+  identify.set_min_quality(static_cast<v1::QualityLevel>(9));
+  EXPECT_EQ(server_->stub()->Identify(Context().get(), identify, &found).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, GalleryReportEstimatesTheThresholdsOnTheGallerysOwnPeople) {
+  v1::CreateGalleryRequest create;
+  create.set_name("report");
+  v1::GalleryInfo info;
+  ASSERT_TRUE(server_->stub()->CreateGallery(Context().get(), create, &info).ok());
+  v1::GalleryReportRequest request;
+  request.set_gallery("report");
+  v1::GalleryReport report;
+  grpc::Status s = server_->stub()->GetGalleryReport(Context().get(), request, &report);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << "an empty gallery has no pairs";
+
+  for (const char* person : {"Tony_Blair", "Gerhard_Schroeder", "Jean_Chretien"}) {
+    v1::EnrollRequest enroll;
+    enroll.set_gallery("report");
+    enroll.set_identity_id(person);
+    enroll.add_images(LfwImage(person, 1));
+    enroll.add_images(LfwImage(person, 2));
+    enroll.set_face_selection(v1::FACE_SELECTION_CENTRAL);
+    v1::EnrollResponse enrolled;
+    ASSERT_TRUE(server_->stub()->Enroll(Context().get(), enroll, &enrolled).ok());
+  }
+  request.add_target_fars(1e-2);
+  s = server_->stub()->GetGalleryReport(Context().get(), request, &report);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(report.gallery(), "report");
+  EXPECT_EQ(report.identities(), 3);
+  EXPECT_EQ(report.genuine_pairs(), 3);
+  EXPECT_EQ(report.impostor_pairs(), 12);
+  ASSERT_GE(report.thresholds_size(), 2);
+  EXPECT_EQ(report.thresholds(0).name(), "in force");
+  EXPECT_EQ(report.thresholds(0).source(), "best_accuracy");
+  // Three different people: no impostor pair reaches the calibrated threshold, every genuine one does.
+  EXPECT_EQ(report.thresholds(0).far().errors(), 0);
+  EXPECT_EQ(report.thresholds(0).frr().errors(), 0);
+  EXPECT_GT(report.thresholds(0).far().high(), 0.1) << "12 pairs say little: the interval must be wide";
+  ASSERT_EQ(report.far_targets_size(), 1);
+  EXPECT_FALSE(report.far_targets(0).reliable());
+  EXPECT_EQ(report.far_targets(0).impostor_pairs_needed(), 1000);
+  EXPECT_EQ(report.histogram().genuine_size(), 50);
+  int64_t counted = 0;
+  for (const int64_t c : report.histogram().impostor()) counted += c;
+  EXPECT_EQ(counted, 12);
+  EXPECT_GT(report.notes_size(), 0);
+
+  request.set_histogram_bins(5000);
+  EXPECT_EQ(server_->stub()->GetGalleryReport(Context().get(), request, &report).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ServiceTest, UnknownIdsAreNotFound) {

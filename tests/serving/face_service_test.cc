@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <random>
 
 #include "core/gallery/sqlite_gallery_store.h"
 #include "tests/serving/fake_engine.h"
@@ -40,11 +41,19 @@ ModelSpec Spec(bool calibrated = true) {
   return spec;
 }
 
+// The fake engine's faces are flat squares with landmarks in a row and low scores: LOW quality by
+// construction. Tests other than the quality ones enrol them all the same.
+FaceServiceOptions FakeFaceOptions() {
+  FaceServiceOptions options;
+  options.quality.enroll_min = QualityLevel::kLow;
+  return options;
+}
+
 class FaceServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(Spec()); }
 
-  void Start(ModelSpec spec, FaceServiceOptions options = {}, GalleryLimits limits = {}) {
+  void Start(ModelSpec spec, FaceServiceOptions options = FakeFaceOptions(), GalleryLimits limits = {}) {
     service_.reset();
     auto engine = std::make_unique<FakeEngine>(std::move(spec));
     engine_ = engine.get();
@@ -187,7 +196,7 @@ TEST_F(FaceServiceTest, ThresholdsResolveFromTheRequestTheModelOrTheFallback) {
   EXPECT_THAT(service_->Verify({ImageSide(red), ImageSide(red), point}, {}).status().message(),
               HasSubstr("is not one of the model's (best_accuracy, far_1e-3)"));
 
-  FaceServiceOptions options;
+  FaceServiceOptions options = FakeFaceOptions();
   options.fallback_threshold = 0.42;
   Start(Spec(/*calibrated=*/false), options);
   EXPECT_EQ(service_->default_threshold().source, "server-fallback");
@@ -254,7 +263,7 @@ TEST_F(FaceServiceTest, EnrollNeedsExactlyOneFaceUnlessAskedToChoose) {
 }
 
 TEST_F(FaceServiceTest, EnrollLimitsRefuseBeforeCompute) {
-  FaceServiceOptions options;
+  FaceServiceOptions options = FakeFaceOptions();
   options.limits.max_images_per_enroll = 2;
   GalleryLimits limits;
   limits.max_templates = 1;
@@ -321,6 +330,112 @@ TEST_F(FaceServiceTest, ShutdownReachesTheEngine) {
   EXPECT_TRUE(engine_->shut_down());
   const std::string red = FaceImage({{kRed, 10, 10}});
   EXPECT_EQ(service_->Verify({ImageSide(red), ImageSide(red), {}}, {}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(FaceServiceTest, QualityIsReportedAndEnforcedWhereAsked) {
+  Start(Spec(), FaceServiceOptions{});  // the server's defaults: enrolment needs MEDIUM
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EnrollQuery q;
+  q.identity_id = "red";
+  q.images = {red};
+  const absl::Status refused = service_->Enroll(q, {}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.message(),
+              HasSubstr("images[0]: the face's quality is LOW, below the MEDIUM enrolment requires"));
+  EXPECT_THAT(refused.message(), HasSubstr("LOW_DETECTOR_SCORE"));
+  EXPECT_THAT(refused.message(), HasSubstr("QUALITY_LEVEL_LOW"));
+  EXPECT_EQ(engine_->faces_embedded(), 0) << "a refused face is not embedded";
+  EXPECT_EQ(service_->gallery().template_count(), 0);
+
+  q.min_quality = QualityLevel::kLow;  // the request lowers the bar
+  const auto enrolled = service_->Enroll(q, {});
+  ASSERT_TRUE(enrolled.ok()) << enrolled.status();
+  ASSERT_EQ(enrolled->faces.size(), 1U);
+  EXPECT_EQ(enrolled->faces[0].quality.level, QualityLevel::kLow);
+  EXPECT_FALSE(enrolled->faces[0].quality.issues.empty());
+
+  // Probes are accepted at any level unless the request asks for more.
+  IdentifyQuery probe;
+  probe.image = ImageInput{red, FaceChoice::kDefault, 0};
+  const auto found = service_->Identify(probe, {});
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->face.quality.level, QualityLevel::kLow);
+  probe.image.min_quality = QualityLevel::kMedium;
+  const absl::Status strict = service_->Identify(probe, {}).status();
+  EXPECT_EQ(strict.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(strict.message(), HasSubstr("image: the face's quality is LOW, below the MEDIUM this request asks for"));
+  FaceInput side = ImageSide(red);
+  side.image.min_quality = QualityLevel::kHigh;
+  EXPECT_THAT(service_->Verify({side, ImageSide(red), {}}, {}).status().message(),
+              HasSubstr("a.image: the face's quality"));
+
+  const auto embedded = service_->Embed(EmbedQuery{red, 0, 0, true}, {});
+  ASSERT_TRUE(embedded.ok());
+  ASSERT_EQ(embedded->faces.size(), 1U);
+  EXPECT_EQ(embedded->faces[0].quality.level, QualityLevel::kLow);
+  EXPECT_FALSE(embedded->faces[0].quality.issues.empty());
+}
+
+// Random colours: every embedding lies in the positive octant, so impostors are far more alike than the
+// fake model's bundle thresholds assume: just what a gallery calibration is for.
+TEST_F(FaceServiceTest, TheGalleryReportAndTheGalleryCalibratedThreshold) {
+  FaceServiceOptions options = FakeFaceOptions();
+  options.gallery_calibration.enabled = true;
+  options.gallery_calibration.operating_point = "far_1e-3";
+  Start(Spec(), options);
+  const auto too_few = service_->Report(GalleryReportQuery{});
+  EXPECT_EQ(too_few.status().code(), absl::StatusCode::kFailedPrecondition) << too_few.status();
+  ThresholdChoice point;
+  point.kind = ThresholdChoice::Kind::kOperatingPoint;
+  point.operating_point = "far_1e-3";
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  auto bundle = service_->Verify({ImageSide(red), ImageSide(red), point}, {});
+  ASSERT_TRUE(bundle.ok());
+  EXPECT_EQ(bundle->threshold.source, "far_1e-3") << "an empty gallery falls back to the bundle";
+
+  // 120 identities of two templates each: 120 genuine pairs, 28,560 impostor pairs (enough for 1e-3).
+  options.gallery_calibration.refresh_seconds = 1;
+  Start(Spec(), options);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> channel(0, 255);
+  for (int i = 0; i < 120; ++i) {
+    const cv::Scalar colour(channel(rng), channel(rng), channel(rng));
+    const std::string png = FaceImage({{colour, 10, 10}});
+    EnrollQuery q;
+    q.identity_id = "p" + std::to_string(i);
+    q.images = {png, png};
+    ASSERT_TRUE(service_->Enroll(q, {}).ok());
+  }
+  GalleryReportQuery query;
+  query.target_fars = {1e-3};
+  const auto report = service_->Report(query);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->report.genuine_pairs, 120);
+  EXPECT_EQ(report->report.impostor_pairs, 240 * 239 / 2 - 120);
+  ASSERT_EQ(report->report.thresholds.size(), 3U);  // in force, best_accuracy, far_1e-3
+  EXPECT_EQ(report->report.thresholds[0].name, "in force");
+  EXPECT_EQ(report->in_force_source, "best_accuracy");
+  ASSERT_EQ(report->report.far_targets.size(), 1U);
+  const FarTargetRates& target = report->report.far_targets[0];
+  EXPECT_TRUE(target.reliable);
+  EXPECT_LE(target.far.rate, 1e-3);
+  EXPECT_GT(target.threshold, 0.95) << "positive-octant impostors need a stricter threshold than the bundle's";
+
+  const auto calibrated = service_->Verify({ImageSide(red), ImageSide(red), point}, {});
+  ASSERT_TRUE(calibrated.ok());
+  EXPECT_EQ(calibrated->threshold.source, "gallery:default:far_1e-3");
+  EXPECT_DOUBLE_EQ(calibrated->threshold.value, target.threshold);
+  // Other operating points keep the bundle's thresholds.
+  EXPECT_EQ(service_->Verify({ImageSide(red), ImageSide(red), {}}, {})->threshold.source, "best_accuracy");
+
+  query.target_fars = {0};
+  EXPECT_THAT(service_->Report(query).status().message(), HasSubstr("target_fars[0] is 0"));
+  query.target_fars = {};
+  query.histogram_bins = 5000;
+  EXPECT_THAT(service_->Report(query).status().message(), HasSubstr("histogram_bins is 5000"));
+  query.histogram_bins = 0;
+  query.gallery = "nope";
+  EXPECT_EQ(service_->Report(query).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(FaceServiceCreateTest, RefusesAGalleryOfAnotherModel) {
