@@ -941,7 +941,7 @@ int Main(int argc, char** argv) {
   size_t max_images = 200;
   auto* load = app.add_subcommand("load", "Load generator: throughput and latency percentiles");
   load->add_option("images", paths, "Image files or folders to send (searched recursively)")->required();
-  load->add_option("--mix", mix, "RPC mix, e.g. verify=3,identify=1,embed=1")->capture_default_str();
+  load->add_option("--mix", mix, "RPC mix, e.g. verify=3,identify=1,embed=1,enroll=1 (enroll adds an identity per call)")->capture_default_str();
   load->add_option("-c,--concurrency", load_options.concurrency, "Calls in flight")->capture_default_str();
   load->add_option("-n,--count", load_options.count, "Calls in all");
   load->add_option("-d,--duration", load_options.duration_seconds, "Seconds to run (when no --count)");

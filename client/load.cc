@@ -1,6 +1,7 @@
 #include "client/load.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace veriface::client {
@@ -23,8 +25,12 @@ struct Sample {
   grpc::StatusCode code = grpc::StatusCode::OK;
 };
 
+// The RPCs a mix may name.
+constexpr std::array<absl::string_view, 4> kRpcs = {"verify", "identify", "embed", "enroll"};
+
 grpc::Status Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection, const LoadOptions& options,
-                  const std::string& rpc, const std::vector<std::string>& images, int64_t i) {
+                  const std::string& run_token, const std::string& rpc, const std::vector<std::string>& images,
+                  int64_t i) {
   grpc::ClientContext context;
   PrepareContext(connection, context);
   const std::string& image = images[static_cast<size_t>(i) % images.size()];
@@ -41,6 +47,19 @@ grpc::Status Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection,
     request.set_gallery(options.gallery);
     v1::IdentifyResponse response;
     return stub.Identify(&context, request, &response);
+  }
+  if (rpc == "enroll") {
+    // A new identity per call, so that the gallery grows as it would under real enrolment; any face
+    // quality is accepted, since the load measures capacity, not the photos.
+    v1::EnrollRequest request;
+    request.set_identity_id(absl::StrCat("load-", run_token, "-", i));
+    request.set_request_id(request.identity_id());
+    request.add_images(image);
+    request.set_face_selection(v1::FACE_SELECTION_LARGEST);
+    request.set_min_quality(v1::QUALITY_LEVEL_LOW);
+    request.set_gallery(options.gallery);
+    v1::EnrollResponse response;
+    return stub.Enroll(&context, request, &response);
   }
   v1::EmbedRequest request;
   request.set_image(image);
@@ -72,8 +91,9 @@ absl::StatusOr<std::map<std::string, int>> ParseMix(const std::string& text) {
   for (const absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
     const std::vector<std::string> kv = absl::StrSplit(part, '=');
     const std::string name(kv[0]);
-    if (name != "verify" && name != "identify" && name != "embed") {
-      return absl::InvalidArgumentError(absl::StrCat("unknown RPC '", name, "' in the mix (verify, identify, embed)"));
+    if (std::find(kRpcs.begin(), kRpcs.end(), name) == kRpcs.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown RPC '", name, "' in the mix (", absl::StrJoin(kRpcs, ", "), ")"));
     }
     int weight = 1;
     if (kv.size() > 2 || (kv.size() == 2 && (!absl::SimpleAtoi(kv[1], &weight) || weight < 0))) {
@@ -107,11 +127,13 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
     names.push_back(name);
   }
   auto channel = MakeChannel(connection);
+  // Distinguishes this run's enrolled identities (and their request ids) from an earlier run's.
+  const std::string run_token = absl::StrCat(absl::Hex(std::chrono::system_clock::now().time_since_epoch().count()));
 
   for (int64_t i = 0; i < options.warmup; ++i) {
     auto stub = v1::Veriface::NewStub(channel);
-    Call(*stub, connection, options, names[static_cast<size_t>(schedule[static_cast<size_t>(i) % schedule.size()])],
-         images, i);
+    Call(*stub, connection, options, run_token,
+         names[static_cast<size_t>(schedule[static_cast<size_t>(i) % schedule.size()])], images, i);
   }
 
   std::atomic<int64_t> next{0};
@@ -134,7 +156,8 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
         if (options.count > 0 ? i >= options.count : Clock::now() >= stop_at) break;
         const int rpc = schedule[static_cast<size_t>(i) % schedule.size()];
         const Clock::time_point t0 = Clock::now();
-        const grpc::Status status = Call(*stub, connection, options, names[static_cast<size_t>(rpc)], images, i);
+        const grpc::Status status =
+            Call(*stub, connection, options, run_token, names[static_cast<size_t>(rpc)], images, i);
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         local.push_back(Sample{rpc, ms, status.error_code()});
         if (!status.ok()) local_examples.emplace(CodeName(status.error_code()), status.error_message());

@@ -14,12 +14,12 @@
 namespace veriface::client {
 
 struct LoadOptions {
-  std::map<std::string, int> mix{{"verify", 1}};  // "verify", "identify", "embed" -> weight
+  std::map<std::string, int> mix{{"verify", 1}};  // "verify", "identify", "embed", "enroll" -> weight
   int concurrency = 1;
   int64_t count = 0;            // calls in all; 0: run for duration_seconds
   double duration_seconds = 0;  // used when count is 0
   int64_t warmup = 0;           // calls made (and not measured) before the run
-  std::string gallery;          // the gallery Identify searches; empty: the server's default
+  std::string gallery;          // the gallery Identify searches and Enroll fills; empty: the default
 };
 
 // Parses "verify=3,identify=1" (a bare name means weight 1).
@@ -42,7 +42,8 @@ struct LoadReport {
   std::map<std::string, std::string> error_examples;  // status code name -> one message
 };
 
-// `images` holds encoded images; Verify compares consecutive ones, Identify and Embed send one each.
+// `images` holds encoded images; Verify compares consecutive ones, Identify and Embed send one each,
+// Enroll makes a new identity of one (its largest face, at any quality) per call.
 absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const LoadOptions& options,
                                    const std::vector<std::string>& images);
 

@@ -349,6 +349,21 @@ TEST_F(ClientTest, LoadReportsThroughputAndPercentiles) {
   EXPECT_THAT(r.out, HasSubstr("p99 ms"));
 }
 
+TEST_F(ClientTest, LoadEnrolsANewIdentityPerEnrollCall) {
+  const CommandResult created = Veriface({"galleries", "create", "loaded"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const json report = Json({"--gallery", "loaded", "load", LfwDir() + "/Colin_Powell", "--max-images", "3", "--mix",
+                            "enroll=1,identify=1", "-c", "2", "-n", "6"});
+  EXPECT_EQ(report["ok"], 6) << report.dump();
+  EXPECT_EQ(report["by_rpc"]["enroll"]["calls"], 3);
+  const json listed = Json({"--gallery", "loaded", "list"});
+  ASSERT_TRUE(listed.contains("identities")) << listed.dump();
+  ASSERT_EQ(listed["identities"].size(), 3u) << listed.dump();
+  for (const auto& identity : listed["identities"]) {
+    EXPECT_THAT(identity["identity_id"].get<std::string>(), ::testing::StartsWith("load-"));
+  }
+}
+
 TEST_F(ClientTest, GalleriesAreCreatedListedSearchedAndDeleted) {
   CommandResult r = Veriface({"galleries", "create", "shop", "--max-templates", "50"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
