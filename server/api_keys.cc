@@ -121,10 +121,10 @@ absl::StatusOr<std::vector<ApiKey>> ParseApiKeys(const std::string& text, const 
 
 ApiKeyGuard::ApiKeyGuard(std::vector<ApiKey> keys) : keys_(std::move(keys)) {}
 
-grpc::Status ApiKeyGuard::Admit(const grpc::ServerContext& context, Rpc rpc) const {
+Admission ApiKeyGuard::Admit(const grpc::ServerContext& context, Rpc rpc) const {
   const absl::StatusOr<std::string_view> presented = PresentedKey(context);
-  if (!presented.ok()) return Unauthenticated(std::string(presented.status().message()));
-  if (presented->empty()) return Unauthenticated("the API key is empty");
+  if (!presented.ok()) return {Unauthenticated(std::string(presented.status().message())), ""};
+  if (presented->empty()) return {Unauthenticated("the API key is empty"), ""};
   // Hashing first makes the comparisons independent of the presented key's length, and every stored
   // hash is compared, so the time taken does not depend on how much of a hash matched.
   const std::string hash = Sha256Hex(*presented);
@@ -132,14 +132,15 @@ grpc::Status ApiKeyGuard::Admit(const grpc::ServerContext& context, Rpc rpc) con
   for (const ApiKey& key : keys_) {
     if (CRYPTO_memcmp(key.sha256_hex.data(), hash.data(), kHexDigits) == 0) match = &key;
   }
-  if (match == nullptr) return Unauthenticated("the API key is not one of this server's keys");
+  if (match == nullptr) return {Unauthenticated("the API key is not one of this server's keys"), ""};
   const Role needed = RequiredRole(rpc);
   if (match->role < needed) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("API key '", match->name, "' has role ", RoleName(match->role), "; ", RpcName(rpc),
-                                     " needs role ", RoleName(needed)));
+    return {grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                         absl::StrCat("API key '", match->name, "' has role ", RoleName(match->role), "; ",
+                                      RpcName(rpc), " needs role ", RoleName(needed))),
+            match->name};
   }
-  return grpc::Status::OK;
+  return {grpc::Status::OK, match->name};
 }
 
 absl::StatusOr<std::shared_ptr<const CallGuard>> MakeCallGuard(const ServerConfig& config) {

@@ -45,7 +45,7 @@ absl::StatusOr<std::vector<ApiKey>> ParseApiKeys(const std::string& text, const 
 class ApiKeyGuard final : public CallGuard {
  public:
   explicit ApiKeyGuard(std::vector<ApiKey> keys);
-  grpc::Status Admit(const grpc::ServerContext& context, Rpc rpc) const override;
+  Admission Admit(const grpc::ServerContext& context, Rpc rpc) const override;
 
  private:
   const std::vector<ApiKey> keys_;

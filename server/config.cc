@@ -60,6 +60,11 @@ class Schema {
     Str("auth.mode", c.auth_mode, false);
     Str("auth.api_keys_file", c.api_keys_file, true);
     Str("auth.api_keys_env", c.api_keys_env, true);
+    Real("rate_limits.per_second", c.rate_limit.per_second, 0, 1e6);
+    Real("rate_limits.burst", c.rate_limit.burst, 0, 1e6);
+    Str("rate_limits.keys", c.rate_limit_keys, true);
+    Str("audit.sink", c.audit_sink, false);
+    Str("audit.file", c.audit_file, true);
     Bool("metrics.enabled", c.metrics_enabled);
     Str("metrics.listen", c.metrics_listen, false);
     Str("model.dir", c.model_dir, false);
@@ -390,6 +395,18 @@ absl::Status Validate(const ServerConfig& c) {
   }
   VF_RETURN_IF_ERROR(ValidateTls(c));
   VF_RETURN_IF_ERROR(ValidateAuth(c));
+  VF_RETURN_IF_ERROR(ParseKeyRateLimits(c.rate_limit_keys).status());
+  if (c.rate_limit.burst > 0 && c.rate_limit.burst < 1) {
+    return absl::InvalidArgumentError("rate_limits.burst must be 0 (as many as per_second) or at least 1 call");
+  }
+  if (c.audit_sink != "log" && c.audit_sink != "file" && c.audit_sink != "none") {
+    return absl::InvalidArgumentError(absl::StrCat("audit.sink '", c.audit_sink, "' is not one of log, file, none"));
+  }
+  if ((c.audit_sink == "file") != !c.audit_file.empty()) {
+    return absl::InvalidArgumentError(c.audit_file.empty()
+                                          ? "audit.sink \"file\" needs audit.file, the path to append to"
+                                          : "audit.file is set but audit.sink is not \"file\"");
+  }
   if (c.service.limits.max_image_bytes > c.max_receive_message_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("limits.max_image_bytes (", c.service.limits.max_image_bytes,
                                                    ") is larger than server.max_receive_message_bytes (",

@@ -11,6 +11,7 @@
 #include "core/gallery/gallery_limits.h"
 #include "core/gallery/index_options.h"
 #include "core/serving/service_options.h"
+#include "server/rate_limiter.h"
 
 namespace veriface::server {
 
@@ -48,6 +49,15 @@ struct ServerConfig {
   std::string auth_mode = "none";
   std::string api_keys_file;                       // lines "NAME ROLE sha256:HEX"
   std::string api_keys_env = "VERIFACE_API_KEYS";  // an environment variable holding more such lines
+
+  // rate_limits: a token bucket per API key name (all callers share one without keys); per_second 0 is
+  // unlimited. rate_limit_keys ("NAME=PER_SECOND[:BURST],...") overrides it for the keys it names.
+  RateLimit rate_limit;
+  std::string rate_limit_keys;
+
+  // audit: where the line for every write goes: "log", "file" (audit_file) or "none".
+  std::string audit_sink = "log";
+  std::string audit_file;
 
   // metrics
   bool metrics_enabled = true;

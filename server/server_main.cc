@@ -22,11 +22,13 @@
 #include "core/common/openmp_env.h"
 #include "core/serving/batched_engine.h"
 #include "server/api_keys.h"
+#include "server/audit_log.h"
 #include "server/call_guard.h"
 #include "server/config.h"
 #include "server/credentials.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
+#include "server/rate_limiter.h"
 #include "server/veriface_service.h"
 #include "server/version.h"
 
@@ -60,6 +62,39 @@ void WarnAboutExposure(const ServerConfig& config) {
   }
 }
 
+// The signals the server takes with sigwait: SIGTERM and SIGINT stop it, SIGHUP reloads.
+sigset_t HandledSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// SIGHUP: the API keys and the TLS certificates are read again (a bad file keeps what is in force, and
+// says why) and the audit file is reopened after a rotation. Connections and calls in progress are
+// untouched. `certificates` is null in plaintext.
+void Reload(const ServerConfig& config, SwappableGuard& guard, AuditLog& audit, TlsCertificates* certificates) {
+  spdlog::info("SIGHUP: reloading API keys{} and reopening the audit log", certificates ? ", TLS certificates" : "");
+  if (certificates != nullptr) {
+    if (const absl::Status s = certificates->Reload(); !s.ok()) {
+      spdlog::error("SIGHUP: the TLS certificates were not reloaded, the previous ones stay in use: {}",
+                    std::string(s.message()));
+    }
+  }
+  if (auto next = MakeCallGuard(config); next.ok()) {
+    guard.Replace(*std::move(next));
+  } else {
+    spdlog::error("SIGHUP: the API keys were not reloaded, the previous ones stay in force: {}",
+                  std::string(next.status().message()));
+  }
+  if (const absl::Status s = audit.Reopen(); !s.ok()) {
+    spdlog::error("SIGHUP: the audit log was not reopened: {}", std::string(s.message()));
+  }
+  spdlog::info("SIGHUP: reload finished");
+}
+
 // Runs the server; returns the process exit code.
 int Run(const ServerConfig& config) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("veriface-server"));
@@ -76,18 +111,29 @@ int Run(const ServerConfig& config) {
     }
   }
 
-  const auto credentials = MakeServerCredentials(config);
-  if (!credentials.ok()) {
-    spdlog::critical("{}", std::string(credentials.status().message()));
+  const auto security = MakeServerCredentials(config);
+  if (!security.ok()) {
+    spdlog::critical("{}", std::string(security.status().message()));
     return 1;
   }
-  const auto guard = MakeCallGuard(config);
-  if (!guard.ok()) {
-    spdlog::critical("{}", std::string(guard.status().message()));
+  const std::shared_ptr<TlsCertificates> certificates = security->certificates;
+  const auto first_guard = MakeCallGuard(config);
+  if (!first_guard.ok()) {
+    spdlog::critical("{}", std::string(first_guard.status().message()));
     return 1;
   }
+  const auto guard = std::make_shared<SwappableGuard>(*first_guard);
+  auto audit = AuditLog::Open(config.audit_sink, config.audit_file);
+  if (!audit.ok()) {
+    spdlog::critical("{}", std::string(audit.status().message()));
+    return 1;
+  }
+  const std::shared_ptr<AuditLog> audit_log = *std::move(audit);
+  RateLimits limits;
+  limits.all = config.rate_limit;
+  limits.keys = *ParseKeyRateLimits(config.rate_limit_keys);  // checked with the configuration
   WarnAboutExposure(config);
-  VerifaceService service(config, metrics, *guard);
+  VerifaceService service(config, metrics, guard, std::make_shared<RateLimiter>(std::move(limits)), audit_log);
   HealthService health(veriface::v1::Veriface::service_full_name());
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -96,7 +142,7 @@ int Run(const ServerConfig& config) {
   // gRPC sets SO_REUSEPORT by default, which lets a second server bind the same port and the kernel split
   // the traffic between two servers with two different galleries. A port in use must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(config.listen, *credentials, &port);
+  builder.AddListeningPort(config.listen, security->credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_send_message_bytes));
   grpc::ResourceQuota quota("veriface-server");
@@ -143,17 +189,21 @@ int Run(const ServerConfig& config) {
     }
   }
 
-  // SIGTERM and SIGINT are blocked in every thread (see main); this one takes them synchronously.
+  // SIGTERM, SIGINT and SIGHUP are blocked in every thread (see main); this one takes them synchronously.
   // Shared with the detached thread, which may outlive this function when start-up fails.
   const auto stop = std::make_shared<std::promise<int>>();
-  std::thread([stop] {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int signal = 0;
-    sigwait(&set, &signal);
-    stop->set_value(signal);
+  std::thread([stop, config, guard, audit_log, certificates] {
+    const sigset_t set = HandledSignals();
+    while (true) {
+      int signal = 0;
+      sigwait(&set, &signal);
+      if (signal == SIGHUP) {
+        Reload(config, *guard, *audit_log, certificates.get());
+        continue;
+      }
+      stop->set_value(signal);
+      return;
+    }
   }).detach();
 
   if (const absl::Status s = service.Load(); !s.ok()) {
@@ -193,10 +243,7 @@ int main(int argc, char** argv) {
   // First of all: this may restart the program (same pid) so that libgomp starts with short spins.
   veriface::UseShortOpenMpSpins(argv);
   // Before any thread starts, so that every thread inherits the mask and only sigwait sees the signals.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // glibc gives each of gRPC's many request threads its own malloc arena, and each arena keeps the
   // decoded images it once held: under bursts of large photos that is hundreds of MB of idle memory.

@@ -61,6 +61,15 @@ class BoundedQueue {
   bool closed_ = false;
 };
 
+// An enrolment's audit line as far as its request tells.
+AuditEvent EnrollAudit(const v1::EnrollRequest& request) {
+  AuditEvent audit;
+  audit.gallery = request.gallery();
+  audit.identity = request.identity_id();
+  audit.request_id = request.request_id();
+  return audit;
+}
+
 absl::Status Enroll(FaceService& service, const v1::EnrollRequest& request, const CallBudget& budget,
                     v1::EnrollResponse* response) {
   VF_ASSIGN_OR_RETURN(const EnrollQuery query, FromProto(request));
@@ -72,8 +81,13 @@ absl::Status Enroll(FaceService& service, const v1::EnrollRequest& request, cons
 }  // namespace
 
 VerifaceService::VerifaceService(ServerConfig config, std::shared_ptr<Metrics> metrics,
-                                 std::shared_ptr<const CallGuard> guard)
-    : config_(std::move(config)), metrics_(std::move(metrics)), guard_(std::move(guard)) {}
+                                 std::shared_ptr<const CallGuard> guard, std::shared_ptr<RateLimiter> limiter,
+                                 std::shared_ptr<AuditLog> audit)
+    : config_(std::move(config)),
+      metrics_(std::move(metrics)),
+      guard_(std::move(guard)),
+      limiter_(std::move(limiter)),
+      audit_(std::move(audit)) {}
 
 VerifaceService::~VerifaceService() = default;
 
@@ -122,10 +136,30 @@ void VerifaceService::Shutdown() {
   if (service != nullptr) service->Shutdown();
 }
 
+grpc::Status VerifaceService::Limit(const std::string& key_name, grpc::ServerContext* context) {
+  const RateLimiter::Decision decision = limiter_->Take(key_name);
+  if (decision.admitted) return grpc::Status::OK;
+  const int64_t retry_ms = decision.retry_after.count();
+  // The hint travels twice: as trailing metadata for programs, and in the message for people.
+  context->AddTrailingMetadata("retry-after-ms", std::to_string(retry_ms));
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat(key_name.empty() ? std::string("this server's rate limit")
+                                    : absl::StrCat("API key '", key_name, "' is over its rate limit"),
+                   " of ", decision.limit.per_second, " calls/s; retry in ", retry_ms, " ms (retry-after-ms)"));
+}
+
 template <typename Fn>
-grpc::Status VerifaceService::Handle(Rpc rpc, grpc::ServerContext* context, Fn&& fn) {
+grpc::Status VerifaceService::Handle(Rpc rpc, grpc::ServerContext* context, Fn&& fn, AuditEvent* audit) {
   const auto start = Clock::now();
-  grpc::Status status = guard_->Admit(*context, rpc);
+  const Admission admission = guard_->Admit(*context, rpc);
+  if (audit != nullptr) {  // before fn runs: a stream's items are recorded with the caller's name
+    audit->method = RpcName(rpc);
+    audit->key_name = admission.key_name;
+    audit->peer = context->peer();
+  }
+  grpc::Status status = admission.status;
+  if (status.ok()) status = Limit(admission.key_name, context);
   if (status.ok()) {
     const std::shared_ptr<FaceService> service = std::atomic_load(&service_);
     if (service == nullptr) {
@@ -141,6 +175,11 @@ grpc::Status VerifaceService::Handle(Rpc rpc, grpc::ServerContext* context, Fn&&
     }
   }
   metrics_->ObserveRpc(RpcName(rpc), status.error_code(), Clock::now() - start);
+  if (audit != nullptr) {
+    audit->code = status.error_code();
+    if (!status.ok()) audit->error = status.error_message();
+    audit_->Record(*audit);
+  }
   if (status.error_code() == grpc::StatusCode::INTERNAL) {
     spdlog::error("{} from {}: {}", RpcName(rpc), context->peer(), status.error_message());
   } else if (!status.ok()) {
@@ -181,71 +220,104 @@ grpc::Status VerifaceService::Identify(grpc::ServerContext* context, const v1::I
 
 grpc::Status VerifaceService::Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
                                      v1::EnrollResponse* response) {
-  return Handle(Rpc::kEnroll, context, [&](FaceService& service, const CallBudget& budget) {
-    return server::Enroll(service, *request, budget, response);
-  });
+  AuditEvent audit = EnrollAudit(*request);
+  return Handle(
+      Rpc::kEnroll, context,
+      [&](FaceService& service, const CallBudget& budget) {
+        VF_RETURN_IF_ERROR(server::Enroll(service, *request, budget, response));
+        audit.template_ids.assign(response->template_ids().begin(), response->template_ids().end());
+        return absl::OkStatus();
+      },
+      &audit);
 }
 
 grpc::Status VerifaceService::EnrollStream(
     grpc::ServerContext* context, grpc::ServerReaderWriter<v1::EnrollStreamResponse, v1::EnrollRequest>* stream) {
-  return Handle(Rpc::kEnrollStream, context, [&](FaceService& service, const CallBudget& budget) -> absl::Status {
-    // Items run concurrently (so that they share batches) but are answered in order, each once committed.
-    // The reader blocks while `stream_window` items are in flight, which bounds the memory a stream holds.
-    BoundedQueue<std::future<v1::EnrollStreamResponse>> in_flight(static_cast<size_t>(config_.stream_window));
-    std::atomic<bool> write_failed{false};
-    std::thread writer([&] {
-      while (auto next = in_flight.Pop()) {
-        const v1::EnrollStreamResponse response = next->get();
-        metrics_->ObserveStreamItem(
-            RpcName(Rpc::kEnrollStream),
-            response.has_error() ? static_cast<grpc::StatusCode>(response.error().code()) : grpc::StatusCode::OK);
-        if (!write_failed && !stream->Write(response)) write_failed = true;
-      }
-    });
-    const auto finish = [&] {
-      in_flight.Close();
-      writer.join();
-    };
-    int64_t index = 0;
-    v1::EnrollRequest request;
-    try {
-      while (!write_failed && stream->Read(&request)) {
-        in_flight.Push(std::async(std::launch::async, [&, index, item = std::move(request)] {
-          v1::EnrollStreamResponse response;
-          response.set_index(index);
-          absl::Status status;
-          try {
-            status = server::Enroll(service, item, budget, response.mutable_enrolled());
-          } catch (const std::exception& e) {
-            status = absl::InternalError(absl::StrCat("enrolment failed: ", e.what()));
+  AuditEvent stream_audit;  // the stream as a whole; each item gets a line of its own
+  return Handle(
+      Rpc::kEnrollStream, context,
+      [&](FaceService& service, const CallBudget& budget) -> absl::Status {
+        // Items run concurrently (so that they share batches) but are answered in order, each once committed.
+        // The reader blocks while `stream_window` items are in flight, which bounds the memory a stream holds.
+        BoundedQueue<std::future<v1::EnrollStreamResponse>> in_flight(static_cast<size_t>(config_.stream_window));
+        std::atomic<bool> write_failed{false};
+        std::thread writer([&] {
+          while (auto next = in_flight.Pop()) {
+            const v1::EnrollStreamResponse response = next->get();
+            metrics_->ObserveStreamItem(
+                RpcName(Rpc::kEnrollStream),
+                response.has_error() ? static_cast<grpc::StatusCode>(response.error().code()) : grpc::StatusCode::OK);
+            if (!write_failed && !stream->Write(response)) write_failed = true;
           }
-          if (!status.ok()) {
-            response.clear_enrolled();
-            response.mutable_error()->set_code(static_cast<int>(status.code()));
-            response.mutable_error()->set_message(std::string(status.message()));
+        });
+        const auto finish = [&] {
+          in_flight.Close();
+          writer.join();
+        };
+        int64_t index = 0;
+        v1::EnrollRequest request;
+        try {
+          while (!write_failed && stream->Read(&request)) {
+            in_flight.Push(std::async(std::launch::async, [&, index, item = std::move(request)] {
+              v1::EnrollStreamResponse response;
+              response.set_index(index);
+              absl::Status status;
+              try {
+                status = server::Enroll(service, item, budget, response.mutable_enrolled());
+              } catch (const std::exception& e) {
+                status = absl::InternalError(absl::StrCat("enrolment failed: ", e.what()));
+              }
+              AuditEvent item_audit = EnrollAudit(item);
+              item_audit.method = stream_audit.method;
+              item_audit.key_name = stream_audit.key_name;
+              item_audit.peer = stream_audit.peer;
+              item_audit.stream_index = index;
+              item_audit.code = ToGrpc(status).error_code();
+              if (!status.ok()) {
+                item_audit.error = std::string(status.message());
+                response.clear_enrolled();
+                response.mutable_error()->set_code(static_cast<int>(status.code()));
+                response.mutable_error()->set_message(std::string(status.message()));
+              } else {
+                item_audit.template_ids.assign(response.enrolled().template_ids().begin(),
+                                               response.enrolled().template_ids().end());
+              }
+              audit_->Record(item_audit);
+              return response;
+            }));
+            ++index;
+            request.Clear();
           }
-          return response;
-        }));
-        ++index;
-        request.Clear();
-      }
-    } catch (...) {
-      finish();  // a std::thread must be joined before it is destroyed
-      throw;
-    }
-    finish();
-    if (write_failed) return absl::CancelledError("the client stopped reading the responses");
-    return absl::OkStatus();
-  });
+        } catch (...) {
+          finish();  // a std::thread must be joined before it is destroyed
+          throw;
+        }
+        finish();
+        if (write_failed) return absl::CancelledError("the client stopped reading the responses");
+        return absl::OkStatus();
+      },
+      &stream_audit);
 }
 
 grpc::Status VerifaceService::DeleteIdentity(grpc::ServerContext* context, const v1::DeleteIdentityRequest* request,
                                              v1::DeleteIdentityResponse* response) {
-  return Handle(Rpc::kDeleteIdentity, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
-    VF_ASSIGN_OR_RETURN(const DeleteAnswer answer, service.Delete(FromProto(*request)));
-    ToProto(answer, response);
-    return absl::OkStatus();
-  });
+  AuditEvent audit;
+  audit.gallery = request->gallery();
+  audit.identity = request->identity_id();
+  audit.request_id = request->request_id();
+  return Handle(
+      Rpc::kDeleteIdentity, context,
+      [&](FaceService& service, const CallBudget&) -> absl::Status {
+        const DeleteQuery query = FromProto(*request);
+        // The templates the delete takes away, for the audit line (none when the identity is unknown or
+        // this is a replay of a delete already done).
+        if (const auto before = service.Get(query.identity); before.ok()) audit.template_ids = before->template_ids;
+        VF_ASSIGN_OR_RETURN(const DeleteAnswer answer, service.Delete(query));
+        if (answer.replayed) audit.template_ids.clear();
+        ToProto(answer, response);
+        return absl::OkStatus();
+      },
+      &audit);
 }
 
 grpc::Status VerifaceService::GetIdentity(grpc::ServerContext* context, const v1::GetIdentityRequest* request,
@@ -278,11 +350,17 @@ grpc::Status VerifaceService::GetModelInfo(grpc::ServerContext* context, const v
 
 grpc::Status VerifaceService::CreateGallery(grpc::ServerContext* context, const v1::CreateGalleryRequest* request,
                                             v1::GalleryInfo* response) {
-  return Handle(Rpc::kCreateGallery, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
-    VF_ASSIGN_OR_RETURN(const GallerySummary created, service.CreateGallery(request->name(), request->max_templates()));
-    ToProto(created, response);
-    return absl::OkStatus();
-  });
+  AuditEvent audit;
+  audit.gallery = request->name();
+  return Handle(
+      Rpc::kCreateGallery, context,
+      [&](FaceService& service, const CallBudget&) -> absl::Status {
+        VF_ASSIGN_OR_RETURN(const GallerySummary created,
+                            service.CreateGallery(request->name(), request->max_templates()));
+        ToProto(created, response);
+        return absl::OkStatus();
+      },
+      &audit);
 }
 
 grpc::Status VerifaceService::ListGalleries(grpc::ServerContext* context, const v1::ListGalleriesRequest*,
@@ -295,11 +373,16 @@ grpc::Status VerifaceService::ListGalleries(grpc::ServerContext* context, const 
 
 grpc::Status VerifaceService::DeleteGallery(grpc::ServerContext* context, const v1::DeleteGalleryRequest* request,
                                             v1::GalleryInfo* response) {
-  return Handle(Rpc::kDeleteGallery, context, [&](FaceService& service, const CallBudget&) -> absl::Status {
-    VF_ASSIGN_OR_RETURN(const GallerySummary deleted, service.DeleteGallery(request->name()));
-    ToProto(deleted, response);
-    return absl::OkStatus();
-  });
+  AuditEvent audit;
+  audit.gallery = request->name();
+  return Handle(
+      Rpc::kDeleteGallery, context,
+      [&](FaceService& service, const CallBudget&) -> absl::Status {
+        VF_ASSIGN_OR_RETURN(const GallerySummary deleted, service.DeleteGallery(request->name()));
+        ToProto(deleted, response);
+        return absl::OkStatus();
+      },
+      &audit);
 }
 
 grpc::Status VerifaceService::GetGalleryReport(grpc::ServerContext* context, const v1::GalleryReportRequest* request,

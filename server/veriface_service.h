@@ -8,16 +8,21 @@
 #include "absl/status/status.h"
 #include "core/serving/face_service.h"
 #include "proto/veriface/v1/veriface.grpc.pb.h"
+#include "server/audit_log.h"
 #include "server/call_guard.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/rate_limiter.h"
 
 namespace veriface::server {
 
 class VerifaceService final : public veriface::v1::Veriface::Service {
  public:
   // Until Load() succeeds every RPC answers UNAVAILABLE.
-  VerifaceService(ServerConfig config, std::shared_ptr<Metrics> metrics, std::shared_ptr<const CallGuard> guard);
+  // Every call passes `guard` (who is it, may it call this?) and then `limiter` (its key's rate limit);
+  // every write, admitted or not, leaves a line in `audit`.
+  VerifaceService(ServerConfig config, std::shared_ptr<Metrics> metrics, std::shared_ptr<const CallGuard> guard,
+                  std::shared_ptr<RateLimiter> limiter, std::shared_ptr<AuditLog> audit);
   ~VerifaceService() override;
 
   // Loads the model and the gallery (refusing a gallery made with another model), then starts serving.
@@ -53,13 +58,18 @@ class VerifaceService final : public veriface::v1::Veriface::Service {
                              v1::GalleryInfo* response) override;
 
  private:
-  // Admits the call, runs fn(service, budget) unless the service is still loading, and records the outcome.
+  // Admits the call, runs fn(service, budget) unless the service is still loading, and records the outcome
+  // (in `audit` too, for a write: Handle fills in the method, caller and outcome around what fn adds).
   template <typename Fn>
-  grpc::Status Handle(Rpc rpc, grpc::ServerContext* context, Fn&& fn);
+  grpc::Status Handle(Rpc rpc, grpc::ServerContext* context, Fn&& fn, AuditEvent* audit = nullptr);
+  // OK, or RESOURCE_EXHAUSTED with a retry-after-ms trailer when the key's bucket is empty.
+  grpc::Status Limit(const std::string& key_name, grpc::ServerContext* context);
 
   const ServerConfig config_;
   const std::shared_ptr<Metrics> metrics_;
   const std::shared_ptr<const CallGuard> guard_;
+  const std::shared_ptr<RateLimiter> limiter_;
+  const std::shared_ptr<AuditLog> audit_;
   std::shared_ptr<FaceService> service_;  // read and written with std::atomic_load / std::atomic_store
 };
 

@@ -11,12 +11,12 @@
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/common/sha256.h"
+#include "tests/security/test_keys.h"
 #include "tests/server/server_process.h"
 #include "tests/testing/test_env.h"
 
@@ -25,15 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string RandomKey(const std::string& prefix) {
-  std::random_device device;
-  return absl::StrFormat("%s-%08x%08x%08x%08x", prefix, device(), device(), device(), device());
-}
-
-std::string KeyLine(const std::string& name, const std::string& role, const std::string& key) {
-  return absl::StrCat(name, " ", role, " sha256:", Sha256Hex(key), "\n");
-}
 
 TEST(ApiKeyUnitTest, ParsesNamesRolesAndHashes) {
   const std::string hash = Sha256Hex("a key");

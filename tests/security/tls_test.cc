@@ -1,13 +1,17 @@
 // TLS and mutual TLS of the real veriface-server with certificates the test makes with openssl: a
 // client with the CA gets through, one without it (or expecting another name) does not; in mtls mode a
 // client without a certificate, or with one from an unrelated CA, is refused; health stays reachable
-// for probes on the plaintext health port. Configuration mistakes stop the server with a clear message.
+// for probes on the plaintext health port; SIGHUP swaps the certificate without dropping connections.
+// Configuration mistakes stop the server with a clear message.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <thread>
 
 #include "proto/grpc_health/v1/health.grpc.pb.h"
 #include "tests/security/pki.h"
@@ -201,6 +205,59 @@ TEST_F(MutualTlsTest, ProbesReachHealthOnThePlaintextHealthPortAndNothingElse) {
 }
 
 // Mistakes in the TLS configuration stop the server at start-up with a message naming the key or file.
+// SIGHUP swaps the server's certificate: new connections get the new one, an open connection stays up,
+// and a certificate with the wrong key is refused while the old one stays in use.
+TEST(TlsReloadTest, SighupServesTheNewCertificateWithoutDroppingConnections) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("a"));
+  std::filesystem::create_directories(dir.File("b"));
+  const auto a = MakeTestPki(dir.File("a"));
+  const auto b = MakeTestPki(dir.File("b"));  // another CA, with its own server certificate
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status().message() << b.status().message();
+  const auto install = [&](const std::string& cert, const std::string& key) {
+    std::filesystem::copy_file(cert, dir.File("cert.pem"), std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(key, dir.File("key.pem"), std::filesystem::copy_options::overwrite_existing);
+  };
+  install(a->server_cert, a->server_key);
+  ServerOptions options;
+  options.extra_args = {"--set", "tls.mode=tls",
+                        "--set", "tls.cert_file=" + dir.File("cert.pem"),
+                        "--set", "tls.key_file=" + dir.File("key.pem")};
+  options.credentials = TlsCredentials(a->ca_cert);
+  auto server = ServerProcess::Start(dir.File("gallery.db"), options);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  const auto fresh = [&](const std::string& ca) {  // a new channel: a new connection and handshake
+    return ModelInfoOver(MakeTestChannel((*server)->address(), TlsCredentials(ca)));
+  };
+  const std::shared_ptr<grpc::Channel> open = (*server)->channel();  // connected under certificate A
+  ASSERT_TRUE(ModelInfoOver(open).ok());
+
+  // New files alone change nothing: only SIGHUP publishes them.
+  install(b->server_cert, b->server_key);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // past two periods of the watcher
+  EXPECT_TRUE(fresh(a->ca_cert).ok());
+  EXPECT_FALSE(fresh(b->ca_cert).ok());
+
+  ASSERT_TRUE((*server)->Reload().ok());
+  bool served = false;  // the watcher picks the new material up within its one-second period
+  for (int i = 0; i < 50 && !served; ++i) {
+    served = fresh(b->ca_cert).ok();
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(served) << (*server)->log();
+  EXPECT_EQ(fresh(a->ca_cert).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The connection made under A is still the one in use: a reconnect would have failed A's check.
+  EXPECT_TRUE(ModelInfoOver(open).ok());
+
+  // A key that is not the certificate's is refused; B stays in use.
+  install(a->server_cert, b->server_key);
+  ASSERT_TRUE((*server)->Reload().ok());
+  EXPECT_THAT((*server)->log(), HasSubstr("the TLS certificates were not reloaded, the previous ones stay in use"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(fresh(b->ca_cert).ok());
+  EXPECT_EQ((*server)->Stop(), 0) << (*server)->log();
+}
+
 class TlsConfigurationTest : public ::testing::Test {
  protected:
   static CommandResult Server(const std::vector<std::string>& args) {

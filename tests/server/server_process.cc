@@ -176,6 +176,23 @@ std::string ServerProcess::log() const { return ReadBytes(log_path_); }
 
 std::string ServerProcess::Health() const { return HealthOver(channel_); }
 
+absl::Status ServerProcess::Reload() {
+  const auto finished = [this] {
+    constexpr std::string_view kLine = "SIGHUP: reload finished";
+    const std::string text = log();
+    size_t count = 0;
+    for (size_t at = text.find(kLine); at != std::string::npos; at = text.find(kLine, at + 1)) ++count;
+    return count;
+  };
+  const size_t before = finished();
+  if (::kill(pid_, SIGHUP) != 0) return absl::InternalError("kill(SIGHUP) failed");
+  for (int i = 0; i < 400; ++i) {
+    if (finished() > before) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("no reload logged after SIGHUP\n", log()));
+}
+
 std::string HealthOver(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   auto context = Context(5);

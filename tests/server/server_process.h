@@ -67,6 +67,8 @@ class ServerProcess {
   int Stop(std::chrono::seconds limit = std::chrono::seconds(60));
   // SIGKILL, and waits for it.
   void Kill();
+  // SIGHUP, and waits (up to 10 s) until the server has logged that this reload finished.
+  absl::Status Reload();
   bool running();
   // Resident memory in KiB, from /proc.
   int64_t RssKib() const;
