@@ -80,6 +80,8 @@ class Schema {
     Int("limits.max_top_k", c.service.limits.max_top_k, 1, 100000);
     Int("limits.max_page_size", c.service.limits.max_page_size, 1, 100000);
     Int("limits.min_face_size_floor", c.service.limits.min_face_size_floor, 12, 10000);
+    Int("limits.max_inflight_pixels", c.service.limits.max_inflight_pixels, 0, 1LL << 40);
+    Int("limits.detect_max_pixels", c.service.limits.detect_max_pixels, 0, 1LL << 32);
     Str("gallery.store", c.gallery_store, false);
     Str("gallery.path", c.gallery_path, false);
     Int("gallery.max_galleries", c.gallery_limits.max_galleries, 1, 1'000'000);
@@ -411,6 +413,13 @@ absl::Status Validate(const ServerConfig& c) {
     return absl::InvalidArgumentError(absl::StrCat("limits.max_image_bytes (", c.service.limits.max_image_bytes,
                                                    ") is larger than server.max_receive_message_bytes (",
                                                    c.max_receive_message_bytes, "): no such image could arrive"));
+  }
+  if (c.service.limits.max_inflight_pixels > 0 &&
+      c.service.limits.max_inflight_pixels < c.service.limits.max_image_pixels) {
+    return absl::InvalidArgumentError(absl::StrCat("limits.max_inflight_pixels (", c.service.limits.max_inflight_pixels,
+                                                   ") is smaller than limits.max_image_pixels (",
+                                                   c.service.limits.max_image_pixels,
+                                                   "): an image the server admits could never be decoded"));
   }
   static const char* const kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   bool level_ok = false;

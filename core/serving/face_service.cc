@@ -9,7 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/common/status_macros.h"
+#include "core/detect/detection_scale.h"
 #include "core/image/decode.h"
+#include "core/image/image_header.h"
 #include "core/serving/operating_point.h"
 
 namespace veriface {
@@ -24,11 +26,13 @@ absl::Status Annotate(const absl::Status& s, const std::string& field) {
   return absl::Status(s.code(), absl::StrCat(field, ": ", s.message()));
 }
 
+// `min_face` is the smallest face searched for, in the image's pixels (larger than asked for when the
+// image was searched on a smaller copy).
 absl::StatusOr<int> ChooseFace(const std::vector<FaceDetection>& faces, FaceChoice choice, const cv::Mat& rgb,
-                               const DetectorOptions& options, const std::string& field) {
+                               int min_face, const std::string& field) {
   if (faces.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(field, ": no face found in the ", rgb.cols, "x", rgb.rows,
-                                                      " image (faces smaller than ", options.min_face_size,
+                                                      " image (faces smaller than ", min_face,
                                                       " pixels are not searched for)"));
   }
   FaceSelection rule = FaceSelection::kLargest;
@@ -168,7 +172,8 @@ FaceService::FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine>
       gallery_(std::move(gallery)),
       observer_(std::move(observer)),
       default_threshold_(std::move(default_threshold)),
-      gallery_threshold_(std::make_unique<GalleryThresholdCache>()) {}
+      gallery_threshold_(std::make_unique<GalleryThresholdCache>()),
+      pixel_budget_(std::make_unique<PixelBudget>(options_.limits.max_inflight_pixels)) {}
 
 FaceService::~FaceService() {
   follower_.reset();
@@ -282,6 +287,18 @@ absl::StatusOr<cv::Mat> FaceService::Decode(std::string_view bytes, const std::s
   return rgb;
 }
 
+absl::StatusOr<PixelBudget::Reservation> FaceService::ReservePixels(const std::vector<std::string_view>& images,
+                                                                    const std::string& what) const {
+  int64_t pixels = 0;
+  for (const std::string_view bytes : images) {
+    const auto header = ReadImageHeader(bytes);
+    if (!header.ok()) continue;
+    const int64_t area = header->width * header->height;
+    if (area <= options_.limits.max_image_pixels) pixels += area;
+  }
+  return pixel_budget_->Reserve(pixels, what);
+}
+
 absl::Status FaceService::CheckQuality(const FaceJob& job, const FaceQuality& quality) const {
   const QualityLevel asked = job.min_quality;
   const QualityLevel required = asked != QualityLevel::kUnspecified
@@ -305,32 +322,44 @@ absl::Status FaceService::CheckQuality(const FaceJob& job, const FaceQuality& qu
 absl::StatusOr<std::vector<FaceService::FaceResult>> FaceService::EmbedOneFaceEach(const std::vector<FaceJob>& jobs,
                                                                                    const CallBudget& budget) {
   VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  std::vector<std::string_view> images;
+  for (const FaceJob& job : jobs) images.push_back(job.bytes);
+  // Held until the decoded images are gone, when this returns.
+  VF_ASSIGN_OR_RETURN(
+      const PixelBudget::Reservation held,
+      ReservePixels(images,
+                    jobs.size() == 1 ? jobs.front().field : absl::StrCat("this request's ", jobs.size(), " images")));
+  std::vector<cv::Mat> images_rgb;  // full size: faces are cut from these
+  std::vector<ScaledDetection> scaled;
   std::vector<DetectRequest> requests;
-  requests.reserve(jobs.size());
+  images_rgb.reserve(jobs.size());  // FaceToEmbed points into it: no reallocation
   for (const FaceJob& job : jobs) {
     VF_ASSIGN_OR_RETURN(cv::Mat rgb, Decode(job.bytes, job.field));
     VF_ASSIGN_OR_RETURN(DetectorOptions options, DetectionFor(job.min_face_size, job.field));
-    requests.push_back(DetectRequest{std::move(rgb), options});
+    scaled.push_back(
+        ScaleForDetection(rgb, options, options_.limits.detect_max_pixels, spec().detector_defaults.min_face_size));
+    requests.push_back(DetectRequest{scaled.back().rgb, scaled.back().options});
+    images_rgb.push_back(std::move(rgb));
   }
-  VF_ASSIGN_OR_RETURN(const auto detections, engine_->Detect(requests, budget));
+  VF_ASSIGN_OR_RETURN(auto detections, engine_->Detect(requests, budget));
+  requests.clear();
+  for (ScaledDetection& s : scaled) s.rgb.release();  // the detector's copies go; their factors stay
 
   std::vector<FaceResult> results(jobs.size());
   std::vector<FaceToEmbed> chosen;
   chosen.reserve(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
-    const auto& faces = detections[i];
+    auto& faces = detections[i];
+    MapToFullImage(scaled[i], faces);
     if (observer_ != nullptr) observer_->OnFacesDetected(static_cast<int>(faces.size()));
+    const cv::Mat& rgb = images_rgb[i];
     VF_ASSIGN_OR_RETURN(const int index,
-                        ChooseFace(faces, jobs[i].choice, requests[i].rgb, requests[i].options, jobs[i].field));
+                        ChooseFace(faces, jobs[i].choice, rgb, scaled[i].min_face_full, jobs[i].field));
     const FaceDetection& face = faces[static_cast<size_t>(index)];
-    results[i].used = UsedFace{index,
-                               face,
-                               static_cast<int>(faces.size()),
-                               requests[i].rgb.cols,
-                               requests[i].rgb.rows,
-                               AssessFace(requests[i].rgb, face, options_.quality.policy)};
+    results[i].used = UsedFace{index,    face,     static_cast<int>(faces.size()),
+                               rgb.cols, rgb.rows, AssessFace(rgb, face, options_.quality.policy)};
     VF_RETURN_IF_ERROR(CheckQuality(jobs[i], results[i].used.quality));
-    chosen.push_back(FaceToEmbed{&requests[i].rgb, face});
+    chosen.push_back(FaceToEmbed{&rgb, face});
   }
   VF_ASSIGN_OR_RETURN(auto embeddings, engine_->Embed(chosen, budget));
   for (size_t i = 0; i < jobs.size(); ++i) results[i].embedding = std::move(embeddings[i]);
@@ -345,10 +374,14 @@ absl::StatusOr<EmbedAnswer> FaceService::Embed(const EmbedQuery& query, const Ca
   }
   const int max_faces = query.max_faces == 0 ? limit : query.max_faces;
   VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  VF_ASSIGN_OR_RETURN(const PixelBudget::Reservation held, ReservePixels({query.image}, "image"));
   VF_ASSIGN_OR_RETURN(cv::Mat rgb, Decode(query.image, "image"));
   VF_ASSIGN_OR_RETURN(const DetectorOptions options, DetectionFor(query.min_face_size, "image"));
-  VF_ASSIGN_OR_RETURN(auto detections, engine_->Detect({DetectRequest{rgb, options}}, budget));
+  const ScaledDetection scaled =
+      ScaleForDetection(rgb, options, options_.limits.detect_max_pixels, spec().detector_defaults.min_face_size);
+  VF_ASSIGN_OR_RETURN(auto detections, engine_->Detect({DetectRequest{scaled.rgb, scaled.options}}, budget));
   std::vector<FaceDetection>& faces = detections.front();
+  MapToFullImage(scaled, faces);
   if (observer_ != nullptr) observer_->OnFacesDetected(static_cast<int>(faces.size()));
   EmbedAnswer answer;
   // Faces come by descending score: the most confident are kept.

@@ -20,6 +20,7 @@
 #include "core/gallery/gallery_report.h"
 #include "core/serving/call_budget.h"
 #include "core/serving/face_engine.h"
+#include "core/serving/pixel_budget.h"
 #include "core/serving/requests.h"
 #include "core/serving/service_observer.h"
 #include "core/serving/service_options.h"
@@ -81,6 +82,10 @@ class FaceService {
   absl::Status CheckQuality(const FaceJob& job, const FaceQuality& quality) const;
   absl::StatusOr<DetectorOptions> DetectionFor(int min_face_size, const std::string& field) const;
   absl::StatusOr<cv::Mat> Decode(std::string_view bytes, const std::string& field) const;
+  // Holds the decoded pixels of `images` (read from their headers) in the in-flight budget; an image
+  // whose header is bad or over the size limits counts nothing here, as Decode refuses it.
+  absl::StatusOr<PixelBudget::Reservation> ReservePixels(const std::vector<std::string_view>& images,
+                                                         const std::string& what) const;
   // Decodes each job's image, detects (all images in one submission, so that they share batches), chooses
   // one face per image and embeds the chosen faces together.
   absl::StatusOr<std::vector<FaceResult>> EmbedOneFaceEach(const std::vector<FaceJob>& jobs, const CallBudget& budget);
@@ -95,6 +100,7 @@ class FaceService {
   const std::shared_ptr<ServiceObserver> observer_;
   const Threshold default_threshold_;
   const std::unique_ptr<GalleryThresholdCache> gallery_threshold_;
+  const std::unique_ptr<PixelBudget> pixel_budget_;
   // Only for a store that other replicas share; declared after gallery_, so it stops before the gallery goes.
   std::unique_ptr<GalleryFollower> follower_;
 };

@@ -21,6 +21,14 @@ struct ServiceLimits {
   int max_top_k = 100;
   int max_page_size = 1000;
   int min_face_size_floor = 12;  // requests may not ask for smaller faces than this
+  // Decoded pixels that all calls in flight may hold together (PixelBudget); 0: unbounded. 100 Mpixel is
+  // about 300 MB of RGB, and several times that in the detector's pyramid: 50 photos of 1920x1080, or
+  // two of the largest images admitted.
+  int64_t max_inflight_pixels = 100'000'000;
+  // A larger image is searched for faces on a copy scaled down to this many pixels (detection_scale.h),
+  // and its faces cut from the full image; 0: always at full size. 4 Mpixel is about twice a 1920x1080
+  // photo, so the largest admitted image costs about twice such a photo's detection, not 17 times.
+  int64_t detect_max_pixels = 4'000'000;
 };
 
 // Which faces a request may use: config/veriface.yaml documents each under quality.*.

@@ -395,6 +395,7 @@ TEST(WriteControlsConfigurationTest, BadSettingsStopTheServerAndSayWhich) {
       {{"rate_limits.keys=ingest"}, "rate_limits.keys entry 'ingest'"},
       {{"rate_limits.per_second=-1"}, "rate_limits.per_second"},
       {{"rate_limits.burst=0.5"}, "rate_limits.burst must be 0"},
+      {{"limits.max_inflight_pixels=1000000"}, "an image the server admits could never be decoded"},
   };
   for (const auto& c : cases) {
     std::vector<std::string> argv = {ServerBinary(), "--print-config"};

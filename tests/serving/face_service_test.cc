@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <random>
+#include <thread>
 
 #include "core/gallery/sqlite_gallery_store.h"
+#include "core/serving/pixel_budget.h"
 #include "tests/serving/fake_engine.h"
 #include "tests/testing/temp_dir.h"
 
@@ -323,6 +325,76 @@ TEST_F(FaceServiceTest, ASaturatedEngineRefusesAtOnce) {
   EXPECT_EQ(service_->Verify({ImageSide(red), ImageSide(red), {}}, {}).status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(engine_->images_detected(), 0);
+}
+
+TEST_F(FaceServiceTest, DecodedPixelsInFlightAreBounded) {
+  // Room for one 200x120 image at a time (24000 pixels), not two.
+  FaceServiceOptions options = FakeFaceOptions();
+  options.limits.max_inflight_pixels = 30'000;
+  options.limits.max_image_pixels = 30'000;
+  Start(Spec(), options);
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EmbedQuery q;
+  q.image = red;
+
+  engine_->HoldDetections();
+  std::thread first([&] { EXPECT_TRUE(service_->Embed(q, {}).ok()); });
+  while (engine_->detections_held() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The first call holds its image: the second is refused at once, before it decodes anything.
+  const auto refused = service_->Embed(q, {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(), HasSubstr("limits.max_inflight_pixels"));
+  EXPECT_EQ(engine_->detections_held(), 1);
+  engine_->ReleaseDetections();
+  first.join();
+  // Its pixels went back with it.
+  EXPECT_TRUE(service_->Embed(q, {}).ok());
+  // A request that alone needs more than the whole budget is the caller's to change, not to retry.
+  const auto too_much = service_->Verify({ImageSide(red), ImageSide(red), {}}, {});
+  EXPECT_EQ(too_much.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_much.status().message(), HasSubstr("this request's 2 images needs"));
+}
+
+TEST_F(FaceServiceTest, LargeImagesAreSearchedOnASmallerCopyAndAnsweredAtFullSize) {
+  FaceServiceOptions options = FakeFaceOptions();
+  options.limits.detect_max_pixels = 24'000;  // a 400x240 image is searched at 200x120
+  Start(Spec(), options);
+  const std::string red = FaceImage({{kRed, 200, 100}}, 400, 240);
+  EmbedQuery q;
+  q.image = red;
+  const auto answer = service_->Embed(q, {});
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(answer->image_width, 400);
+  ASSERT_EQ(answer->faces.size(), 1u);
+  EXPECT_NEAR(answer->faces[0].face.box.x1, 200, 2) << "in the full image's pixels";
+  EXPECT_NEAR(answer->faces[0].face.box.y1, 100, 2);
+  EXPECT_EQ(engine_->last_min_face_size(), 20) << "the copy is searched at the model's minimum face";
+  // Nothing found: the message gives the smallest face searched for in the full image.
+  const std::string empty = FaceImage({}, 400, 240);
+  VerifyQuery v{ImageSide(empty), ImageSide(empty), {}};
+  EXPECT_THAT(service_->Verify(v, {}).status().message(), HasSubstr("faces smaller than 40 pixels"));
+}
+
+TEST(PixelBudgetTest, ReservationsReleaseOnceAndDrainedBurstsAreTrimmed) {
+  PixelBudget budget(1000, /*trim_after_pixels=*/1500);
+  {
+    auto a = budget.Reserve(600, "a");
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(budget.Reserve(500, "b").status().code(), absl::StatusCode::kResourceExhausted);
+    auto moved = *std::move(a);  // a moved reservation is released once, by its new owner
+    EXPECT_EQ(budget.in_use(), 600);
+    auto b = budget.Reserve(400, "b");
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(budget.in_use(), 1000);
+  }
+  EXPECT_EQ(budget.in_use(), 0);
+  EXPECT_EQ(budget.trims(), 0) << "1000 pixels released: below the trim threshold";
+  { auto c = budget.Reserve(900, "c"); }
+  for (int i = 0; i < 200 && budget.trims() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(budget.trims(), 1) << "1900 pixels released and the budget drained: freed memory is handed back";
+  EXPECT_EQ(budget.Reserve(1001, "d").status().code(), absl::StatusCode::kInvalidArgument);
+  PixelBudget unbounded(0);
+  EXPECT_TRUE(unbounded.Reserve(int64_t{1} << 40, "e").ok());
 }
 
 TEST_F(FaceServiceTest, ShutdownReachesTheEngine) {

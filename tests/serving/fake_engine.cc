@@ -18,9 +18,28 @@ std::string FaceImage(const std::vector<Square>& squares, int width, int height)
 
 FakeEngine::FakeEngine(ModelSpec spec) : spec_(std::move(spec)) { spec_.embedding_dim = kFakeDim; }
 
+void FakeEngine::HoldDetections() {
+  std::lock_guard<std::mutex> lock(hold_mutex_);
+  hold_ = true;
+}
+
+void FakeEngine::ReleaseDetections() {
+  {
+    std::lock_guard<std::mutex> lock(hold_mutex_);
+    hold_ = false;
+  }
+  released_.notify_all();
+}
+
 absl::StatusOr<std::vector<std::vector<FaceDetection>>> FakeEngine::Detect(const std::vector<DetectRequest>& images,
                                                                            const CallBudget&) {
   if (shut_down_) return absl::UnavailableError("the fake engine is shut down");
+  {
+    std::unique_lock<std::mutex> lock(hold_mutex_);
+    ++detections_held_;
+    released_.wait(lock, [&] { return !hold_; });
+    --detections_held_;
+  }
   std::vector<std::vector<FaceDetection>> out;
   for (const DetectRequest& image : images) {
     ++images_detected_;

@@ -5,6 +5,8 @@
 // one person (similarity 1) and squares of different colours are different people.
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <opencv2/core.hpp>
 #include <string>
 #include <vector>
@@ -45,6 +47,11 @@ class FakeEngine final : public FaceEngine {
   // The min_face_size of the last image searched.
   int last_min_face_size() const { return last_min_face_size_; }
   bool shut_down() const { return shut_down_; }
+  // While held, Detect waits (so that a test can keep a call in flight) until released.
+  void HoldDetections();
+  void ReleaseDetections();
+  // Calls waiting in Detect because of HoldDetections.
+  int detections_held() const { return detections_held_; }
 
  private:
   ModelSpec spec_;
@@ -53,6 +60,10 @@ class FakeEngine final : public FaceEngine {
   std::atomic<int> faces_embedded_{0};
   std::atomic<int> last_min_face_size_{0};
   std::atomic<bool> shut_down_{false};
+  std::mutex hold_mutex_;
+  std::condition_variable released_;
+  bool hold_ = false;
+  std::atomic<int> detections_held_{0};
 };
 
 }  // namespace veriface::testing
