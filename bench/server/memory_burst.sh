@@ -5,7 +5,8 @@
 # 5 s after each burst, and the calls' outcomes. Writes one JSON object to OUT.
 #
 # usage: bench/server/memory_burst.sh BUILD_DIR OUT [--set KEY=VALUE ...]
-#   VERIFACE_SERVER_BIN: another server binary (e.g. one built before a change, for a before/after).
+#   VERIFACE_SERVER_BIN: another server binary (e.g. one built before a change, for a before/after), with
+#   VERIFACE_CONFIG: the configuration file that binary knows.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2"

@@ -3,7 +3,8 @@
 #
 #   start_server NAME [KEY=VALUE ...]   sets server_pid and port; the log is $work/server-NAME.log
 #   stop_server                         SIGTERM, then waits for the drain
-# Needs: $server_bin, $repo, $model, $work; BENCH_SERVER_SETS (extra overrides for every server).
+# Needs: $server_bin, $repo, $model, $work; BENCH_SERVER_SETS (extra overrides for every server),
+# VERIFACE_CONFIG (another configuration file, e.g. the one an older binary knows).
 server_pid=""
 
 start_server() {
@@ -12,7 +13,7 @@ start_server() {
   rm -f "$work/ready.json" "$work/gallery.db"*
   local sets=(--set server.listen=127.0.0.1:0 --set metrics.listen=127.0.0.1:0 --set "server.ready_file=$work/ready.json")
   for s in ${BENCH_SERVER_SETS:-} "$@"; do sets+=(--set "$s"); done
-  "$server_bin" --config "$repo/config/veriface.yaml" --model "$model" --gallery "$work/gallery.db" "${sets[@]}" \
+  "$server_bin" --config "${VERIFACE_CONFIG:-$repo/config/veriface.yaml}" --model "$model" --gallery "$work/gallery.db" "${sets[@]}" \
     >"$work/server-$name.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1200); do

@@ -29,7 +29,7 @@ PixelBudget::~PixelBudget() {
 absl::StatusOr<PixelBudget::Reservation> PixelBudget::Reserve(int64_t pixels, const std::string& what) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (max_pixels_ > 0 && pixels > max_pixels_) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " needs ", Mpx(pixels), " decoded, more than the ",
+    return absl::InvalidArgumentError(absl::StrCat(what, " would need ", Mpx(pixels), " decoded, more than the ",
                                                    Mpx(max_pixels_),
                                                    " the server holds for all calls at once "
                                                    "(limits.max_inflight_pixels): send fewer or smaller images"));
@@ -37,7 +37,7 @@ absl::StatusOr<PixelBudget::Reservation> PixelBudget::Reserve(int64_t pixels, co
   if (max_pixels_ > 0 && in_use_ + pixels > max_pixels_) {
     return absl::ResourceExhaustedError(absl::StrCat("the server is holding ", Mpx(in_use_), " of decoded images of ",
                                                      Mpx(max_pixels_), " (limits.max_inflight_pixels); ", what,
-                                                     " needs ", Mpx(pixels), " more: retry shortly"));
+                                                     " would need ", Mpx(pixels), " more: retry shortly"));
   }
   in_use_ += pixels;
   return Reservation(this, pixels);

@@ -352,7 +352,7 @@ TEST_F(FaceServiceTest, DecodedPixelsInFlightAreBounded) {
   // A request that alone needs more than the whole budget is the caller's to change, not to retry.
   const auto too_much = service_->Verify({ImageSide(red), ImageSide(red), {}}, {});
   EXPECT_EQ(too_much.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(too_much.status().message(), HasSubstr("this request's 2 images needs"));
+  EXPECT_THAT(too_much.status().message(), HasSubstr("this request's 2 images would need"));
 }
 
 TEST_F(FaceServiceTest, LargeImagesAreSearchedOnASmallerCopyAndAnsweredAtFullSize) {

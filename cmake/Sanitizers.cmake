@@ -1,0 +1,19 @@
+# VERIFACE_SANITIZE: build everything with AddressSanitizer + UndefinedBehaviorSanitizer ("address") or
+# ThreadSanitizer ("thread"), for the suites named in CMakePresets.json. The LibTorch, gRPC and OpenCV
+# libraries themselves are not instrumented: ASan still sees their heap through the interposed malloc,
+# and TSan sees only the synchronisation this project's code does. The asan test preset turns leak
+# detection off: gRPC's and LibTorch's process-wide singletons are never freed, by design, and would be
+# reported at every exit; a leak of ours shows instead as growth in bench/server/memory_burst.sh.
+set(VERIFACE_SANITIZE "" CACHE STRING "Sanitizer build: empty, address (ASan+UBSan) or thread (TSan)")
+set_property(CACHE VERIFACE_SANITIZE PROPERTY STRINGS "" address thread)
+if(VERIFACE_SANITIZE STREQUAL "address")
+  set(sanitize_flags -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+elseif(VERIFACE_SANITIZE STREQUAL "thread")
+  set(sanitize_flags -fsanitize=thread -fno-omit-frame-pointer)
+elseif(NOT VERIFACE_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "VERIFACE_SANITIZE='${VERIFACE_SANITIZE}': use address, thread or nothing")
+endif()
+if(sanitize_flags)
+  add_compile_options(${sanitize_flags})
+  add_link_options(${sanitize_flags})
+endif()
