@@ -10,14 +10,10 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2" repeats="${3:-3}"
-server_bin="${VERIFACE_SERVER_BIN:-$build/server/veriface-server}"
-client_bin="$build/client/veriface"
-model="${VERIFACE_MODEL_DIR:-$repo/models/default}"
 photos="$repo/../shared/data/group-photos"
-work="$(mktemp -d)"
 # shellcheck source=bench/server/server_control.sh
 source "$repo/bench/server/server_control.sh"
-trap 'stop_server; rm -rf "$work"' EXIT
+bench_workspace "$build"
 
 /usr/bin/python3 - "$photos" "$work" <<'PY'
 import glob, os, sys
@@ -38,7 +34,7 @@ embed() {
   faces=$("$client_bin" --server "127.0.0.1:$port" --timeout 600 --json embed --no-embeddings "$1" |
     /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin).get("faces", [])))')
   t1=$(date +%s.%N)
-  echo "$(echo "$t1 - $t0" | bc -l) $faces"
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}') $faces"
 }
 median_seconds() {  # image -> "median_seconds faces"
   local runs=() faces=0
@@ -64,7 +60,7 @@ variant() {  # name, then --set overrides
   done
   stop_server
   echo "{\"variant\": \"$name\", \"overrides\": \"$*\", \"blank_5000x5000_s\": $blank_s," \
-    "\"photo_1920x1280_s\": $photo_s, \"photo_faces\": $photo_faces, \"blank_over_photo\": $(echo "$blank_s / $photo_s" | bc -l)," \
+    "\"photo_1920x1280_s\": $photo_s, \"photo_faces\": $photo_faces, \"blank_over_photo\": $(awk -v a="$blank_s" -v b="$photo_s" 'BEGIN {print a / b}')," \
     "\"enlarged_x3_faces\": {$(IFS=,; echo "${faces[*]}")}, \"enlarged_x3_faces_total\": $total}"
 }
 

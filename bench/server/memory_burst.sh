@@ -11,14 +11,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2"
 shift 2
-server_bin="${VERIFACE_SERVER_BIN:-$build/server/veriface-server}"
-client_bin="$build/client/veriface"
-model="${VERIFACE_MODEL_DIR:-$repo/models/default}"
 photos="$repo/../shared/data/group-photos"
-work="$(mktemp -d)"
 # shellcheck source=bench/server/server_control.sh
 source "$repo/bench/server/server_control.sh"
-trap 'stop_server; rm -rf "$work"' EXIT
+bench_workspace "$build"
 
 # A smooth 5900x5900 image: a gradient compresses to a few MB of PNG, under limits.max_image_bytes.
 /usr/bin/python3 - "$work/large.png" <<'PY'
