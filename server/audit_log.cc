@@ -27,6 +27,13 @@ absl::StatusOr<int> OpenForAppend(const std::string& path) {
 
 }  // namespace
 
+absl::StatusOr<AuditSink> ParseAuditSink(const std::string& name) {
+  if (name == "log") return AuditSink::kLog;
+  if (name == "file") return AuditSink::kFile;
+  if (name == "none") return AuditSink::kNone;
+  return absl::InvalidArgumentError(absl::StrCat("audit.sink '", name, "' is not one of log, file, none"));
+}
+
 std::string AuditLine(const AuditEvent& event, const std::string& time) {
   nlohmann::json j = {{"time", time},       {"method", event.method},   {"key", event.key_name},
                       {"peer", event.peer}, {"gallery", event.gallery}, {"code", StatusCodeName(event.code)}};
@@ -39,12 +46,9 @@ std::string AuditLine(const AuditEvent& event, const std::string& time) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& sink, const std::string& path) {
-  if (sink != "log" && sink != "file" && sink != "none") {
-    return absl::InvalidArgumentError(absl::StrCat("audit.sink '", sink, "' is not one of log, file, none"));
-  }
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditSink sink, const std::string& path) {
   auto log = std::make_unique<AuditLog>(Token{}, sink, path);
-  if (sink == "file") {
+  if (sink == AuditSink::kFile) {
     auto fd = OpenForAppend(path);
     if (!fd.ok()) return fd.status();
     log->fd_ = *fd;
@@ -57,9 +61,9 @@ AuditLog::~AuditLog() {
 }
 
 void AuditLog::Record(const AuditEvent& event) {
-  if (sink_ == "none") return;
+  if (sink_ == AuditSink::kNone) return;
   const std::string line = AuditLine(event, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()));
-  if (sink_ == "log") {
+  if (sink_ == AuditSink::kLog) {
     spdlog::info("audit {}", line);
     return;
   }
@@ -74,7 +78,7 @@ void AuditLog::Record(const AuditEvent& event) {
 }
 
 absl::Status AuditLog::Reopen() {
-  if (sink_ != "file") return absl::OkStatus();
+  if (sink_ != AuditSink::kFile) return absl::OkStatus();
   auto fd = OpenForAppend(path_);
   if (!fd.ok()) return fd.status();
   std::lock_guard<std::mutex> lock(mutex_);

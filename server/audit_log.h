@@ -34,6 +34,11 @@ struct AuditEvent {
   std::string error;  // the status message when not OK
 };
 
+enum class AuditSink { kLog, kFile, kNone };
+
+// "log", "file" or "none" (audit.sink); INVALID_ARGUMENT naming the three otherwise.
+absl::StatusOr<AuditSink> ParseAuditSink(const std::string& name);
+
 // One event as its JSON line (no newline); `time` is RFC 3339 in UTC.
 std::string AuditLine(const AuditEvent& event, const std::string& time);
 
@@ -41,8 +46,8 @@ class AuditLog {
   struct Token {};  // only Open makes an AuditLog
 
  public:
-  // INVALID_ARGUMENT for an unknown sink; the file's error when it cannot be opened for appending.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& sink, const std::string& path);
+  // `path` is the file sink's; the error names it when it cannot be opened for appending.
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(AuditSink sink, const std::string& path);
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
@@ -52,10 +57,10 @@ class AuditLog {
   // For the file sink: opens the path again (after a log rotation moved the old file away).
   absl::Status Reopen();
 
-  AuditLog(Token, std::string sink, std::string path) : sink_(std::move(sink)), path_(std::move(path)) {}
+  AuditLog(Token, AuditSink sink, std::string path) : sink_(sink), path_(std::move(path)) {}
 
  private:
-  const std::string sink_;
+  const AuditSink sink_;
   const std::string path_;
   std::mutex mutex_;
   int fd_ = -1;  // the file sink's descriptor, guarded by mutex_

@@ -15,6 +15,7 @@
 #include "core/common/status_macros.h"
 #include "core/quality/face_quality.h"
 #include "core/serving/operating_point.h"
+#include "server/audit_log.h"
 
 namespace veriface::server {
 namespace {
@@ -401,10 +402,8 @@ absl::Status Validate(const ServerConfig& c) {
   if (c.rate_limit.burst > 0 && c.rate_limit.burst < 1) {
     return absl::InvalidArgumentError("rate_limits.burst must be 0 (as many as per_second) or at least 1 call");
   }
-  if (c.audit_sink != "log" && c.audit_sink != "file" && c.audit_sink != "none") {
-    return absl::InvalidArgumentError(absl::StrCat("audit.sink '", c.audit_sink, "' is not one of log, file, none"));
-  }
-  if ((c.audit_sink == "file") != !c.audit_file.empty()) {
+  VF_ASSIGN_OR_RETURN(const AuditSink sink, ParseAuditSink(c.audit_sink));
+  if ((sink == AuditSink::kFile) != !c.audit_file.empty()) {
     return absl::InvalidArgumentError(c.audit_file.empty()
                                           ? "audit.sink \"file\" needs audit.file, the path to append to"
                                           : "audit.file is set but audit.sink is not \"file\"");

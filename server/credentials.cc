@@ -69,7 +69,7 @@ void WarnIfExpired(const std::string& key, const std::string& path, const X509* 
   }
 }
 
-// The checked material of one Publish.
+// The checked material of one Reload.
 struct Material {
   std::string identity_pem;  // the private key, then the certificate chain
   std::string roots_pem;     // mtls only
@@ -155,7 +155,7 @@ TlsCertificates::~TlsCertificates() {
   }
 }
 
-absl::Status TlsCertificates::Publish() {
+absl::Status TlsCertificates::Reload() {
   VF_ASSIGN_OR_RETURN(const Material material, ReadMaterial(mode_, cert_file_, key_file_, client_ca_file_));
   std::lock_guard<std::mutex> lock(mutex_);
   VF_RETURN_IF_ERROR(Replace(&identity_fd_, material.identity_pem));
@@ -163,13 +163,11 @@ absl::Status TlsCertificates::Publish() {
   return absl::OkStatus();
 }
 
-absl::Status TlsCertificates::Reload() { return Publish(); }
-
 absl::StatusOr<std::shared_ptr<TlsCertificates>> TlsCertificates::Load(const ServerConfig& config) {
   auto certificates = std::make_shared<TlsCertificates>(Token{}, config);
-  VF_RETURN_IF_ERROR(certificates->Publish());
+  VF_RETURN_IF_ERROR(certificates->Reload());
   const bool mutual = config.tls_mode == "mtls";
-  // The watcher re-reads the in-memory files every second; they change only in Publish.
+  // The watcher re-reads the in-memory files every second; they change only in Reload.
   constexpr unsigned kRefreshSeconds = 1;
   const std::string identity = ProcPath(certificates->identity_fd_);
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(

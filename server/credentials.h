@@ -32,16 +32,14 @@ class TlsCertificates {
   TlsCertificates(const TlsCertificates&) = delete;
   TlsCertificates& operator=(const TlsCertificates&) = delete;
 
-  // Reads and checks the files again; new handshakes use them within a second (the watcher's period).
-  // On an error the certificates in use stay.
+  // Reads and checks the files (again) and publishes them to the watcher's files; new handshakes use them
+  // within a second (the watcher's period). On an error the certificates in use stay.
   absl::Status Reload();
   std::shared_ptr<grpc::ServerCredentials> credentials() const { return credentials_; }
 
  private:
-  absl::Status Publish();
-
   const std::string mode_, cert_file_, key_file_, client_ca_file_;
-  std::mutex mutex_;      // one Publish at a time
+  std::mutex mutex_;      // one Reload at a time
   int identity_fd_ = -1;  // the key and its chain, in one file, so that one dup2 swaps both at once
   int roots_fd_ = -1;     // mtls: the client CA certificates
   std::shared_ptr<grpc::ServerCredentials> credentials_;

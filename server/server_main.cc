@@ -123,7 +123,7 @@ int Run(const ServerConfig& config) {
     return 1;
   }
   const auto guard = std::make_shared<SwappableGuard>(*first_guard);
-  auto audit = AuditLog::Open(config.audit_sink, config.audit_file);
+  auto audit = AuditLog::Open(*ParseAuditSink(config.audit_sink), config.audit_file);  // checked with the config
   if (!audit.ok()) {
     spdlog::critical("{}", std::string(audit.status().message()));
     return 1;
