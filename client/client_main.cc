@@ -754,6 +754,9 @@ int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_ima
   if (g.json) {
     json out{{"mix", options.mix},
              {"concurrency", report->concurrency},
+             {"offered_rate_per_s", report->offered_rate},
+             {"deadline_s", options.deadline_seconds},
+             {"skipped", report->skipped},
              {"images", images.size()},
              {"elapsed_s", report->elapsed_seconds},
              {"calls", report->calls},
@@ -765,6 +768,10 @@ int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_ima
     for (const auto& [name, s] : report->by_rpc) out["by_rpc"][name] = summary_json(s);
     std::cout << out.dump(2) << "\n";
   } else {
+    if (report->offered_rate > 0) {
+      std::cout << absl::StrFormat("open loop: %.2f calls/s offered, at most %d in flight, %d arrivals skipped\n",
+                                   report->offered_rate, report->concurrency, report->skipped);
+    }
     std::cout << absl::StrFormat("%d calls in %.2f s at concurrency %d over %zu images: %d ok, %.2f calls/s\n",
                                  report->calls, report->elapsed_seconds, report->concurrency, images.size(), report->ok,
                                  report->throughput);
@@ -941,8 +948,16 @@ int Main(int argc, char** argv) {
   size_t max_images = 200;
   auto* load = app.add_subcommand("load", "Load generator: throughput and latency percentiles");
   load->add_option("images", paths, "Image files or folders to send (searched recursively)")->required();
-  load->add_option("--mix", mix, "RPC mix, e.g. verify=3,identify=1,embed=1,enroll=1 (enroll adds an identity per call)")->capture_default_str();
-  load->add_option("-c,--concurrency", load_options.concurrency, "Calls in flight")->capture_default_str();
+  load->add_option("--mix", mix,
+                   "RPC mix, e.g. verify=3,identify=1,embed=1,enroll=1,delete=1,list=1 (enroll adds an identity per "
+                   "call, delete removes the oldest one this run added)")
+      ->capture_default_str();
+  load->add_option("-c,--concurrency", load_options.concurrency,
+                   "Calls in flight (closed loop); with --rate, the most in flight")
+      ->capture_default_str();
+  load->add_option("--rate", load_options.rate,
+                   "Open loop: offer this many calls per second (Poisson arrivals) whatever the server does");
+  load->add_option("--deadline", load_options.deadline_seconds, "Each call's deadline in seconds (default: none)");
   load->add_option("-n,--count", load_options.count, "Calls in all");
   load->add_option("-d,--duration", load_options.duration_seconds, "Seconds to run (when no --count)");
   load->add_option("--warmup", load_options.warmup, "Unmeasured calls first")->capture_default_str();

@@ -5,9 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <numeric>
+#include <optional>
+#include <random>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,53 +24,128 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The RPCs a mix may name, in the order reports list them.
+constexpr std::array<absl::string_view, 6> kRpcs = {"verify", "identify", "embed", "enroll", "delete", "list"};
+
+int RpcIndex(absl::string_view name) {
+  return static_cast<int>(std::find(kRpcs.begin(), kRpcs.end(), name) - kRpcs.begin());
+}
+
 struct Sample {
-  int rpc = 0;  // index into the mix's names
+  int rpc = 0;  // index into kRpcs: the RPC actually made
   double ms = 0;
   grpc::StatusCode code = grpc::StatusCode::OK;
 };
 
-// The RPCs a mix may name.
-constexpr std::array<absl::string_view, 4> kRpcs = {"verify", "identify", "embed", "enroll"};
+// What the calls of one run share: a token that keeps this run's identities (and request ids) apart from
+// an earlier run's, and the identities enrolled and not yet taken by a delete, oldest first.
+class RunState {
+ public:
+  RunState() : token_(absl::StrCat(absl::Hex(std::chrono::system_clock::now().time_since_epoch().count()))) {}
 
-grpc::Status Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection, const LoadOptions& options,
-                  const std::string& run_token, const std::string& rpc, const std::vector<std::string>& images,
-                  int64_t i) {
+  std::string Identity(int64_t i) const { return absl::StrCat("load-", token_, "-", i); }
+  void Enrolled(std::string identity) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    enrolled_.push_back(std::move(identity));
+  }
+  std::optional<std::string> TakeOldest() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (enrolled_.empty()) return std::nullopt;
+    std::string identity = std::move(enrolled_.front());
+    enrolled_.pop_front();
+    return identity;
+  }
+
+ private:
+  const std::string token_;
+  std::mutex mutex_;
+  std::deque<std::string> enrolled_;
+};
+
+// Makes call `i` as RPC `rpc` (an index into kRpcs) and says which RPC it made: a delete with nothing
+// left to delete lists instead.
+std::pair<int, grpc::Status> Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection,
+                                  const LoadOptions& options, RunState& state, int rpc,
+                                  const std::vector<std::string>& images, int64_t i) {
   grpc::ClientContext context;
   PrepareContext(connection, context);
+  if (options.deadline_seconds > 0) {
+    context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(options.deadline_seconds)));
+  }
   const std::string& image = images[static_cast<size_t>(i) % images.size()];
-  if (rpc == "verify") {
+  const absl::string_view name = kRpcs[static_cast<size_t>(rpc)];
+  if (name == "verify") {
     v1::VerifyRequest request;
     request.mutable_a()->set_image(image);
     request.mutable_b()->set_image(images[static_cast<size_t>(i + 1) % images.size()]);
     v1::VerifyResponse response;
-    return stub.Verify(&context, request, &response);
+    return {rpc, stub.Verify(&context, request, &response)};
   }
-  if (rpc == "identify") {
+  if (name == "identify") {
     v1::IdentifyRequest request;
     request.set_image(image);
     request.set_gallery(options.gallery);
     v1::IdentifyResponse response;
-    return stub.Identify(&context, request, &response);
+    return {rpc, stub.Identify(&context, request, &response)};
   }
-  if (rpc == "enroll") {
+  if (name == "enroll") {
     // A new identity per call, so that the gallery grows as it would under real enrolment; any face
     // quality is accepted, since the load measures capacity, not the photos.
     v1::EnrollRequest request;
-    request.set_identity_id(absl::StrCat("load-", run_token, "-", i));
+    request.set_identity_id(state.Identity(i));
     request.set_request_id(request.identity_id());
     request.add_images(image);
     request.set_face_selection(v1::FACE_SELECTION_LARGEST);
     request.set_min_quality(v1::QUALITY_LEVEL_LOW);
     request.set_gallery(options.gallery);
     v1::EnrollResponse response;
-    return stub.Enroll(&context, request, &response);
+    grpc::Status status = stub.Enroll(&context, request, &response);
+    if (status.ok()) state.Enrolled(request.identity_id());
+    return {rpc, std::move(status)};
+  }
+  if (name == "delete") {
+    if (std::optional<std::string> identity = state.TakeOldest()) {
+      v1::DeleteIdentityRequest request;
+      request.set_identity_id(*std::move(identity));
+      request.set_request_id(absl::StrCat("delete-", request.identity_id()));
+      request.set_gallery(options.gallery);
+      v1::DeleteIdentityResponse response;
+      return {rpc, stub.DeleteIdentity(&context, request, &response)};
+    }
+    return Call(stub, connection, options, state, RpcIndex("list"), images, i);
+  }
+  if (name == "list") {
+    v1::ListIdentitiesRequest request;
+    request.set_page_size(100);
+    request.set_gallery(options.gallery);
+    v1::ListIdentitiesResponse response;
+    return {rpc, stub.ListIdentities(&context, request, &response)};
   }
   v1::EmbedRequest request;
   request.set_image(image);
   v1::EmbedResponse response;
-  return stub.Embed(&context, request, &response);
+  return {rpc, stub.Embed(&context, request, &response)};
 }
+
+// Samples from every sender thread.
+class Recorder {
+ public:
+  void Record(int rpc, Clock::time_point since, const grpc::Status& status) {
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+    std::lock_guard<std::mutex> lock(mutex_);
+    samples_.push_back(Sample{rpc, ms, status.error_code()});
+    if (!status.ok()) examples_.emplace(Describe(grpc::Status(status.error_code(), "")), status.error_message());
+  }
+  std::vector<Sample> TakeSamples() { return std::move(samples_); }
+  std::map<std::string, std::string> TakeExamples() { return std::move(examples_); }
+
+ private:
+  std::mutex mutex_;
+  std::vector<Sample> samples_;
+  std::map<std::string, std::string> examples_;
+};
 
 LatencySummary Summarize(std::vector<double> ms) {
   LatencySummary s;
@@ -77,11 +157,6 @@ LatencySummary Summarize(std::vector<double> ms) {
   s.p99_ms = Percentile(ms, 99);
   s.max_ms = ms.back();
   return s;
-}
-
-std::string CodeName(grpc::StatusCode code) {
-  const std::string described = Describe(grpc::Status(code, ""));
-  return described;
 }
 
 }  // namespace
@@ -112,6 +187,55 @@ double Percentile(std::vector<double>& values, double p) {
   return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
 }
 
+namespace {
+
+// Arrivals of an open-loop run: each is handed to an idle sender, or skipped when none is idle.
+class Arrivals {
+ public:
+  struct Arrival {
+    int64_t i;
+    Clock::time_point at;
+  };
+  explicit Arrivals(int senders) : idle_(senders) {}
+
+  // False when every sender is busy (the arrival is not sent).
+  bool Offer(Arrival arrival) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (idle_ == 0) return false;
+    --idle_;
+    queue_.push_back(arrival);
+    ready_.notify_one();
+    return true;
+  }
+  // The next arrival for a sender; none once Close has been called and the queue is empty.
+  std::optional<Arrival> Next() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [this] { return closed_ || !queue_.empty(); });
+    if (queue_.empty()) return std::nullopt;
+    const Arrival a = queue_.front();
+    queue_.pop_front();
+    return a;
+  }
+  void Done() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++idle_;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    ready_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Arrival> queue_;
+  int idle_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
 absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const LoadOptions& options,
                                    const std::vector<std::string>& images) {
   if (images.empty()) return absl::InvalidArgumentError("no images to send");
@@ -119,76 +243,96 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
   if (options.count <= 0 && options.duration_seconds <= 0) {
     return absl::InvalidArgumentError("give a count or a duration");
   }
+  if (options.rate < 0 || options.deadline_seconds < 0) {
+    return absl::InvalidArgumentError("the rate and the deadline cannot be negative");
+  }
   // The mix as a repeating schedule: call i runs schedule[i % size].
-  std::vector<std::string> names;
   std::vector<int> schedule;
   for (const auto& [name, weight] : options.mix) {
-    for (int w = 0; w < weight; ++w) schedule.push_back(static_cast<int>(names.size()));
-    names.push_back(name);
+    for (int w = 0; w < weight; ++w) schedule.push_back(RpcIndex(name));
   }
+  const auto rpc_of = [&schedule](int64_t i) { return schedule[static_cast<size_t>(i) % schedule.size()]; };
   auto channel = MakeChannel(connection);
-  // Distinguishes this run's enrolled identities (and their request ids) from an earlier run's.
-  const std::string run_token = absl::StrCat(absl::Hex(std::chrono::system_clock::now().time_since_epoch().count()));
+  RunState state;
 
   for (int64_t i = 0; i < options.warmup; ++i) {
     auto stub = v1::Veriface::NewStub(channel);
-    Call(*stub, connection, options, run_token,
-         names[static_cast<size_t>(schedule[static_cast<size_t>(i) % schedule.size()])], images, i);
+    Call(*stub, connection, options, state, rpc_of(i), images, i);
   }
 
-  std::atomic<int64_t> next{0};
-  std::mutex mutex;
-  std::vector<Sample> samples;
-  std::map<std::string, std::string> examples;
+  Recorder recorder;
+  std::atomic<int64_t> skipped{0};
   const Clock::time_point start = Clock::now();
   const Clock::time_point stop_at = options.count > 0
                                         ? Clock::time_point::max()
                                         : start + std::chrono::duration_cast<Clock::duration>(
                                                       std::chrono::duration<double>(options.duration_seconds));
+  const auto finished = [&](int64_t i) { return options.count > 0 ? i >= options.count : Clock::now() >= stop_at; };
   std::vector<std::thread> threads;
-  for (int t = 0; t < options.concurrency; ++t) {
-    threads.emplace_back([&] {
-      auto stub = v1::Veriface::NewStub(channel);
-      std::vector<Sample> local;
-      std::map<std::string, std::string> local_examples;
-      while (true) {
-        const int64_t i = next.fetch_add(1);
-        if (options.count > 0 ? i >= options.count : Clock::now() >= stop_at) break;
-        const int rpc = schedule[static_cast<size_t>(i) % schedule.size()];
-        const Clock::time_point t0 = Clock::now();
-        const grpc::Status status =
-            Call(*stub, connection, options, run_token, names[static_cast<size_t>(rpc)], images, i);
-        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-        local.push_back(Sample{rpc, ms, status.error_code()});
-        if (!status.ok()) local_examples.emplace(CodeName(status.error_code()), status.error_message());
-      }
-      std::lock_guard<std::mutex> lock(mutex);
-      samples.insert(samples.end(), local.begin(), local.end());
-      examples.insert(local_examples.begin(), local_examples.end());
-    });
+  if (options.rate <= 0) {
+    std::atomic<int64_t> next{0};
+    for (int t = 0; t < options.concurrency; ++t) {
+      threads.emplace_back([&] {
+        auto stub = v1::Veriface::NewStub(channel);
+        for (int64_t i = next.fetch_add(1); !finished(i); i = next.fetch_add(1)) {
+          const Clock::time_point t0 = Clock::now();
+          const auto [rpc, status] = Call(*stub, connection, options, state, rpc_of(i), images, i);
+          recorder.Record(rpc, t0, status);
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  } else {
+    Arrivals arrivals(options.concurrency);
+    for (int t = 0; t < options.concurrency; ++t) {
+      threads.emplace_back([&] {
+        auto stub = v1::Veriface::NewStub(channel);
+        while (const std::optional<Arrivals::Arrival> a = arrivals.Next()) {
+          const auto [rpc, status] = Call(*stub, connection, options, state, rpc_of(a->i), images, a->i);
+          recorder.Record(rpc, a->at, status);
+          arrivals.Done();
+        }
+      });
+    }
+    // Seeded, so that two runs at one rate offer the same arrivals.
+    std::mt19937_64 random(42);
+    std::exponential_distribution<double> gap(options.rate);
+    Clock::time_point at = start;
+    for (int64_t i = 0;; ++i) {
+      at += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap(random)));
+      std::this_thread::sleep_until(at);
+      if (finished(i)) break;
+      if (!arrivals.Offer({i, at})) ++skipped;
+    }
+    arrivals.Close();
+    for (std::thread& t : threads) t.join();
   }
-  for (std::thread& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
 
   LoadReport report;
   report.concurrency = options.concurrency;
+  report.offered_rate = options.rate;
+  report.skipped = skipped;
   report.elapsed_seconds = elapsed;
+  const std::vector<Sample> samples = recorder.TakeSamples();
   report.calls = static_cast<int64_t>(samples.size());
   std::vector<double> all;
-  std::vector<std::vector<double>> per_rpc(names.size());
+  std::vector<std::vector<double>> per_rpc(kRpcs.size());
   for (const Sample& s : samples) {
     all.push_back(s.ms);
     per_rpc[static_cast<size_t>(s.rpc)].push_back(s.ms);
     if (s.code == grpc::StatusCode::OK) {
       ++report.ok;
     } else {
-      ++report.errors[CodeName(s.code)];
+      ++report.errors[Describe(grpc::Status(s.code, ""))];
     }
   }
-  report.error_examples = std::move(examples);
+  report.error_examples = recorder.TakeExamples();
   report.throughput = elapsed > 0 ? static_cast<double>(report.ok) / elapsed : 0;
   report.latency = Summarize(std::move(all));
-  for (size_t r = 0; r < names.size(); ++r) report.by_rpc[names[r]] = Summarize(std::move(per_rpc[r]));
+  for (size_t r = 0; r < kRpcs.size(); ++r) {
+    if (!per_rpc[r].empty()) report.by_rpc[std::string(kRpcs[r])] = Summarize(std::move(per_rpc[r]));
+  }
   return report;
 }
 

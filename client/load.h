@@ -1,7 +1,12 @@
 #pragma once
-// `veriface load`: a closed-loop load generator. `concurrency` threads each send one call at a time,
-// until `count` calls in all or `duration_seconds` have passed, with RPCs drawn by a weighted mix, and
-// the report gives throughput and latency percentiles.
+// `veriface load`: a load generator, until `count` calls in all or `duration_seconds` have passed, with
+// RPCs drawn by a weighted mix; the report gives throughput and latency percentiles.
+//
+// Closed loop (rate 0): `concurrency` threads each send one call at a time, so the offered load falls
+// as the server slows. Open loop (rate > 0): calls arrive at `rate` per second (Poisson arrivals,
+// seeded) whatever the server does, as independent clients would send them; latency is measured from
+// each call's arrival, so that time spent waiting for a free sender counts; an arrival that finds all
+// `concurrency` senders busy is not sent and counts as skipped.
 
 #include <cstdint>
 #include <map>
@@ -14,8 +19,12 @@
 namespace veriface::client {
 
 struct LoadOptions {
-  std::map<std::string, int> mix{{"verify", 1}};  // "verify", "identify", "embed", "enroll" -> weight
-  int concurrency = 1;
+  // "verify", "identify", "embed", "enroll", "delete", "list" -> weight. A delete removes the oldest
+  // identity this run enrolled that no delete has taken yet; with none, it lists instead (counted as a list).
+  std::map<std::string, int> mix{{"verify", 1}};
+  int concurrency = 1;          // closed loop: calls in flight; open loop: most calls in flight
+  double rate = 0;              // calls per second offered (open loop); 0: closed loop
+  double deadline_seconds = 0;  // each call's deadline; 0: none
   int64_t count = 0;            // calls in all; 0: run for duration_seconds
   double duration_seconds = 0;  // used when count is 0
   int64_t warmup = 0;           // calls made (and not measured) before the run
@@ -32,6 +41,8 @@ struct LatencySummary {
 
 struct LoadReport {
   int concurrency = 0;
+  double offered_rate = 0;  // open loop; 0 for closed loop
+  int64_t skipped = 0;      // open-loop arrivals not sent: every sender was busy
   double elapsed_seconds = 0;
   int64_t calls = 0;
   int64_t ok = 0;
@@ -43,7 +54,8 @@ struct LoadReport {
 };
 
 // `images` holds encoded images; Verify compares consecutive ones, Identify and Embed send one each,
-// Enroll makes a new identity of one (its largest face, at any quality) per call.
+// Enroll makes a new identity of one (its largest face, at any quality) per call, List asks for a page of
+// 100.
 absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const LoadOptions& options,
                                    const std::vector<std::string>& images);
 

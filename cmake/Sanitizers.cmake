@@ -17,3 +17,14 @@ if(sanitize_flags)
   add_compile_options(${sanitize_flags})
   add_link_options(${sanitize_flags})
 endif()
+
+# VERIFACE_FUZZ: a libFuzzer build (clang only) of the targets in fuzz/. Everything is compiled with the
+# fuzzer's coverage instrumentation so that it can steer by the code under test, not only by the harness;
+# the fuzz preset adds ASan and UBSan through VERIFACE_SANITIZE.
+option(VERIFACE_FUZZ "Build fuzz/ as libFuzzer binaries (needs clang)" OFF)
+if(VERIFACE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "VERIFACE_FUZZ needs clang (libFuzzer), not ${CMAKE_CXX_COMPILER_ID}: use the fuzz preset")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

@@ -39,6 +39,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libsqlite3-dev libcli11-dev
   libpq-dev postgresql-15 libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev libomp-dev  # the fuzz build (libFuzzer, sanitizer runtimes; LibTorch asks for OpenMP)
   python3 python3-grpcio python3-protobuf python3-yaml prometheus docker-compose curl unzip
 )
 

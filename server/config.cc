@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/common/file_util.h"
 #include "core/common/status_macros.h"
 #include "core/quality/face_quality.h"
 #include "core/serving/operating_point.h"
@@ -251,6 +252,14 @@ absl::Status Apply(const Schema& schema, const std::string& name, const YAML::No
 }
 
 // Applies every leaf of a YAML map, naming each by its dotted path.
+absl::StatusOr<YAML::Node> ParseYaml(std::string_view text, const std::string& where) {
+  try {
+    return YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": not valid YAML: ", e.what()));
+  }
+}
+
 absl::Status ApplyTree(const Schema& schema, const YAML::Node& node, const std::string& prefix,
                        const std::string& where) {
   if (!node.IsMap()) {
@@ -259,7 +268,12 @@ absl::Status ApplyTree(const Schema& schema, const YAML::Node& node, const std::
     return Apply(schema, prefix, node, where);
   }
   for (const auto& item : node) {
-    const std::string name = absl::StrCat(prefix, prefix.empty() ? "" : ".", item.first.as<std::string>());
+    // YAML allows any node as a key ("? [a, b]: 1"); a configuration key is always a plain word.
+    if (!item.first.IsScalar()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": a key under '", prefix.empty() ? "(top)" : prefix, "' is not a plain name"));
+    }
+    const std::string name = absl::StrCat(prefix, prefix.empty() ? "" : ".", item.first.Scalar());
     if (item.second.IsMap()) {
       if (schema.Find(name) != nullptr) return Apply(schema, name, item.second, where);
       VF_RETURN_IF_ERROR(ApplyTree(schema, item.second, name, where));
@@ -434,18 +448,22 @@ absl::Status Validate(const ServerConfig& c) {
 
 absl::StatusOr<ServerConfig> LoadConfig(const std::string& path,
                                         const std::vector<std::pair<std::string, std::string>>& overrides) {
+  if (path.empty()) return ParseConfig("", "", overrides);
+  const auto text = ReadFileToString(path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read configuration file '", path, "': ", text.status().message()));
+  }
+  return ParseConfig(*text, path, overrides);
+}
+
+absl::StatusOr<ServerConfig> ParseConfig(std::string_view yaml, const std::string& where,
+                                         const std::vector<std::pair<std::string, std::string>>& overrides) {
   ServerConfig config;
   const Schema schema(config);
-  if (!path.empty()) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(path);
-    } catch (const YAML::BadFile&) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot read configuration file '", path, "'"));
-    } catch (const YAML::Exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": not valid YAML: ", e.what()));
-    }
-    VF_RETURN_IF_ERROR(ApplyTree(schema, root, "", path));
+  if (!where.empty()) {
+    VF_ASSIGN_OR_RETURN(const YAML::Node root, ParseYaml(yaml, where));
+    VF_RETURN_IF_ERROR(ApplyTree(schema, root, "", where));
   }
   for (const auto& [name, text] : overrides) {
     YAML::Node value;

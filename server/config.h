@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -98,6 +99,9 @@ struct ServerConfig {
 // "cuda:0") in order, then validates. Errors are INVALID_ARGUMENT naming the file, key and value.
 absl::StatusOr<ServerConfig> LoadConfig(const std::string& path,
                                         const std::vector<std::pair<std::string, std::string>>& overrides);
+// The same from a file's text; `where` names it in messages (empty: no file, defaults only).
+absl::StatusOr<ServerConfig> ParseConfig(std::string_view yaml, const std::string& where,
+                                         const std::vector<std::pair<std::string, std::string>>& overrides);
 
 // The effective configuration as YAML (for --print-config and the start-up log).
 std::string ConfigToYaml(const ServerConfig& config);

@@ -20,7 +20,7 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& 
     return absl::InvalidArgumentError(
         absl::StrCat(header.format, " header gives an empty image (", header.width, "x", header.height, ")"));
   }
-  if (header.width * header.height > limits.max_pixels) {
+  if (header.pixels() > limits.max_pixels) {
     return absl::ResourceExhaustedError(absl::StrCat(header.format, " image is ", header.width, "x", header.height,
                                                      " pixels; the limit is ", limits.max_pixels, " pixels"));
   }

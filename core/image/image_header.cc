@@ -1,6 +1,7 @@
 #include "core/image/image_header.h"
 
 #include <cctype>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -104,6 +105,12 @@ absl::StatusOr<ImageHeader> Webp(std::string_view b) {
 }
 
 }  // namespace
+
+int64_t ImageHeader::pixels() const {
+  if (width <= 0 || height <= 0) return 0;
+  if (width > std::numeric_limits<int64_t>::max() / height) return std::numeric_limits<int64_t>::max();
+  return width * height;
+}
 
 absl::StatusOr<ImageHeader> ReadImageHeader(std::string_view b) {
   if (b.empty()) return absl::InvalidArgumentError("empty image");

@@ -14,6 +14,9 @@ struct ImageHeader {
   std::string format;  // "jpeg", "png", "bmp", "pnm", "webp"
   int64_t width = 0;
   int64_t height = 0;
+
+  // width * height, saturating: a header may claim 2^32 x 2^32 pixels, whose product overflows int64.
+  int64_t pixels() const;
 };
 
 // INVALID_ARGUMENT for data that is not one of the formats above or whose header is cut short.

@@ -1,7 +1,10 @@
 #include "core/model/model_spec.h"
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +16,38 @@ namespace veriface {
 namespace {
 
 using nlohmann::json;
+
+// A JSON number as T, refused (rather than converted with undefined behaviour) when it is not a number,
+// is fractional where T is an integer, or lies outside T's range.
+template <typename T>
+absl::StatusOr<T> NumberAs(const json& v, const std::string& name) {
+  const auto refuse = [&](const char* why) {
+    return absl::InvalidArgumentError(absl::StrCat("model.json: '", name, "' is ", v.dump(), ": ", why));
+  };
+  if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) return refuse("expected an integer");
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())
+                               : (v.get<int64_t>() < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+                                  v.get<int64_t>() > static_cast<int64_t>(std::numeric_limits<T>::max()))) {
+      return refuse("out of range");
+    }
+    return v.get<T>();
+  } else {
+    if (!v.is_number()) return refuse("expected a number");
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || std::abs(d) > static_cast<double>(std::numeric_limits<T>::max())) {
+      return refuse("out of range");
+    }
+    return static_cast<T>(d);
+  }
+}
+
+// j[key] as T, or `fallback` when j has no such key.
+template <typename T>
+absl::StatusOr<T> NumberField(const json& j, const char* key, T fallback, const std::string& where) {
+  if (!j.contains(key)) return fallback;
+  return NumberAs<T>(j[key], absl::StrCat(where, key));
+}
 
 json ComponentToJson(const ComponentSpec& c) {
   return {{"arch", c.arch}, {"weights", c.weights}, {"params", c.params}};
@@ -78,7 +113,7 @@ json ModelSpec::ToJson() const {
 absl::StatusOr<ModelSpec> ModelSpec::FromJson(const json& j) {
   try {
     if (!j.is_object()) return absl::InvalidArgumentError("model.json: expected an object");
-    const int version = j.value("format_version", 0);
+    VF_ASSIGN_OR_RETURN(const int version, NumberField(j, "format_version", 0, ""));
     if (version != kFormatVersion) {
       return absl::FailedPreconditionError(
           absl::StrCat("model.json: format_version ", version, " is not the supported ", kFormatVersion));
@@ -92,12 +127,22 @@ absl::StatusOr<ModelSpec> ModelSpec::FromJson(const json& j) {
     VF_ASSIGN_OR_RETURN(s.head, ComponentFromJson(j.value("head", json()), "head"));
     const json defaults = j["detector"].value("defaults", json::object());
     DetectorOptions& d = s.detector_defaults;
-    d.min_face_size = defaults.value("min_face_size", d.min_face_size);
-    d.scale_factor = defaults.value("scale_factor", d.scale_factor);
-    d.max_scales = defaults.value("max_scales", d.max_scales);
-    d.score_thresholds = defaults.value("score_thresholds", d.score_thresholds);
+    const std::string in_defaults = "detector.defaults.";
+    VF_ASSIGN_OR_RETURN(d.min_face_size, NumberField(defaults, "min_face_size", d.min_face_size, in_defaults));
+    VF_ASSIGN_OR_RETURN(d.scale_factor, NumberField(defaults, "scale_factor", d.scale_factor, in_defaults));
+    VF_ASSIGN_OR_RETURN(d.max_scales, NumberField(defaults, "max_scales", d.max_scales, in_defaults));
+    if (defaults.contains("score_thresholds")) {
+      const json& t = defaults["score_thresholds"];
+      if (!t.is_array() || t.size() != d.score_thresholds.size()) {
+        return absl::InvalidArgumentError("model.json: 'detector.defaults.score_thresholds' must be 3 numbers");
+      }
+      for (size_t i = 0; i < d.score_thresholds.size(); ++i) {
+        VF_ASSIGN_OR_RETURN(d.score_thresholds[i],
+                            NumberAs<float>(t[i], absl::StrCat(in_defaults, "score_thresholds[", i, "]")));
+      }
+    }
     VF_RETURN_IF_ERROR(d.Validate());
-    s.embedding_dim = j.value("embedding_dim", s.embedding_dim);
+    VF_ASSIGN_OR_RETURN(s.embedding_dim, NumberField(j, "embedding_dim", s.embedding_dim, ""));
     if (j.value("similarity", "cosine") != "cosine") {
       return absl::InvalidArgumentError("model.json: only 'cosine' similarity is supported");
     }

@@ -293,7 +293,7 @@ absl::StatusOr<PixelBudget::Reservation> FaceService::ReservePixels(const std::v
   for (const std::string_view bytes : images) {
     const auto header = ReadImageHeader(bytes);
     if (!header.ok()) continue;
-    const int64_t area = header->width * header->height;
+    const int64_t area = header->pixels();
     if (area <= options_.limits.max_image_pixels) pixels += area;
   }
   return pixel_budget_->Reserve(pixels, what);

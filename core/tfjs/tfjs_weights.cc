@@ -74,6 +74,7 @@ absl::StatusOr<Entry> ParseEntry(const json& w, const std::string& where) {
 torch::Tensor Decode(const Entry& e, const char* bytes, int64_t count) {
   auto out = torch::empty({count}, torch::kFloat32);
   float* dst = out.data_ptr<float>();
+  if (count == 0) return out;  // an empty tensor may come from an empty shard, whose data() may be null
   if (e.stored_dtype == "float32") {
     std::memcpy(dst, bytes, static_cast<size_t>(count) * 4);
   } else if (e.stored_dtype == "int32") {
@@ -95,60 +96,89 @@ torch::Tensor Decode(const Entry& e, const char* bytes, int64_t count) {
   return out;
 }
 
+// A shard's name as the manifest gives it, refused unless it is a plain relative path.
+absl::StatusOr<std::string> ShardName(const json& p, const std::string& where) {
+  if (!p.is_string()) return absl::InvalidArgumentError(absl::StrCat(where, ": a shard path is not a string"));
+  std::string name = p.get<std::string>();
+  const std::filesystem::path path(name);
+  bool escapes = name.empty() || path.is_absolute() || path.has_root_name();
+  for (const auto& part : path) escapes = escapes || part == "..";
+  if (escapes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": shard path '", name, "' must be a file name relative to the manifest"));
+  }
+  return name;
+}
+
 }  // namespace
 
 absl::StatusOr<TfjsWeights> TfjsWeights::Read(const std::string& manifest_path) {
-  static_assert(sizeof(float) == 4, "float32 expected");
   VF_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(manifest_path));
-  json manifest;
-  try {
-    manifest = json::parse(text);
-  } catch (const json::exception& ex) {
-    return absl::InvalidArgumentError(absl::StrCat(manifest_path, ": not valid JSON: ", ex.what()));
-  }
-  if (!manifest.is_array()) {
-    return absl::InvalidArgumentError(absl::StrCat(manifest_path, ": expected a list of weight groups"));
-  }
   const std::filesystem::path folder = std::filesystem::path(manifest_path).parent_path();
+  return Parse(text, manifest_path,
+               [&folder](const std::string& shard) { return ReadFileToString((folder / shard).string()); });
+}
+
+absl::StatusOr<TfjsWeights> TfjsWeights::Parse(std::string_view manifest_text, const std::string& where,
+                                               const ShardReader& read_shard) {
+  static_assert(sizeof(float) == 4, "float32 expected");
+  const json manifest = json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(where, ": not valid JSON"));
+  if (!manifest.is_array()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": expected a list of weight groups"));
+  }
   TfjsWeights weights;
-  weights.manifest_path_ = manifest_path;
-  for (const json& group : manifest) {
-    if (!group.is_object() || !group.contains("paths") || !group.contains("weights") || !group["paths"].is_array() ||
-        !group["weights"].is_array()) {
-      return absl::InvalidArgumentError(absl::StrCat(manifest_path, ": a group lacks 'paths' or 'weights'"));
-    }
-    std::string buffer;
-    std::vector<std::string> shard_names;
-    for (const json& p : group["paths"]) {
-      const std::string shard = (folder / p.get<std::string>()).string();
-      VF_ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(shard));
-      buffer += bytes;
-      shard_names.push_back(p.get<std::string>());
-    }
-    const std::string shards = absl::StrJoin(shard_names, "+");
-    size_t offset = 0;
-    for (const json& w : group["weights"]) {
-      VF_ASSIGN_OR_RETURN(const Entry e, ParseEntry(w, manifest_path));
-      int64_t count = 1;
-      for (const int64_t d : e.shape) count *= d;
-      VF_ASSIGN_OR_RETURN(const size_t width, BytesPerValue(e.stored_dtype));
-      const size_t need = static_cast<size_t>(count) * width;
-      if (offset + need > buffer.size()) {
-        return absl::DataLossError(absl::StrCat("tensor '", e.name, "' needs bytes ", offset, "..", offset + need,
-                                                " but shards ", shards, " hold only ", buffer.size(),
-                                                " bytes: truncated or mismatched shard"));
+  weights.manifest_path_ = where;
+  // nlohmann throws type_error where a field has the wrong JSON type (a number for a dtype, say); every
+  // such fault is the manifest's, so it is answered as one.
+  try {
+    for (const json& group : manifest) {
+      if (!group.is_object() || !group.contains("paths") || !group.contains("weights") || !group["paths"].is_array() ||
+          !group["weights"].is_array()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": a group lacks 'paths' or 'weights'"));
       }
-      if (weights.tensors_.count(e.name) != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(manifest_path, ": tensor '", e.name, "' appears twice"));
+      std::string buffer;
+      std::vector<std::string> shard_names;
+      for (const json& p : group["paths"]) {
+        VF_ASSIGN_OR_RETURN(std::string name, ShardName(p, where));
+        VF_ASSIGN_OR_RETURN(const std::string bytes, read_shard(name));
+        buffer += bytes;
+        shard_names.push_back(std::move(name));
       }
-      weights.tensors_[e.name] = Decode(e, buffer.data() + offset, count).reshape(e.shape);
-      weights.names_.push_back(e.name);
-      offset += need;
+      const std::string shards = absl::StrJoin(shard_names, "+");
+      size_t offset = 0;
+      for (const json& w : group["weights"]) {
+        VF_ASSIGN_OR_RETURN(const Entry e, ParseEntry(w, where));
+        VF_ASSIGN_OR_RETURN(const size_t width, BytesPerValue(e.stored_dtype));
+        // Counted against what the shards hold as it grows, so that a shape like [2^40, 2^40] is refused
+        // instead of overflowing the product.
+        const size_t available = (buffer.size() - offset) / width;
+        size_t count = 1;
+        for (const int64_t d : e.shape) {
+          const auto dim = static_cast<size_t>(d);
+          count = (dim != 0 && count > available / dim) ? available + 1 : count * dim;
+        }
+        if (count > available) {
+          return absl::DataLossError(absl::StrCat("tensor '", e.name, "' of shape [", absl::StrJoin(e.shape, ","),
+                                                  "] needs more than the ", buffer.size() - offset,
+                                                  " bytes left at offset ", offset, " of shards ", shards,
+                                                  ", which hold ", buffer.size(), ": truncated or mismatched shard"));
+        }
+        if (weights.tensors_.count(e.name) != 0) {
+          return absl::InvalidArgumentError(absl::StrCat(where, ": tensor '", e.name, "' appears twice"));
+        }
+        weights.tensors_[e.name] = Decode(e, buffer.data() + offset, static_cast<int64_t>(count)).reshape(e.shape);
+        weights.names_.push_back(e.name);
+        offset += count * width;
+      }
+      if (offset != buffer.size()) {
+        return absl::DataLossError(absl::StrCat("shards ", shards, " hold ", buffer.size(),
+                                                " bytes but the manifest describes ", offset,
+                                                ": mismatched shard or manifest"));
+      }
     }
-    if (offset != buffer.size()) {
-      return absl::DataLossError(absl::StrCat("shards ", shards, " hold ", buffer.size(), " bytes but the manifest ",
-                                              "describes ", offset, ": mismatched shard or manifest"));
-    }
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", e.what()));
   }
   return weights;
 }

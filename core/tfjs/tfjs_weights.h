@@ -6,8 +6,10 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,7 +20,15 @@ namespace veriface {
 // (conv filters HWIO [kh, kw, in, out], dense weights [in, out]).
 class TfjsWeights {
  public:
+  // The bytes of the shard a manifest names (a file name relative to the manifest's folder).
+  using ShardReader = std::function<absl::StatusOr<std::string>(const std::string& shard_name)>;
+
+  // Reads the manifest at `manifest_path` and its shards from the same folder.
   static absl::StatusOr<TfjsWeights> Read(const std::string& manifest_path);
+  // The same from a manifest's text; `where` names it in messages. Shard names must be plain relative
+  // paths (no "..", not absolute), so that a manifest cannot make the reader open files elsewhere.
+  static absl::StatusOr<TfjsWeights> Parse(std::string_view manifest_text, const std::string& where,
+                                           const ShardReader& read_shard);
 
   // The tensor called `name`, checked against the shape the caller expects.
   absl::StatusOr<torch::Tensor> Get(const std::string& name, const std::vector<int64_t>& shape) const;

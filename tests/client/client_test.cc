@@ -41,6 +41,7 @@ TEST(ClientUnitTest, ParseMixReadsWeightsAndRefusesUnknownRpcs) {
   EXPECT_FALSE(client::ParseMix("verify=x").ok());
   EXPECT_THAT(std::string(client::ParseMix("enrol=1").status().message()), HasSubstr("enrol"));
   EXPECT_FALSE(client::ParseMix("embed=0").ok());
+  EXPECT_TRUE(client::ParseMix("delete=1,list=2").ok());
 }
 
 TEST(ClientUnitTest, PercentileIsNearestRank) {
@@ -362,6 +363,36 @@ TEST_F(ClientTest, LoadEnrolsANewIdentityPerEnrollCall) {
   for (const auto& identity : listed["identities"]) {
     EXPECT_THAT(identity["identity_id"].get<std::string>(), ::testing::StartsWith("load-"));
   }
+}
+
+// The mix's schedule runs in name order (delete, enroll, enroll, list): the first delete finds nothing of
+// this run's to delete and lists instead; the second deletes the oldest enrolment.
+TEST_F(ClientTest, LoadDeletesWhatItEnrolledAndLists) {
+  const CommandResult created = Veriface({"galleries", "create", "churn"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const json report = Json({"--gallery", "churn", "load", LfwDir() + "/Colin_Powell", "--max-images", "3", "--mix",
+                            "enroll=2,delete=1,list=1", "-c", "1", "-n", "8"});
+  EXPECT_EQ(report["ok"], 8) << report.dump();
+  EXPECT_EQ(report["by_rpc"]["enroll"]["calls"], 4) << report.dump();
+  EXPECT_EQ(report["by_rpc"]["delete"]["calls"], 1) << report.dump();
+  EXPECT_EQ(report["by_rpc"]["list"]["calls"], 3) << report.dump();
+  const json listed = Json({"--gallery", "churn", "list"});
+  ASSERT_TRUE(listed.contains("identities")) << listed.dump();
+  EXPECT_EQ(listed["identities"].size(), 3u) << listed.dump();
+}
+
+// Open loop: arrivals are offered at the rate whatever the server does; each is either sent or skipped.
+TEST_F(ClientTest, OpenLoopLoadOffersArrivalsAtARate) {
+  const json report = Json({"load", LfwDir() + "/Colin_Powell", "--max-images", "2", "--mix", "list=1", "--rate", "40",
+                            "-d", "1", "-c", "4", "--deadline", "5"});
+  EXPECT_EQ(report["offered_rate_per_s"], 40.0);
+  EXPECT_EQ(report["deadline_s"], 5.0);
+  EXPECT_GT(report["calls"].get<int64_t>() + report["skipped"].get<int64_t>(), 0) << report.dump();
+  EXPECT_EQ(report["ok"], report["calls"]) << report.dump();
+  const CommandResult r =
+      Veriface({"load", LfwDir() + "/Colin_Powell", "--max-images", "2", "--mix", "list", "--rate", "20", "-d", "0.5"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("open loop: 20.00 calls/s offered"));
 }
 
 TEST_F(ClientTest, GalleriesAreCreatedListedSearchedAndDeleted) {

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -144,6 +145,19 @@ TEST(DecodeImageTest, HugePixelCountIsRefusedFromTheHeader) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(result.status().message()), HasSubstr("20000x20000"));
+
+  // Found by fuzz/image_fuzzer: sides near 2^32 made width * height overflow int64 and pass the limit.
+  put32(16, 0xDBDBDBDB);
+  put32(20, 0xDBDBDBDB);
+  const auto huge = DecodeImage(png);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted) << huge.status();
+}
+
+TEST(ImageHeaderTest, PixelCountSaturates) {
+  EXPECT_EQ((ImageHeader{"png", 3, 4}).pixels(), 12);
+  EXPECT_EQ((ImageHeader{"png", 0, 4}).pixels(), 0);
+  EXPECT_EQ((ImageHeader{"png", 4294967295, 4294967295}).pixels(), std::numeric_limits<int64_t>::max());
 }
 
 TEST(DecodeImageTest, ByteAndSideLimits) {

@@ -103,6 +103,69 @@ TEST_F(SyntheticManifestTest, CorruptManifestsAreRejected) {
   }
 }
 
+// Manifests with the wrong JSON type in a field, or a shape whose element count overflows, are the
+// manifest's fault: each is INVALID_ARGUMENT or DATA_LOSS, never an exception or a wrapped size.
+TEST_F(SyntheticManifestTest, MistypedFieldsAndHugeShapesAreRefused) {
+  struct Case {
+    std::string manifest;
+    absl::StatusCode code;
+    std::string says;
+  };
+  const Case cases[] = {
+      {R"([{"paths": [7], "weights": []}])", absl::StatusCode::kInvalidArgument, "not a string"},
+      {R"([{"paths": ["shard1"], "weights": [{"name": "a", "shape": [2, 3], "dtype": 4}]}])",
+       absl::StatusCode::kInvalidArgument, "m.json"},
+      {R"([{"paths": ["shard1"], "weights": [{"name": "a", "shape": [1], "dtype": "float32",
+           "quantization": {"dtype": 8, "scale": 1, "min": 0}}]}])",
+       absl::StatusCode::kInvalidArgument, "m.json"},
+      {R"([{"paths": ["shard1"], "weights": [{"name": "a", "shape": [4294967296, 4294967296, 4294967296]}]}])",
+       absl::StatusCode::kDataLoss, "needs more than"},
+      {R"([{"paths": ["shard1"], "weights": [{"name": "a", "shape": [9223372036854775807, 2]}]}])",
+       absl::StatusCode::kDataLoss, "needs more than"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.manifest);
+    Write(c.manifest, good_shard_);
+    const auto w = Read();
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.status().code(), c.code) << w.status();
+    EXPECT_THAT(std::string(w.status().message()), HasSubstr(c.says));
+  }
+}
+
+// A manifest names its shards relative to its own folder; one that names a file elsewhere is refused
+// before anything is read.
+TEST_F(SyntheticManifestTest, ShardPathsMustStayInTheManifestsFolder) {
+  for (const std::string path : {"../shard1", "/etc/passwd", "sub/../../shard1", ""}) {
+    SCOPED_TRACE(path);
+    Write(R"([{"paths": [")" + path + R"("], "weights": []}])", good_shard_);
+    const auto w = Read();
+    ASSERT_FALSE(w.ok());
+    EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(w.status().message()), HasSubstr("relative to the manifest"));
+  }
+}
+
+// Found by fuzz/tfjs_manifest_fuzzer: an empty tensor in an empty shard copied from a null pointer.
+TEST(TfjsParseTest, EmptyTensorsInAnEmptyShardAreEmpty) {
+  const auto w = TfjsWeights::Parse(R"([{"paths": ["x"], "weights": [{"name": "v", "shape": [0, 3]}]}])", "memory",
+                                    [](const std::string&) -> absl::StatusOr<std::string> { return std::string(); });
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->Get("v", {0, 3})->numel(), 0);
+}
+
+TEST(TfjsParseTest, ReadsShardsThroughTheGivenReader) {
+  std::vector<std::string> asked;
+  const auto w = TfjsWeights::Parse(R"([{"paths": ["x", "y"], "weights": [{"name": "v", "shape": [2]}]}])", "memory",
+                                    [&](const std::string& name) -> absl::StatusOr<std::string> {
+                                      asked.push_back(name);
+                                      return Floats({name == "x" ? 1.0F : 2.0F});
+                                    });
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(asked, (std::vector<std::string>{"x", "y"}));
+  EXPECT_TRUE(torch::equal(*w->Get("v", {2}), torch::tensor({1.0F, 2.0F})));
+}
+
 TEST_F(SyntheticManifestTest, WrongShapeOrNameOnGet) {
   Write(kManifest, good_shard_);
   const auto w = Read();

@@ -154,6 +154,28 @@ TEST(ModelSpecTestTime, CropsRoundTripAndAreChecked) {
   EXPECT_THAT(ModelSpec::FromJson(j).status().message(), HasSubstr("test_time.crops: unknown"));
 }
 
+// Found by fuzz/model_spec_fuzzer: a number outside its field's type (1e80 for an int) was converted with
+// undefined behaviour; now it is refused, naming the field.
+TEST(ModelSpecNumbers, OutOfRangeOrMistypedNumbersAreRefused) {
+  const std::pair<const char*, nlohmann::json> cases[] = {
+      {"min_face_size", 1e80}, {"min_face_size", 20.5}, {"max_scales", "10"}, {"scale_factor", "0.7"}};
+  for (const auto& [key, value] : cases) {
+    SCOPED_TRACE(std::string(key) + "=" + value.dump());
+    nlohmann::json j = MinimalModelJson();
+    j["detector"]["defaults"][key] = value;
+    const auto spec = ModelSpec::FromJson(j);
+    ASSERT_FALSE(spec.ok());
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(spec.status().message()), HasSubstr(std::string("detector.defaults.") + key));
+  }
+  nlohmann::json j = MinimalModelJson();
+  j["embedding_dim"] = -1e30;
+  EXPECT_THAT(std::string(ModelSpec::FromJson(j).status().message()), HasSubstr("'embedding_dim'"));
+  j = MinimalModelJson();
+  j["detector"]["defaults"]["score_thresholds"] = {0.6, 0.7};
+  EXPECT_THAT(std::string(ModelSpec::FromJson(j).status().message()), HasSubstr("must be 3 numbers"));
+}
+
 // The embedder's contract for a face's views, on the real descriptor: the features of every crop and
 // its mirror are averaged before the head; one crop is the plain flip average, unchanged.
 TEST(EmbedderViews, AverageTheFeaturesOfEveryCropAndMirror) {

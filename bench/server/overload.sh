@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Goodput under overload (issue 15): Verify calls that succeed per second when the server is offered 4x
+# and 10x what it can serve, against its peak, for one real server.
+#   1. peak: closed loop at concurrency 16 (where the recorded server benchmark peaked);
+#   2. closed loop at 4x and 10x that concurrency (64, 160): every refused call is sent again at once;
+#   3. open loop (Poisson arrivals) at 4x and 10x the peak rate, at most 1024 calls in flight.
+# Every call has a deadline of DEADLINE seconds (default 5). Writes one JSON object per run to OUT
+# (JSON lines), then a summary line with each run's goodput as a fraction of the peak.
+#
+# usage: bench/server/overload.sh BUILD_DIR OUT [SECONDS_PER_RUN [DEADLINE]]   (default 60 s, 5 s)
+#   extra server overrides in BENCH_SERVER_SETS; VERIFACE_SERVER_BIN/VERIFACE_CONFIG for an older binary.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+build="$1" out="$2"
+seconds="${3:-60}" deadline="${4:-5}"
+lfw="${VERIFACE_SHARED_DIR:-$repo/../shared}/data/lfw"
+# shellcheck source=bench/server/server_control.sh
+source "$repo/bench/server/server_control.sh"
+bench_workspace "$build"
+: >"$out"
+
+start_server overload
+load() {  # run name, then veriface load arguments
+  local name="$1"
+  shift
+  "$client_bin" --server "127.0.0.1:$port" --timeout 60 --json load "$lfw" --max-images 200 --mix verify \
+    --deadline "$deadline" -d "$seconds" "$@" >"$work/$name.json" || true
+  /usr/bin/python3 - "$name" "$work/$name.json" >>"$out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[2]))
+keep = ("concurrency", "offered_rate_per_s", "deadline_s", "elapsed_s", "calls", "ok", "skipped",
+        "throughput_per_s", "errors", "error_examples")
+print(json.dumps({"run": sys.argv[1], **{k: r.get(k) for k in keep}, "p50_ms": r["latency"]["p50_ms"],
+                  "p99_ms": r["latency"]["p99_ms"]}))
+PY
+  tail -1 "$out" >&2
+}
+# One unmeasured run first, so that the peak is not measured on a cold server.
+"$client_bin" --server "127.0.0.1:$port" --timeout 60 load "$lfw" --max-images 200 --mix verify -c 16 -n 64 >/dev/null || true
+load peak_closed_c16 -c 16
+peak=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])["throughput_per_s"])' "$out")
+load closed_c64 -c 64
+load closed_c160 -c 160
+load open_4x -c 1024 --rate "$(awk -v p="$peak" 'BEGIN {print 4 * p}')"
+load open_10x -c 1024 --rate "$(awk -v p="$peak" 'BEGIN {print 10 * p}')"
+stop_server
+/usr/bin/python3 - "$out" <<'PY' | tee -a "$out"
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1])]
+peak = runs[0]["throughput_per_s"]
+print(json.dumps({"summary": {r["run"]: round(r["throughput_per_s"] / peak, 3) for r in runs[1:]},
+                  "peak_per_s": peak}))
+PY
