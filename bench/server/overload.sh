@@ -5,7 +5,8 @@
 #   2. closed loop at 4x and 10x that concurrency (64, 160): every refused call is sent again at once;
 #   3. open loop (Poisson arrivals) at 4x and 10x the peak rate, at most 1024 calls in flight.
 # Every call has a deadline of DEADLINE seconds (default 5). Writes one JSON object per run to OUT
-# (JSON lines), then a summary line with each run's goodput as a fraction of the peak.
+# (JSON lines), then a summary line with each run's goodput as a fraction of the peak; the tail of the
+# server's log goes to OUT's name with .server.log.
 #
 # usage: bench/server/overload.sh BUILD_DIR OUT [SECONDS_PER_RUN [DEADLINE]]   (default 60 s, 5 s)
 #   extra server overrides in BENCH_SERVER_SETS; VERIFACE_SERVER_BIN/VERIFACE_CONFIG for an older binary.
@@ -13,16 +14,25 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2"
 seconds="${3:-60}" deadline="${4:-5}"
-lfw="${VERIFACE_SHARED_DIR:-$repo/../shared}/data/lfw"
 # shellcheck source=bench/server/server_control.sh
 source "$repo/bench/server/server_control.sh"
 bench_workspace "$build"
 : >"$out"
 
+server_log="${out%.jsonl}.server.log"
+: >"$server_log"
 start_server overload
 load() {  # run name, then veriface load arguments
   local name="$1"
   shift
+  # A server that died in the previous run is recorded (with its log's tail) and started again, so that
+  # one crash does not turn every later run into connection errors.
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "{\"run\": \"$name\", \"server_died_before_it\": true}" >>"$out"
+    { echo "== server log before $name"; tail -50 "$work/server-overload.log"; } >>"$server_log"
+    server_pid=""
+    start_server overload
+  fi
   "$client_bin" --server "127.0.0.1:$port" --timeout 60 --json load "$lfw" --max-images 200 --mix verify \
     --deadline "$deadline" -d "$seconds" "$@" >"$work/$name.json" || true
   /usr/bin/python3 - "$name" "$work/$name.json" >>"$out" <<'PY'
@@ -44,9 +54,10 @@ load closed_c160 -c 160
 load open_4x -c 1024 --rate "$(awk -v p="$peak" 'BEGIN {print 4 * p}')"
 load open_10x -c 1024 --rate "$(awk -v p="$peak" 'BEGIN {print 10 * p}')"
 stop_server
+{ echo "== server log at the end"; tail -50 "$work/server-overload.log"; } >>"$server_log"
 /usr/bin/python3 - "$out" <<'PY' | tee -a "$out"
 import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1])]
+runs = [json.loads(l) for l in open(sys.argv[1]) if "throughput_per_s" in l]
 peak = runs[0]["throughput_per_s"]
 print(json.dumps({"summary": {r["run"]: round(r["throughput_per_s"] / peak, 3) for r in runs[1:]},
                   "peak_per_s": peak}))

@@ -8,11 +8,13 @@
 server_pid=""
 
 # bench_workspace BUILD_DIR: sets server_bin and client_bin (VERIFACE_SERVER_BIN, else BUILD_DIR's),
-# model (VERIFACE_MODEL_DIR, else models/default) and a scratch $work, which goes at exit with the server.
+# model (VERIFACE_MODEL_DIR, else models/default), lfw (the shared LFW folder) and a scratch $work, which
+# goes at exit with the server.
 bench_workspace() {
   server_bin="${VERIFACE_SERVER_BIN:-$1/server/veriface-server}"
   client_bin="$1/client/veriface"
   model="${VERIFACE_MODEL_DIR:-$repo/models/default}"
+  lfw="${VERIFACE_SHARED_DIR:-$repo/../shared}/data/lfw"
   work="$(mktemp -d)"
   trap 'stop_server; rm -rf "$work"' EXIT
 }

@@ -11,7 +11,6 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$1" out="$2"
 minutes="${3:-30}" window="${4:-10}"
-lfw="${VERIFACE_SHARED_DIR:-$repo/../shared}/data/lfw"
 # shellcheck source=bench/server/server_control.sh
 source "$repo/bench/server/server_control.sh"
 bench_workspace "$build"
@@ -49,6 +48,8 @@ while (($(date +%s) < end)); do
 done
 kill "$sampler" 2>/dev/null || true
 wait "$sampler" 2>/dev/null || true
-cp "$work/server-soak.log" "$out/server.log"
+# The log without its audit lines (one per write: thousands), which are only counted.
+grep -v '] audit ' "$work/server-soak.log" >"$out/server.log" || true
+grep -o '"method":"[A-Za-z]*"' "$work/server-soak.log" | sort | uniq -c >"$out/audited_writes.txt" || true
 stop_server
 "$report_bin" "$out" "soak: $minutes min, windows of $window s, $(nproc) cores, $(git -C "$repo" rev-parse --short HEAD)"
