@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "core/common/status_macros.h"
 #include "core/gallery/gallery.h"
 #include "core/gallery/sqlite_gallery_store.h"
 #include "core/serving/face_service.h"
@@ -81,88 +82,71 @@ void Run(std::string_view bytes, Fn call) {
   CheckStatus(call(request));
 }
 
+// The answer's status, after translating an OK answer into `Response` as the server would.
+template <typename Response, typename Answer>
+absl::Status Answered(const absl::StatusOr<Answer>& answer) {
+  if (answer.ok()) {
+    Response response;
+    server::ToProto(*answer, &response);
+  }
+  return answer.status();
+}
+
 void RunFrame(const Frame& frame, FaceService& service) {
   using server::FromProto;
-  using server::ToProto;
   const CallBudget budget;
   switch (frame.call) {
     case Call::kEmbed:
       return Run<v1::EmbedRequest>(frame.request, [&](const auto& r) {
-        const auto answer = service.Embed(FromProto(r), budget);
-        if (answer.ok()) ToProto(*answer, std::make_unique<v1::EmbedResponse>().get());
-        return answer.status();
+        return Answered<v1::EmbedResponse>(service.Embed(FromProto(r), budget));
       });
     case Call::kVerify:
       return Run<v1::VerifyRequest>(frame.request, [&](const auto& r) -> absl::Status {
-        const auto query = FromProto(r);
-        if (!query.ok()) return query.status();
-        const auto answer = service.Verify(*query, budget);
-        if (answer.ok()) ToProto(*answer, std::make_unique<v1::VerifyResponse>().get());
-        return answer.status();
+        VF_ASSIGN_OR_RETURN(const auto query, FromProto(r));
+        return Answered<v1::VerifyResponse>(service.Verify(query, budget));
       });
     case Call::kIdentify:
       return Run<v1::IdentifyRequest>(frame.request, [&](const auto& r) -> absl::Status {
-        const auto query = FromProto(r);
-        if (!query.ok()) return query.status();
-        const auto answer = service.Identify(*query, budget);
-        if (answer.ok()) ToProto(*answer, std::make_unique<v1::IdentifyResponse>().get());
-        return answer.status();
+        VF_ASSIGN_OR_RETURN(const auto query, FromProto(r));
+        return Answered<v1::IdentifyResponse>(service.Identify(query, budget));
       });
     case Call::kEnroll:
       return Run<v1::EnrollRequest>(frame.request, [&](const auto& r) -> absl::Status {
-        const auto query = FromProto(r);
-        if (!query.ok()) return query.status();
-        const auto answer = service.Enroll(*query, budget);
-        if (!answer.ok()) return answer.status();
-        ToProto(*answer, std::make_unique<v1::EnrollResponse>().get());
+        VF_ASSIGN_OR_RETURN(const auto query, FromProto(r));
+        VF_RETURN_IF_ERROR(Answered<v1::EnrollResponse>(service.Enroll(query, budget)));
         // An acknowledged enrolment is there to read back.
         IdentityRef ref;
-        ref.gallery = query->gallery;
-        ref.identity_id = query->identity_id;
+        ref.gallery = query.gallery;
+        ref.identity_id = query.identity_id;
         FUZZ_CHECK(service.Get(ref).ok(), "an acknowledged enrolment cannot be read back");
         return absl::OkStatus();
       });
     case Call::kDeleteIdentity:
       return Run<v1::DeleteIdentityRequest>(frame.request, [&](const auto& r) -> absl::Status {
         const DeleteQuery query = FromProto(r);
-        const auto answer = service.Delete(query);
-        if (!answer.ok()) return answer.status();
-        ToProto(*answer, std::make_unique<v1::DeleteIdentityResponse>().get());
+        VF_RETURN_IF_ERROR(Answered<v1::DeleteIdentityResponse>(service.Delete(query)));
         FUZZ_CHECK(!service.Get(query.identity).ok(), "a deleted identity can still be read");
         return absl::OkStatus();
       });
     case Call::kGetIdentity:
-      return Run<v1::GetIdentityRequest>(frame.request, [&](const auto& r) {
-        const auto info = service.Get(FromProto(r));
-        if (info.ok()) ToProto(*info, std::make_unique<v1::Identity>().get());
-        return info.status();
-      });
+      return Run<v1::GetIdentityRequest>(
+          frame.request, [&](const auto& r) { return Answered<v1::Identity>(service.Get(FromProto(r))); });
     case Call::kListIdentities:
       return Run<v1::ListIdentitiesRequest>(frame.request, [&](const auto& r) {
-        const auto page = service.List(r.gallery(), r.page_size(), r.page_token());
-        if (page.ok()) ToProto(*page, std::make_unique<v1::ListIdentitiesResponse>().get());
-        return page.status();
+        return Answered<v1::ListIdentitiesResponse>(service.List(r.gallery(), r.page_size(), r.page_token()));
       });
     case Call::kCreateGallery:
       return Run<v1::CreateGalleryRequest>(frame.request, [&](const auto& r) {
         // Bounded, so that the fuzzer cannot fill the store with galleries.
         if (service.ListGalleries().size() >= 8) return absl::OkStatus();
-        const auto created = service.CreateGallery(r.name(), r.max_templates());
-        if (created.ok()) ToProto(*created, std::make_unique<v1::GalleryInfo>().get());
-        return created.status();
+        return Answered<v1::GalleryInfo>(service.CreateGallery(r.name(), r.max_templates()));
       });
     case Call::kDeleteGallery:
-      return Run<v1::DeleteGalleryRequest>(frame.request, [&](const auto& r) {
-        const auto deleted = service.DeleteGallery(r.name());
-        if (deleted.ok()) ToProto(*deleted, std::make_unique<v1::GalleryInfo>().get());
-        return deleted.status();
-      });
+      return Run<v1::DeleteGalleryRequest>(
+          frame.request, [&](const auto& r) { return Answered<v1::GalleryInfo>(service.DeleteGallery(r.name())); });
     case Call::kGalleryReport:
-      return Run<v1::GalleryReportRequest>(frame.request, [&](const auto& r) {
-        const auto report = service.Report(FromProto(r));
-        if (report.ok()) ToProto(*report, std::make_unique<v1::GalleryReport>().get());
-        return report.status();
-      });
+      return Run<v1::GalleryReportRequest>(
+          frame.request, [&](const auto& r) { return Answered<v1::GalleryReport>(service.Report(FromProto(r))); });
     case Call::kCount:
       break;
   }
