@@ -757,6 +757,7 @@ int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_ima
              {"offered_rate_per_s", report->offered_rate},
              {"deadline_s", options.deadline_seconds},
              {"skipped", report->skipped},
+             {"retry_waits", report->retry_waits},
              {"images", images.size()},
              {"elapsed_s", report->elapsed_seconds},
              {"calls", report->calls},
@@ -782,6 +783,10 @@ int Load(const Globals& g, const std::vector<std::string>& paths, size_t max_ima
     }
     for (const auto& [code, n] : report->errors) {
       std::cout << absl::StrFormat("errors: %d %s (e.g. %s)\n", n, code, report->error_examples[code]);
+    }
+    if (report->retry_waits > 0) {
+      std::cout << absl::StrFormat("%d refusals waited out their retry-after-ms before the next call\n",
+                                   report->retry_waits);
     }
   }
   return report->ok == report->calls ? 0 : 1;
@@ -958,6 +963,8 @@ int Main(int argc, char** argv) {
   load->add_option("--rate", load_options.rate,
                    "Open loop: offer this many calls per second (Poisson arrivals) whatever the server does");
   load->add_option("--deadline", load_options.deadline_seconds, "Each call's deadline in seconds (default: none)");
+  load->add_flag("--ignore-retry-after", load_options.ignore_retry_after,
+                 "Closed loop: resend refused calls at once instead of waiting the server's retry-after-ms");
   load->add_option("-n,--count", load_options.count, "Calls in all");
   load->add_option("-d,--duration", load_options.duration_seconds, "Seconds to run (when no --count)");
   load->add_option("--warmup", load_options.warmup, "Unmeasured calls first")->capture_default_str();

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/retry.h"
 
 namespace veriface::client {
 namespace {
@@ -62,33 +63,25 @@ class RunState {
   std::deque<std::string> enrolled_;
 };
 
-// Makes call `i` as RPC `rpc` (an index into kRpcs) and says which RPC it made: a delete with nothing
-// left to delete lists instead.
-std::pair<int, grpc::Status> Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection,
-                                  const LoadOptions& options, RunState& state, int rpc,
-                                  const std::vector<std::string>& images, int64_t i) {
-  grpc::ClientContext context;
-  PrepareContext(connection, context);
-  if (options.deadline_seconds > 0) {
-    context.set_deadline(
-        std::chrono::system_clock::now() +
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(options.deadline_seconds)));
-  }
+// Sends call `i` as RPC `rpc` (an index into kRpcs) on `context`. A delete with nothing left to delete
+// lists instead, and changes `rpc` to say so.
+grpc::Status Send(v1::Veriface::Stub& stub, const LoadOptions& options, RunState& state, int& rpc,
+                  const std::vector<std::string>& images, int64_t i, grpc::ClientContext& context) {
   const std::string& image = images[static_cast<size_t>(i) % images.size()];
-  const absl::string_view name = kRpcs[static_cast<size_t>(rpc)];
+  absl::string_view name = kRpcs[static_cast<size_t>(rpc)];
   if (name == "verify") {
     v1::VerifyRequest request;
     request.mutable_a()->set_image(image);
     request.mutable_b()->set_image(images[static_cast<size_t>(i + 1) % images.size()]);
     v1::VerifyResponse response;
-    return {rpc, stub.Verify(&context, request, &response)};
+    return stub.Verify(&context, request, &response);
   }
   if (name == "identify") {
     v1::IdentifyRequest request;
     request.set_image(image);
     request.set_gallery(options.gallery);
     v1::IdentifyResponse response;
-    return {rpc, stub.Identify(&context, request, &response)};
+    return stub.Identify(&context, request, &response);
   }
   if (name == "enroll") {
     // A new identity per call, so that the gallery grows as it would under real enrolment; any face
@@ -103,7 +96,7 @@ std::pair<int, grpc::Status> Call(v1::Veriface::Stub& stub, const ConnectionOpti
     v1::EnrollResponse response;
     grpc::Status status = stub.Enroll(&context, request, &response);
     if (status.ok()) state.Enrolled(request.identity_id());
-    return {rpc, std::move(status)};
+    return status;
   }
   if (name == "delete") {
     if (std::optional<std::string> identity = state.TakeOldest()) {
@@ -112,21 +105,45 @@ std::pair<int, grpc::Status> Call(v1::Veriface::Stub& stub, const ConnectionOpti
       request.set_request_id(absl::StrCat("delete-", request.identity_id()));
       request.set_gallery(options.gallery);
       v1::DeleteIdentityResponse response;
-      return {rpc, stub.DeleteIdentity(&context, request, &response)};
+      return stub.DeleteIdentity(&context, request, &response);
     }
-    return Call(stub, connection, options, state, RpcIndex("list"), images, i);
+    rpc = RpcIndex("list");
+    name = "list";
   }
   if (name == "list") {
     v1::ListIdentitiesRequest request;
     request.set_page_size(100);
     request.set_gallery(options.gallery);
     v1::ListIdentitiesResponse response;
-    return {rpc, stub.ListIdentities(&context, request, &response)};
+    return stub.ListIdentities(&context, request, &response);
   }
   v1::EmbedRequest request;
   request.set_image(image);
   v1::EmbedResponse response;
-  return {rpc, stub.Embed(&context, request, &response)};
+  return stub.Embed(&context, request, &response);
+}
+
+struct Outcome {
+  int rpc = 0;  // the RPC made (see Send)
+  grpc::Status status;
+  std::optional<std::chrono::milliseconds> retry_after;  // a refusal's hint
+};
+
+// Makes call `i` as RPC `rpc`, with the run's deadline.
+Outcome Call(v1::Veriface::Stub& stub, const ConnectionOptions& connection, const LoadOptions& options, RunState& state,
+             int rpc, const std::vector<std::string>& images, int64_t i) {
+  grpc::ClientContext context;
+  PrepareContext(connection, context);
+  if (options.deadline_seconds > 0) {
+    context.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(options.deadline_seconds)));
+  }
+  Outcome outcome;
+  outcome.rpc = rpc;
+  outcome.status = Send(stub, options, state, outcome.rpc, images, i, context);
+  if (outcome.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) outcome.retry_after = RetryAfter(context);
+  return outcome;
 }
 
 // Samples from every sender thread.
@@ -262,6 +279,7 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
 
   Recorder recorder;
   std::atomic<int64_t> skipped{0};
+  std::atomic<int64_t> retry_waits{0};
   const Clock::time_point start = Clock::now();
   const Clock::time_point stop_at = options.count > 0
                                         ? Clock::time_point::max()
@@ -272,12 +290,21 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
   if (options.rate <= 0) {
     std::atomic<int64_t> next{0};
     for (int t = 0; t < options.concurrency; ++t) {
-      threads.emplace_back([&] {
+      threads.emplace_back([&, t] {
         auto stub = v1::Veriface::NewStub(channel);
+        // Each wait is the hint times a factor drawn from [0.5, 1.5), as clients jitter their back-off:
+        // senders refused together would otherwise all come back together.
+        std::mt19937_64 random(static_cast<uint64_t>(t));
+        std::uniform_real_distribution<double> jitter(0.5, 1.5);
         for (int64_t i = next.fetch_add(1); !finished(i); i = next.fetch_add(1)) {
           const Clock::time_point t0 = Clock::now();
-          const auto [rpc, status] = Call(*stub, connection, options, state, rpc_of(i), images, i);
-          recorder.Record(rpc, t0, status);
+          const Outcome outcome = Call(*stub, connection, options, state, rpc_of(i), images, i);
+          recorder.Record(outcome.rpc, t0, outcome.status);
+          if (outcome.retry_after.has_value() && !options.ignore_retry_after) {
+            ++retry_waits;
+            const auto wait = std::chrono::duration_cast<Clock::duration>(*outcome.retry_after * jitter(random));
+            std::this_thread::sleep_for(std::min<Clock::duration>(wait, stop_at - Clock::now()));
+          }
         }
       });
     }
@@ -288,8 +315,8 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
       threads.emplace_back([&] {
         auto stub = v1::Veriface::NewStub(channel);
         while (const std::optional<Arrivals::Arrival> a = arrivals.Next()) {
-          const auto [rpc, status] = Call(*stub, connection, options, state, rpc_of(a->i), images, a->i);
-          recorder.Record(rpc, a->at, status);
+          const Outcome outcome = Call(*stub, connection, options, state, rpc_of(a->i), images, a->i);
+          recorder.Record(outcome.rpc, a->at, outcome.status);
           arrivals.Done();
         }
       });
@@ -313,6 +340,7 @@ absl::StatusOr<LoadReport> RunLoad(const ConnectionOptions& connection, const Lo
   report.concurrency = options.concurrency;
   report.offered_rate = options.rate;
   report.skipped = skipped;
+  report.retry_waits = retry_waits;
   report.elapsed_seconds = elapsed;
   const std::vector<Sample> samples = recorder.TakeSamples();
   report.calls = static_cast<int64_t>(samples.size());

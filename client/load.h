@@ -7,6 +7,10 @@
 // seeded) whatever the server does, as independent clients would send them; latency is measured from
 // each call's arrival, so that time spent waiting for a free sender counts; an arrival that finds all
 // `concurrency` senders busy is not sent and counts as skipped.
+//
+// A closed-loop sender told by a refusal when to come back (retry-after-ms) waits about that long (the
+// hint jittered by up to half) before its next call, as a well-behaved client would; `ignore_retry_after` makes it
+// resend at once, as a client that ignores the hint would. Open-loop arrivals come when they come.
 
 #include <cstdint>
 #include <map>
@@ -29,6 +33,7 @@ struct LoadOptions {
   double duration_seconds = 0;  // used when count is 0
   int64_t warmup = 0;           // calls made (and not measured) before the run
   std::string gallery;          // the gallery Identify searches and Enroll fills; empty: the default
+  bool ignore_retry_after = false;
 };
 
 // Parses "verify=3,identify=1" (a bare name means weight 1).
@@ -43,6 +48,7 @@ struct LoadReport {
   int concurrency = 0;
   double offered_rate = 0;  // open loop; 0 for closed loop
   int64_t skipped = 0;      // open-loop arrivals not sent: every sender was busy
+  int64_t retry_waits = 0;  // closed loop: refusals whose retry-after-ms the sender waited out
   double elapsed_seconds = 0;
   int64_t calls = 0;
   int64_t ok = 0;

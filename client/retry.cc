@@ -4,6 +4,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
 namespace veriface::client {
@@ -22,6 +23,17 @@ std::chrono::milliseconds Backoff(const RetryPolicy& policy, int retry) {
 }
 
 bool IsRetryable(const grpc::Status& status) { return status.error_code() == grpc::StatusCode::UNAVAILABLE; }
+
+std::optional<std::chrono::milliseconds> RetryAfter(const grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  const auto it = trailers.find("retry-after-ms");
+  int64_t ms = 0;
+  if (it == trailers.end() || !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &ms) ||
+      ms < 0) {
+    return std::nullopt;
+  }
+  return std::chrono::milliseconds(ms);
+}
 
 grpc::Status WithRetries(const RetryPolicy& policy, const std::function<grpc::Status()>& attempt,
                          const RetryNotice& on_retry) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace veriface::client {
@@ -27,6 +28,10 @@ std::string NewRequestId();
 std::chrono::milliseconds Backoff(const RetryPolicy& policy, int retry);
 
 bool IsRetryable(const grpc::Status& status);
+
+// The wait a refusal asked for (its retry-after-ms trailer: a rate limit or a server at its limit of calls
+// in progress), once the call has finished; none when it gave no hint.
+std::optional<std::chrono::milliseconds> RetryAfter(const grpc::ClientContext& context);
 
 // Calls `attempt` until it returns a status that is not retryable or `policy.retries` retries are spent,
 // sleeping Backoff() before each retry after telling `on_retry` (which may be empty) about it. Returns the

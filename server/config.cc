@@ -50,7 +50,6 @@ class Schema {
     Str("server.listen", c.listen, /*allow_empty=*/false);
     Int("server.max_receive_message_bytes", c.max_receive_message_bytes, 1024, 1LL << 30);
     Int("server.max_send_message_bytes", c.max_send_message_bytes, 1024, 1LL << 30);
-    Int("server.max_threads", c.max_threads, 2, 4096);
     Real("server.shutdown_grace_seconds", c.shutdown_grace_seconds, 0, 3600);
     Int("server.stream_window", c.stream_window, 1, 1024);
     Str("server.ready_file", c.ready_file, true);
@@ -83,6 +82,7 @@ class Schema {
     Int("limits.max_page_size", c.service.limits.max_page_size, 1, 100000);
     Int("limits.min_face_size_floor", c.service.limits.min_face_size_floor, 12, 10000);
     Int("limits.max_inflight_pixels", c.service.limits.max_inflight_pixels, 0, 1LL << 40);
+    Int("limits.max_concurrent_calls", c.service.limits.max_concurrent_calls, 0, 1'000'000);
     Int("limits.detect_max_pixels", c.service.limits.detect_max_pixels, 0, 1LL << 32);
     Str("gallery.store", c.gallery_store, false);
     Str("gallery.path", c.gallery_path, false);
@@ -240,8 +240,25 @@ class Schema {
   std::map<std::string, Key> keys_;
 };
 
+// Keys that once existed, with what to use instead. Refused, not ignored: a file that set one meant
+// something by it, and silently dropping it would change the server's behaviour unannounced.
+struct RetiredKey {
+  const char* name;
+  const char* instead;
+};
+constexpr RetiredKey kRetiredKeys[] = {
+    {"server.max_threads",
+     "gRPC's thread quota, which it set, aborted the server when exhausted (bench/results/hardening); bound the "
+     "calls in progress with limits.max_concurrent_calls instead"},
+};
+
 absl::Status Apply(const Schema& schema, const std::string& name, const YAML::Node& value, const std::string& where) {
   const Key* key = schema.Find(name);
+  for (const RetiredKey& retired : kRetiredKeys) {
+    if (key == nullptr && name == retired.name) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' is no longer a key: ", retired.instead));
+    }
+  }
   if (key == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": unknown configuration key '", name, "' (known keys: ", schema.KnownKeys(), ")"));

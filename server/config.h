@@ -29,7 +29,6 @@ struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
   int64_t max_receive_message_bytes = 64LL << 20;
   int64_t max_send_message_bytes = 16LL << 20;
-  int max_threads = 64;  // gRPC's synchronous-server thread cap
   double shutdown_grace_seconds = 10;
   int stream_window = 16;  // EnrollStream items in flight per stream
   std::string ready_file;  // written once serving: {"grpc_port":..,"metrics_port":..,"pid":..}

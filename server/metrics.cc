@@ -148,6 +148,11 @@ Metrics::Metrics(const std::string& torch_version)
                      .Help("Named galleries, the default one included")
                      .Register(*registry_)
                      .Add({})),
+      calls_in_progress_(prometheus::BuildGauge()
+                             .Name("veriface_calls_in_progress")
+                             .Help("Calls doing model work now; limits.max_concurrent_calls bounds them")
+                             .Register(*registry_)
+                             .Add({})),
       store_up_(prometheus::BuildGauge()
                     .Name("veriface_gallery_store_up")
                     .Help("1 while the gallery store answers; 0 while it cannot be reached (reads still served)")
@@ -234,6 +239,8 @@ void Metrics::OnGallerySize(int64_t identities, int64_t templates, int64_t galle
   gallery_templates_.Set(static_cast<double>(templates));
   galleries_.Set(static_cast<double>(galleries));
 }
+
+void Metrics::OnCallsInProgress(int calls) { calls_in_progress_.Set(calls); }
 
 void Metrics::OnGallerySync(const SyncReport& report) {
   for (const double lag : report.lag_seconds) replication_lag_.Observe(lag);

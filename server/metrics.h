@@ -76,6 +76,7 @@ class Metrics : public BatchObserver, public ServiceObserver {
   // ServiceObserver
   void OnFacesDetected(int faces) override;
   void OnGallerySize(int64_t identities, int64_t templates, int64_t galleries) override;
+  void OnCallsInProgress(int calls) override;
   void OnGallerySync(const SyncReport& report) override;
   void OnGalleryFreshness(const GalleryFreshness& freshness) override;
   // Also logs, once per change of state, so that an operator sees the outage and the recovery.
@@ -101,6 +102,7 @@ class Metrics : public BatchObserver, public ServiceObserver {
   prometheus::Gauge& gallery_identities_;
   prometheus::Gauge& gallery_templates_;
   prometheus::Gauge& galleries_;
+  prometheus::Gauge& calls_in_progress_;
   prometheus::Gauge& store_up_;
   prometheus::Gauge& stale_seconds_;
   prometheus::Histogram& replication_lag_;

@@ -145,9 +145,9 @@ int Run(const ServerConfig& config) {
   builder.AddListeningPort(config.listen, security->credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_receive_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_send_message_bytes));
-  grpc::ResourceQuota quota("veriface-server");
-  quota.SetMaxThreads(config.max_threads);
-  builder.SetResourceQuota(quota);
+  // No thread quota (ResourceQuota::SetMaxThreads): gRPC's synchronous server aborted on an internal
+  // assertion once it was exhausted. Work is bounded instead by limits.max_concurrent_calls, whose
+  // refusals take microseconds, so that the threads beyond it come and go quickly.
   builder.RegisterService(&service);
   builder.RegisterService(&health);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/retry_after.h"
 #include "core/common/status_macros.h"
 #include "core/serving/batched_engine.h"
 #include "server/core_options.h"
@@ -60,6 +61,11 @@ class BoundedQueue {
   std::deque<T> items_;
   bool closed_ = false;
 };
+
+// The retry hint of a refusal, for programs: people read it in the message.
+void AddRetryAfter(grpc::ServerContext* context, std::chrono::milliseconds wait) {
+  context->AddTrailingMetadata("retry-after-ms", std::to_string(wait.count()));
+}
 
 // An enrolment's audit line as far as its request tells.
 AuditEvent EnrollAudit(const v1::EnrollRequest& request) {
@@ -140,8 +146,7 @@ grpc::Status VerifaceService::Limit(const std::string& key_name, grpc::ServerCon
   const RateLimiter::Decision decision = limiter_->Take(key_name);
   if (decision.admitted) return grpc::Status::OK;
   const int64_t retry_ms = decision.retry_after.count();
-  // The hint travels twice: as trailing metadata for programs, and in the message for people.
-  context->AddTrailingMetadata("retry-after-ms", std::to_string(retry_ms));
+  AddRetryAfter(context, decision.retry_after);
   return grpc::Status(
       grpc::StatusCode::RESOURCE_EXHAUSTED,
       absl::StrCat(key_name.empty() ? std::string("this server's rate limit")
@@ -168,7 +173,9 @@ grpc::Status VerifaceService::Handle(Rpc rpc, grpc::ServerContext* context, Fn&&
                             "SERVING");
     } else {
       try {
-        status = ToGrpc(fn(*service, BudgetOf(context)));
+        const absl::Status answer = fn(*service, BudgetOf(context));
+        if (const auto wait = RetryAfter(answer)) AddRetryAfter(context, *wait);
+        status = ToGrpc(answer);
       } catch (const std::exception& e) {
         status = grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat(RpcName(rpc), " failed: ", e.what()));
       }

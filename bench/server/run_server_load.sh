@@ -7,7 +7,7 @@
 #   IMAGE_LIST: image paths, one per line (the same list pipeline_throughput gets)
 #   Environment: VERIFACE_MODEL_DIR (default models/default), BENCH_SERVER_SETS (extra --set overrides for
 #   every variant, e.g. "inference.torch_threads=1"), BENCH_VARIANTS (default "batching max_batch_1"; also
-#   "wide": larger batches and four detection workers, for a GPU), BENCH_RPCS (default "verify identify";
+#   "wide": larger batches, four detection workers and 256 calls in progress, for a GPU), BENCH_RPCS (default "verify identify";
 #   also embed and enroll), BENCH_PROBE (a command run after each run whose output, one line, is kept as
 #   the run's "probe": e.g. the GPU memory in use), VERIFACE_SERVER_BIN and VERIFACE_CLIENT_BIN (binaries
 #   built elsewhere than BUILD_DIR).
@@ -67,8 +67,9 @@ for variant in ${BENCH_VARIANTS:-batching max_batch_1}; do
   case "$variant" in
     batching) run_variant batching ;;
     max_batch_1) run_variant max_batch_1 inference.detect.max_batch=1 inference.embed.max_batch=1 ;;
+    # A GPU's batches need more calls in progress than the CPU default of 16 lets in.
     wide) run_variant wide inference.detect.max_batch=16 inference.detect.workers=4 inference.embed.max_batch=128 \
-      inference.embed.max_queue_delay_us=4000 ;;
+      inference.embed.max_queue_delay_us=4000 limits.max_concurrent_calls=256 ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
 done

@@ -173,7 +173,10 @@ FaceService::FaceService(FaceServiceOptions options, std::unique_ptr<FaceEngine>
       observer_(std::move(observer)),
       default_threshold_(std::move(default_threshold)),
       gallery_threshold_(std::make_unique<GalleryThresholdCache>()),
-      pixel_budget_(std::make_unique<PixelBudget>(options_.limits.max_inflight_pixels)) {}
+      pixel_budget_(std::make_unique<PixelBudget>(options_.limits.max_inflight_pixels)),
+      call_slots_(options_.limits.max_concurrent_calls, [observer = observer_.get()](int in_use) {
+        if (observer != nullptr) observer->OnCallsInProgress(in_use);
+      }) {}
 
 FaceService::~FaceService() {
   follower_.reset();
@@ -287,6 +290,12 @@ absl::StatusOr<cv::Mat> FaceService::Decode(std::string_view bytes, const std::s
   return rgb;
 }
 
+absl::StatusOr<CallSlots::Slot> FaceService::AdmitModelWork() {
+  VF_ASSIGN_OR_RETURN(CallSlots::Slot slot, call_slots_.Take());
+  VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  return slot;
+}
+
 absl::StatusOr<PixelBudget::Reservation> FaceService::ReservePixels(const std::vector<std::string_view>& images,
                                                                     const std::string& what) const {
   int64_t pixels = 0;
@@ -321,7 +330,7 @@ absl::Status FaceService::CheckQuality(const FaceJob& job, const FaceQuality& qu
 
 absl::StatusOr<std::vector<FaceService::FaceResult>> FaceService::EmbedOneFaceEach(const std::vector<FaceJob>& jobs,
                                                                                    const CallBudget& budget) {
-  VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  VF_ASSIGN_OR_RETURN(const CallSlots::Slot slot, AdmitModelWork());
   std::vector<std::string_view> images;
   for (const FaceJob& job : jobs) images.push_back(job.bytes);
   // Held until the decoded images are gone, when this returns.
@@ -373,7 +382,7 @@ absl::StatusOr<EmbedAnswer> FaceService::Embed(const EmbedQuery& query, const Ca
         absl::StrCat("max_faces is ", query.max_faces, "; it must be 0 (the server's limit) to ", limit));
   }
   const int max_faces = query.max_faces == 0 ? limit : query.max_faces;
-  VF_RETURN_IF_ERROR(engine_->CheckCapacity());
+  VF_ASSIGN_OR_RETURN(const CallSlots::Slot slot, AdmitModelWork());
   VF_ASSIGN_OR_RETURN(const PixelBudget::Reservation held, ReservePixels({query.image}, "image"));
   VF_ASSIGN_OR_RETURN(cv::Mat rgb, Decode(query.image, "image"));
   VF_ASSIGN_OR_RETURN(const DetectorOptions options, DetectionFor(query.min_face_size, "image"));

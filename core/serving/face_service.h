@@ -19,6 +19,7 @@
 #include "core/gallery/gallery_follower.h"
 #include "core/gallery/gallery_report.h"
 #include "core/serving/call_budget.h"
+#include "core/serving/call_slots.h"
 #include "core/serving/face_engine.h"
 #include "core/serving/pixel_budget.h"
 #include "core/serving/requests.h"
@@ -84,6 +85,8 @@ class FaceService {
   absl::StatusOr<cv::Mat> Decode(std::string_view bytes, const std::string& field) const;
   // Holds the decoded pixels of `images` (read from their headers) in the in-flight budget; an image
   // whose header is bad or over the size limits counts nothing here, as Decode refuses it.
+  // A call slot, then room in the engine's queues: RESOURCE_EXHAUSTED at once when either is full.
+  absl::StatusOr<CallSlots::Slot> AdmitModelWork();
   absl::StatusOr<PixelBudget::Reservation> ReservePixels(const std::vector<std::string_view>& images,
                                                          const std::string& what) const;
   // Decodes each job's image, detects (all images in one submission, so that they share batches), chooses
@@ -101,6 +104,7 @@ class FaceService {
   const Threshold default_threshold_;
   const std::unique_ptr<GalleryThresholdCache> gallery_threshold_;
   const std::unique_ptr<PixelBudget> pixel_budget_;
+  CallSlots call_slots_;  // taken by every call with an image to search, before anything else is held
   // Only for a store that other replicas share; declared after gallery_, so it stops before the gallery goes.
   std::unique_ptr<GalleryFollower> follower_;
 };

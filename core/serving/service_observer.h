@@ -18,6 +18,8 @@ class ServiceObserver : public FollowObserver {
   // The gallery's size over all its galleries, after opening, after every write and after every sync that
   // brought changes.
   virtual void OnGallerySize(int64_t /*identities*/, int64_t /*templates*/, int64_t /*galleries*/) {}
+  // Calls doing model work now (limits.max_concurrent_calls bounds them), after each one starts or ends.
+  virtual void OnCallsInProgress(int /*calls*/) {}
 };
 
 }  // namespace veriface

@@ -25,6 +25,12 @@ struct ServiceLimits {
   // about 300 MB of RGB, and several times that in the detector's pyramid: 50 photos of 1920x1080, or
   // two of the largest images admitted.
   int64_t max_inflight_pixels = 100'000'000;
+  // Calls doing model work at once (those with an image to search: CallSlots); past it a call is refused
+  // at once, with a retry hint, rather than queued behind work it would wait for past its deadline.
+  // 0: unbounded. On a 2-core CPU Verify's goodput peaks at about 16 calls in flight (4 detection batches
+  // of the default 4 images each); more only lengthen every call's wait. Raise it with the batches on
+  // faster hardware.
+  int max_concurrent_calls = 16;
   // A larger image is searched for faces on a copy scaled down to this many pixels (detection_scale.h),
   // and its faces cut from the full image; 0: always at full size. 4 Mpixel is about twice a 1920x1080
   // photo, so the largest admitted image costs about twice such a photo's detection, not 17 times.

@@ -177,10 +177,10 @@ TEST(GrafanaFiles, DashboardShowsTheSignalsOperatorsAskedFor) {
   for (const auto& [title, expr] : DashboardExpressions(Dashboard())) {
     for (const std::string& m : VerifaceMetricsIn(expr)) used.insert(m);
   }
-  // RPC rate and errors, latency quantiles, queue depth, batch size, gallery size.
-  for (const char* wanted :
-       {"veriface_rpc_requests_total", "veriface_rpc_duration_seconds_bucket", "veriface_batch_queue_depth",
-        "veriface_batch_size_bucket", "veriface_gallery_identities", "veriface_gallery_templates"}) {
+  // RPC rate and errors, latency quantiles, queue depth, calls in progress, batch size, gallery size.
+  for (const char* wanted : {"veriface_rpc_requests_total", "veriface_rpc_duration_seconds_bucket",
+                             "veriface_batch_queue_depth", "veriface_calls_in_progress", "veriface_batch_size_bucket",
+                             "veriface_gallery_identities", "veriface_gallery_templates"}) {
     EXPECT_TRUE(used.count(wanted)) << "the dashboard does not show " << wanted;
   }
 }

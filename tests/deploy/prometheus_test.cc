@@ -258,8 +258,8 @@ TEST(RealPrometheus, ScrapesTheServerCountsTheClientsCallsAndRunsTheDashboardAnd
   // The panels about what just happened show data.
   ExpectPanelsShowData(
       prom, {"Requests", "RPC rate by method", "RPC errors by method and code", "Latency by method (p50, p90, p99)",
-             "Queue depth by stage", "Batch size by stage (mean, p90)", "Gallery size", "Identities", "Model",
-             "Store up", "Galleries", "Staleness by instance"});
+             "Queue depth by stage, calls in progress", "Batch size by stage (mean, p90)", "Gallery size", "Identities",
+             "Model", "Store up", "Galleries", "Staleness by instance"});
 
   // The alert rules are loaded and evaluate without error.
   const size_t rule_count = RuleExpressions(YAML::LoadFile(RepoPath("deploy/prometheus/alerts.yml"))).size();

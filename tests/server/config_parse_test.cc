@@ -37,5 +37,25 @@ TEST(ConfigParseTest, NotYamlNamesTheFile) {
   EXPECT_THAT(std::string(config.status().message()), HasSubstr("broken.yaml: not valid YAML"));
 }
 
+TEST(ConfigParseTest, ARetiredKeyIsRefusedWithWhatReplacesIt) {
+  const auto config = ParseConfig("server:\n  max_threads: 64\n", "old.yaml", {});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("'server.max_threads' is no longer a key"));
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("limits.max_concurrent_calls"));
+}
+
+TEST(ConfigParseTest, ConcurrentCallsAreBoundedByDefaultAndConfigurable) {
+  const auto defaults = ParseConfig("", "empty.yaml", {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->service.limits.max_concurrent_calls, 16);
+  const auto unbounded = ParseConfig("limits:\n  max_concurrent_calls: 0\n", "unbounded.yaml", {});
+  ASSERT_TRUE(unbounded.ok()) << unbounded.status();
+  EXPECT_EQ(unbounded->service.limits.max_concurrent_calls, 0);
+  const auto negative = ParseConfig("limits:\n  max_concurrent_calls: -1\n", "negative.yaml", {});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(std::string(negative.status().message()), HasSubstr("limits.max_concurrent_calls"));
+}
+
 }  // namespace
 }  // namespace veriface::server

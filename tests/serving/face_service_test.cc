@@ -11,7 +11,9 @@
 #include <random>
 #include <thread>
 
+#include "core/common/retry_after.h"
 #include "core/gallery/sqlite_gallery_store.h"
+#include "core/serving/call_slots.h"
 #include "core/serving/pixel_budget.h"
 #include "tests/serving/fake_engine.h"
 #include "tests/testing/temp_dir.h"
@@ -20,6 +22,7 @@ namespace veriface::testing {
 namespace {
 
 using ::testing::ElementsAre;
+using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 const cv::Scalar kRed(255, 0, 0), kGreen(0, 255, 0), kBlue(0, 0, 255), kDarkRed(120, 0, 0);
@@ -27,11 +30,16 @@ const cv::Scalar kRed(255, 0, 0), kGreen(0, 255, 0), kBlue(0, 0, 255), kDarkRed(
 class CountingObserver final : public ServiceObserver {
  public:
   void OnFacesDetected(int faces) override { faces_seen += faces; }
+  void OnCallsInProgress(int calls) override {
+    calls_in_progress = calls;
+    most_calls_in_progress = std::max(most_calls_in_progress.load(), calls);
+  }
   void OnGallerySize(int64_t identities, int64_t templates, int64_t /*galleries*/) override {
     last_identities = identities;
     last_templates = templates;
   }
   std::atomic<int> faces_seen{0};
+  std::atomic<int> calls_in_progress{0}, most_calls_in_progress{0};
   std::atomic<int64_t> last_identities{-1}, last_templates{-1};
 };
 
@@ -353,6 +361,92 @@ TEST_F(FaceServiceTest, DecodedPixelsInFlightAreBounded) {
   const auto too_much = service_->Verify({ImageSide(red), ImageSide(red), {}}, {});
   EXPECT_EQ(too_much.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(too_much.status().message(), HasSubstr("this request's 2 images would need"));
+}
+
+TEST_F(FaceServiceTest, CallsDoingModelWorkAreBoundedAndRefusedWithAHint) {
+  FaceServiceOptions options = FakeFaceOptions();
+  options.limits.max_concurrent_calls = 1;
+  Start(Spec(), options);
+  EnrollSquare("red", kRed);
+  const std::string red = FaceImage({{kRed, 10, 10}});
+  EmbedQuery q;
+  q.image = red;
+  const auto embedded = service_->Embed(q, {});
+  ASSERT_TRUE(embedded.ok() && embedded->faces.size() == 1) << embedded.status();
+  const std::vector<float> red_embedding = embedded->faces[0].embedding;
+
+  engine_->HoldDetections();
+  std::thread first([&] { EXPECT_TRUE(service_->Embed(q, {}).ok()); });
+  while (engine_->detections_held() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(observer_->calls_in_progress, 1);
+  // The one slot is taken: a second image call is refused at once, before the engine sees it.
+  const absl::Status refused = service_->Verify({ImageSide(red), IdentitySide("red"), {}}, {}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("its limit of 1 calls at once (limits.max_concurrent_calls)"));
+  ASSERT_TRUE(RetryAfter(refused).has_value()) << "the refusal says when to come back";
+  EXPECT_GE(RetryAfter(refused)->count(), 5);
+  EXPECT_EQ(engine_->detections_held(), 1);
+  // A call with no image to search takes no slot.
+  FaceInput embedding_side;
+  embedding_side.kind = FaceInput::Kind::kEmbedding;
+  embedding_side.embedding = red_embedding;
+  const auto no_image = service_->Verify({embedding_side, IdentitySide("red"), {}}, {});
+  ASSERT_TRUE(no_image.ok()) << no_image.status();
+  EXPECT_TRUE(no_image->match);
+
+  engine_->ReleaseDetections();
+  first.join();
+  EXPECT_EQ(observer_->calls_in_progress, 0) << "the slot went back with the call";
+  EXPECT_EQ(observer_->most_calls_in_progress, 1);
+  EXPECT_TRUE(service_->Verify({ImageSide(red), IdentitySide("red"), {}}, {}).ok());
+}
+
+TEST(CallSlotsTest, TheMoreCallersWaitTheLaterEachIsToldToComeBack) {
+  CallSlots slots(1);
+  auto held = slots.Take();
+  ASSERT_TRUE(held.ok());
+  // No slot has been given back yet: one frees every 100 ms (the first hint), and four callers are
+  // allowed back per slot freed, so the fifth and later callers waiting push each new one later.
+  std::vector<int64_t> hints;
+  for (int i = 0; i < 12; ++i) hints.push_back(RetryAfter(slots.Take().status()).value_or(0ms).count());
+  EXPECT_EQ(hints[0], 100);
+  EXPECT_EQ(hints[4], 100);
+  EXPECT_EQ(hints[8], 200) << "8 callers waiting: two slots' worth of returns ahead";
+  EXPECT_EQ(hints[11], 275);
+  EXPECT_TRUE(std::is_sorted(hints.begin(), hints.end()));
+  // Once their waits are over they are forgotten: the hint falls back.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(slots.RetryHint().count(), 100);
+}
+
+TEST(CallSlotsTest, TakesUpToTheBoundAndHintsFromTheTimeSlotsAreHeld) {
+  std::vector<int> changes;
+  CallSlots slots(2, [&](int in_use) { changes.push_back(in_use); });
+  {
+    auto a = slots.Take();
+    auto b = slots.Take();
+    ASSERT_TRUE(a.ok() && b.ok());
+    const absl::Status third = slots.Take().status();
+    EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(RetryAfter(third), std::chrono::milliseconds(100)) << "no call has finished yet: the first hint";
+    EXPECT_THAT(third.message(), HasSubstr("retry in 100 ms"));
+    auto moved = *std::move(a);  // a moved slot is given back once, by its new owner
+    EXPECT_EQ(slots.in_use(), 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  }
+  EXPECT_EQ(slots.in_use(), 0);
+  EXPECT_THAT(changes, ElementsAre(1, 2, 1, 0));
+  // Two slots each held about 40 ms: one frees about every 20 ms.
+  EXPECT_GE(slots.RetryHint().count(), 20);
+  EXPECT_LT(slots.RetryHint().count(), 1000);
+  CallSlots unbounded(0);
+  std::vector<CallSlots::Slot> many;
+  for (int i = 0; i < 1000; ++i) {
+    auto slot = unbounded.Take();
+    ASSERT_TRUE(slot.ok());
+    many.push_back(*std::move(slot));
+  }
+  EXPECT_EQ(unbounded.in_use(), 1000);
 }
 
 TEST_F(FaceServiceTest, LargeImagesAreSearchedOnASmallerCopyAndAnsweredAtFullSize) {
