@@ -4,6 +4,10 @@
 # and TSan sees only the synchronisation this project's code does. The asan test preset turns leak
 # detection off: gRPC's and LibTorch's process-wide singletons are never freed, by design, and would be
 # reported at every exit; a leak of ours shows instead as growth in bench/server/memory_burst.sh.
+# The tsan test preset runs with OMP_NUM_THREADS=1: libgomp is not built with TSan, so the barriers
+# between faiss's OpenMP regions are invisible to it and it reports races between pool threads that
+# those barriers order. With one OpenMP thread, concurrency left is veriface's own threads, which TSan
+# sees in full. Its one suppression, with its reason, is cmake/tsan.supp.
 set(VERIFACE_SANITIZE "" CACHE STRING "Sanitizer build: empty, address (ASan+UBSan) or thread (TSan)")
 set_property(CACHE VERIFACE_SANITIZE PROPERTY STRINGS "" address thread)
 if(VERIFACE_SANITIZE STREQUAL "address")
