@@ -2,8 +2,9 @@
 // The calls doing model work at once, bounded. Past the bound a call is refused at once with
 // RESOURCE_EXHAUSTED and a retry hint instead of waiting in the model's queues: a queue deeper than the
 // callers' deadlines fills with calls that expire before their turn, after the work ahead of them has used
-// the time, and goodput collapses under overload (bench/results/hardening). Refusing here costs
-// microseconds and holds nothing, so that the calls admitted finish at the speed of the peak.
+// the time, and goodput collapses under overload (bench/results/hardening). Refusing here decodes nothing
+// and holds nothing, so that the calls admitted finish at the speed of the peak (gRPC has already read
+// and parsed the request by then: that cost is not ours to save here).
 //
 // The hint spreads the refused callers' returns over the time slots take to free. One slot frees every
 // h / n (the recent time a call holds its slot over the number of slots); with w callers already told to
