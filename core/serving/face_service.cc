@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/common/retry_after.h"
 #include "core/common/status_macros.h"
 #include "core/detect/detection_scale.h"
 #include "core/image/decode.h"
@@ -297,7 +298,7 @@ absl::StatusOr<CallSlots::Slot> FaceService::AdmitModelWork() {
 }
 
 absl::StatusOr<PixelBudget::Reservation> FaceService::ReservePixels(const std::vector<std::string_view>& images,
-                                                                    const std::string& what) const {
+                                                                    const std::string& what) {
   int64_t pixels = 0;
   for (const std::string_view bytes : images) {
     const auto header = ReadImageHeader(bytes);
@@ -305,7 +306,10 @@ absl::StatusOr<PixelBudget::Reservation> FaceService::ReservePixels(const std::v
     const int64_t area = header->pixels();
     if (area <= options_.limits.max_image_pixels) pixels += area;
   }
-  return pixel_budget_->Reserve(pixels, what);
+  absl::StatusOr<PixelBudget::Reservation> reserved = pixel_budget_->Reserve(pixels, what);
+  // Pixels come back as the calls holding them finish, which is what the call slots' hint prices.
+  if (absl::IsResourceExhausted(reserved.status())) return WithRetryAfter(reserved.status(), call_slots_.RetryHint());
+  return reserved;
 }
 
 absl::Status FaceService::CheckQuality(const FaceJob& job, const FaceQuality& quality) const {

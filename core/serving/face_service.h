@@ -88,7 +88,7 @@ class FaceService {
   // A call slot, then room in the engine's queues: RESOURCE_EXHAUSTED at once when either is full.
   absl::StatusOr<CallSlots::Slot> AdmitModelWork();
   absl::StatusOr<PixelBudget::Reservation> ReservePixels(const std::vector<std::string_view>& images,
-                                                         const std::string& what) const;
+                                                         const std::string& what);
   // Decodes each job's image, detects (all images in one submission, so that they share batches), chooses
   // one face per image and embeds the chosen faces together.
   absl::StatusOr<std::vector<FaceResult>> EmbedOneFaceEach(const std::vector<FaceJob>& jobs, const CallBudget& budget);

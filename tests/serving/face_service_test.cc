@@ -352,6 +352,7 @@ TEST_F(FaceServiceTest, DecodedPixelsInFlightAreBounded) {
   const auto refused = service_->Embed(q, {});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(), HasSubstr("limits.max_inflight_pixels"));
+  EXPECT_TRUE(RetryAfter(refused.status()).has_value()) << "the refusal says when to come back";
   EXPECT_EQ(engine_->detections_held(), 1);
   engine_->ReleaseDetections();
   first.join();
