@@ -2,7 +2,7 @@
 // look like real embeddings, searched with those identities' other photos.
 //
 //   index_bench --embeddings .cache/index-bench/lfw_embeddings.bin --templates 1000000
-//       --indexes flat,faiss:IVF4096,SQ8@16/32/64,faiss:HNSW32 --out /tmp/index_1m.json
+//       --indexes flat,ivf-int8:4096@128/256,faiss:IVF4096,SQ8@16/32/64,faiss:HNSW32 --out /tmp/index_1m.json
 //
 // Distractors are drawn from a Gaussian fitted to the LFW embeddings (their mean and full covariance,
 // sampled through its Cholesky factor) and L2-normalised: uniform points on the sphere would be far
@@ -47,6 +47,7 @@
 #include "core/gallery/gallery_index.h"
 #include "core/gallery/index_factory.h"
 #include "core/gallery/index_options.h"
+#include "core/gallery/ivf_int8_index.h"
 
 namespace veriface {
 namespace {
@@ -66,6 +67,9 @@ template <typename T>
 T Check(absl::StatusOr<T> v, const std::string& what) {
   if (!v.ok()) Die(what + ": " + std::string(v.status().message()));
   return *std::move(v);
+}
+void Check(const absl::Status& s, const std::string& what) {
+  if (!s.ok()) Die(what + ": " + std::string(s.message()));
 }
 
 int64_t StatusKb(const char* key) {
@@ -314,14 +318,23 @@ Spec ParseSpec(const std::string& text, int rerank_factor) {
     s.flat_pair = true;
     return s;
   }
-  if (text.rfind("faiss:", 0) != 0) Die("index spec '" + text + "' is neither flat nor faiss:FACTORY[@n/n/...]");
-  std::string factory = text.substr(6);
+  const bool ivf_int8 = text.rfind("ivf-int8:", 0) == 0;
+  if (text.rfind("faiss:", 0) != 0 && !ivf_int8) {
+    Die("index spec '" + text + "' is neither flat, ivf-int8:LISTS[@n/n/...] nor faiss:FACTORY[@n/n/...]");
+  }
+  std::string factory = text.substr(ivf_int8 ? 9 : 6);
   const size_t at = factory.find('@');
   if (at != std::string::npos) {
     for (absl::string_view p : absl::StrSplit(absl::string_view(factory).substr(at + 1), '/')) {
       s.nprobes.push_back(std::stoi(std::string(p)));
     }
     factory = factory.substr(0, at);
+  }
+  if (ivf_int8) {
+    s.options.type = "ivf-int8";
+    s.options.ivf_lists = std::stoll(factory);
+    if (!s.nprobes.empty()) s.options.ivf_nprobe = s.nprobes.front();
+    return s;
   }
   s.options.type = "faiss";
   s.options.faiss_factory = factory;
@@ -364,7 +377,7 @@ class Bench {
       if (spec.flat_pair) {
         RunFlatPair();
       } else {
-        RunFaiss(spec);
+        RunApproximate(spec);
       }
     }
     result_["peak_rss_GB"] = PeakRssGB();
@@ -376,13 +389,13 @@ class Bench {
   std::string command_line_;
 
  private:
-  // Specs are separated by commas, but faiss factories contain commas too: a new spec starts at "flat" or
-  // "faiss:".
+  // Specs are separated by commas, but faiss factories contain commas too: a new spec starts at "flat",
+  // "ivf-int8:" or "faiss:".
   static std::vector<std::string> SplitSpecs(const std::string& all) {
     std::vector<std::string> out;
     for (absl::string_view part : absl::StrSplit(all, ',')) {
       const std::string p(part);
-      if (p == "flat" || p.rfind("faiss:", 0) == 0 || out.empty()) {
+      if (p == "flat" || p.rfind("faiss:", 0) == 0 || p.rfind("ivf-int8:", 0) == 0 || out.empty()) {
         out.push_back(p);
       } else {
         out.back() += "," + p;
@@ -675,36 +688,49 @@ class Bench {
     Write();
   }
 
-  // FaissIndex takes nprobe at Create (IndexOptions::nprobe) and has no setter, so each nprobe is its own
-  // build (training included): build times are measured again each time. Enrol and delete cost does not
-  // depend on nprobe and is measured on the first build only.
-  void RunFaiss(const Spec& spec) {
+  // FaissIndex takes nprobe at Create (IndexOptions::nprobe) and has no setter, so each of its nprobes is
+  // its own build (training included): build times are measured again each time. IvfInt8Index is built
+  // once and searched at each nprobe. Enrol and delete cost does not depend on nprobe and is measured
+  // after the first.
+  void RunApproximate(const Spec& spec) {
+    const bool ivf_int8 = spec.options.type == "ivf-int8";
     std::vector<int> nprobes = spec.nprobes;
-    if (nprobes.empty()) nprobes.push_back(spec.options.nprobe);
+    if (nprobes.empty()) nprobes.push_back(ivf_int8 ? spec.options.ivf_nprobe : spec.options.nprobe);
+    std::unique_ptr<GalleryIndex> index;
+    json built;
     for (size_t v = 0; v < nprobes.size(); ++v) {
       IndexOptions options = spec.options;
-      options.nprobe = nprobes[v];
-      omp_set_num_threads(o_.threads);
-      Log("building " + spec.text + " nprobe " + std::to_string(options.nprobe));
-      const double rss_before = RssGB();
-      const auto t = Clock::now();
-      std::unique_ptr<GalleryIndex> index = Check(BuildIndex(options, &rows_), "build " + spec.text);
-      const double build = Seconds(t);
-      const double rss_after = RssGB();
-      Log("built " + index->name() + " in " + std::to_string(build) + " s, memory " +
-          std::to_string(index->memory_bytes() / 1e9) + " GB");
-      const bool ivf = options.faiss_factory.find("IVF") != std::string::npos;
+      (ivf_int8 ? options.ivf_nprobe : options.nprobe) = nprobes[v];
+      if (v == 0 || !ivf_int8) {
+        index.reset();
+        omp_set_num_threads(o_.threads);
+        Log("building " + spec.text + " nprobe " + std::to_string(nprobes[v]));
+        const double rss_before = RssGB();
+        const auto t = Clock::now();
+        index = Check(BuildIndex(options, &rows_), "build " + spec.text);
+        const double build = Seconds(t);
+        const double rss_after = RssGB();
+        Log("built " + index->name() + " in " + std::to_string(build) + " s, memory " +
+            std::to_string(index->memory_bytes() / 1e9) + " GB");
+        built = {{"build_seconds", build},
+                 {"build_threads", o_.threads},
+                 {"memory_bytes", index->memory_bytes()},
+                 {"memory_bytes_per_template", static_cast<double>(index->memory_bytes()) / o_.templates},
+                 {"rss_GB_before_build", rss_before},
+                 {"rss_GB_after_build", rss_after}};
+        if (const auto* ivf = dynamic_cast<const IvfInt8Index*>(index.get()))
+          built["list_imbalance"] = ivf->imbalance();
+      } else {
+        Check(dynamic_cast<IvfInt8Index*>(index.get())->set_nprobe(nprobes[v]), "nprobe");
+        built["build_note"] = "the build above, searched at another nprobe";
+      }
+      const bool ivf = ivf_int8 || options.faiss_factory.find("IVF") != std::string::npos;
       json j = {{"index", index->name()},
                 {"spec", spec.text},
-                {"nprobe", ivf ? json(options.nprobe) : json("-")},
+                {"nprobe", ivf ? json(nprobes[v]) : json("-")},
                 {"ef_search", ivf ? json("-") : json(options.ef_search)},
-                {"exact", index->exact()},
-                {"build_seconds", build},
-                {"build_threads", o_.threads},
-                {"memory_bytes", index->memory_bytes()},
-                {"memory_bytes_per_template", static_cast<double>(index->memory_bytes()) / o_.templates},
-                {"rss_GB_before_build", rss_before},
-                {"rss_GB_after_build", rss_after}};
+                {"exact", index->exact()}};
+      j.update(built);
       const int64_t want = o_.k * std::max(4, o_.rerank_factor);
       omp_set_num_threads(1);
       for (int i = 0; i < o_.warmup; ++i) {
@@ -726,10 +752,10 @@ class Bench {
       j["quality"] = QualityJson(qr);
       j["identify_search_k40_fp32_rerank"] = TimesJson(ms_rerank);
       j["quality_reranked"] = QualityJson(qx);
-      Log(index->name() + " nprobe " + std::to_string(options.nprobe) + ": p50 " +
-          std::to_string(Percentile(ms_raw, 0.5)) + " ms (rerank " + std::to_string(Percentile(ms_rerank, 0.5)) +
-          " ms), recall@1 " + std::to_string(qr.recall1) + " raw, " + std::to_string(qx.recall1) +
-          " reranked; recall@10 " + std::to_string(qr.recall10) + " / " + std::to_string(qx.recall10));
+      Log(index->name() + " nprobe " + std::to_string(nprobes[v]) + ": p50 " + std::to_string(Percentile(ms_raw, 0.5)) +
+          " ms (rerank " + std::to_string(Percentile(ms_rerank, 0.5)) + " ms), recall@1 " + std::to_string(qr.recall1) +
+          " raw, " + std::to_string(qx.recall1) + " reranked; recall@10 " + std::to_string(qr.recall10) + " / " +
+          std::to_string(qx.recall10));
       omp_set_num_threads(o_.threads);
       result_["indexes"].push_back(j);
       Write();
@@ -818,7 +844,8 @@ int Main(int argc, char** argv) {
   CLI::App app{"index_bench: the gallery indexes over LFW identities planted among Gaussian distractors"};
   app.add_option("--embeddings", o.embeddings, "cache written by lfw_embeddings")->capture_default_str();
   app.add_option("--templates", o.templates, "gallery size, planted LFW templates included")->capture_default_str();
-  app.add_option("--indexes", o.indexes, "flat, faiss:FACTORY[@nprobe/nprobe...], comma separated")
+  app.add_option("--indexes", o.indexes,
+                 "flat, ivf-int8:LISTS[@nprobe/nprobe...], faiss:FACTORY[@nprobe/nprobe...], comma separated")
       ->capture_default_str();
   app.add_option("--out", o.out, "JSON to write (rewritten after each index); empty: stdout");
   app.add_option("--truth", o.truth, "flat: FlatIndex over every query; batched: a batched exact scan")

@@ -15,6 +15,8 @@
 #   INDEXES_SMALL, INDEXES_LARGE  the --indexes of sizes <= 2M and above
 #   BENCH_BIN=PATH, BUILD_NOTE=TEXT  another index_bench binary, and how it was built (recorded)
 #   ONLY_SUMMARY=1             rewrite index.json/index.md from the per-size files already in .cache
+#   RESULTS=NAME               write bench/results/NAME.json and NAME.md instead (default: index), from
+#                              per-size files of their own: a run of some indexes leaves the others' record
 #
 # The programs run under `nice -n 5` (the machine is shared). 50M templates are not run: the collection keeps
 # its fp32 rows in memory (50M x 512 B = 25.6 GB), more than this machine's 24 GB.
@@ -29,7 +31,10 @@ embed_max="${EMBED_MAX_SECONDS:-1500}"
 flat_queries_10m="${FLAT_QUERIES_10M:-300}"
 work="$repo/.cache/index-bench"
 cache="$work/lfw_embeddings.bin"
-mkdir -p "$work" bench/results
+results="${RESULTS:-index}"
+runs="$work"
+[[ "$results" == index ]] || runs="$work/$results"
+mkdir -p "$work" "$runs" bench/results
 embed_bin="$build/bench/index/lfw_embeddings"
 bench_bin="${BENCH_BIN:-$build/bench/index/index_bench}"
 # The product's OpenMP waits (bench/README.md), which the server and the tools set for themselves.
@@ -87,12 +92,12 @@ PY
       extra=(--truth batched --flat-queries "$flat_queries_10m")
     fi
     cmd=(nice -n 5 "$bench_bin" --embeddings "$cache" --templates "$n" --indexes "$indexes" "${extra[@]}"
-         --out "$work/index_$n.json")
+         --out "$runs/index_$n.json")
     echo "== ${cmd[*]}" >&2
     before="$(machine_json)"
     start="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
     "${cmd[@]}"
-    python3 - "$work/index_$n.json" "${cmd[*]}" "$start" "$before" "$(machine_json)" "$blas" "${BUILD_NOTE:-}" <<'PY'
+    python3 - "$runs/index_$n.json" "${cmd[*]}" "$start" "$before" "$(machine_json)" "$blas" "${BUILD_NOTE:-}" <<'PY'
 import json, os, sys
 path, cmd, start, before, after, blas, note = sys.argv[1:8]
 d = json.load(open(path))
@@ -106,13 +111,13 @@ PY
 fi
 
 commit="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- core bench || echo '+uncommitted')"
-python3 - "$work" "$commit" "$sizes" <<'PY'
+python3 - "$work" "$commit" "$sizes" "$runs" "$results" <<'PY'
 import json, os, sys
-work, commit, sizes = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3].split()]
+work, commit, sizes, runs_dir, name = sys.argv[1], sys.argv[2], [int(s) for s in sys.argv[3].split()], sys.argv[4], sys.argv[5]
 runs = []
-for f in os.listdir(work):
+for f in os.listdir(runs_dir):
     if f.startswith("index_") and f.endswith(".json"):
-        runs.append(json.load(open(os.path.join(work, f))))
+        runs.append(json.load(open(os.path.join(runs_dir, f))))
 runs.sort(key=lambda r: r["templates"])
 embed = json.load(open(os.path.join(work, "embed_run.json"))) if os.path.exists(os.path.join(work, "embed_run.json")) else None
 result = {
@@ -130,7 +135,7 @@ result = {
     "embedding": embed,
     "runs": runs,
 }
-json.dump(result, open("bench/results/index.json", "w"), indent=2)
+json.dump(result, open(f"bench/results/{name}.json", "w"), indent=2)
 
 def ms(x):
     return f"{x:.2f}" if x < 100 else f"{x:.0f}"
@@ -139,7 +144,8 @@ def us(x):  # mean ms per call, shown in microseconds
 def pct(x):
     return f"{100 * x:.1f}%"
 lines = ["# Gallery indexes (issue 13)", "",
-         f"`bench/index/run_index_bench.sh`, commit {commit}; every number in `bench/results/index.json`.", ""]
+         f"`{'RESULTS=' + name + ' ' if name != 'index' else ''}bench/index/run_index_bench.sh`, commit {commit}; "
+         f"every number in `bench/results/{name}.json`.", ""]
 if embed:
     r = embed["result"]
     lines += [f"LFW embeddings: {r['cache_records']} images of {r['cache_people']} people "
@@ -200,8 +206,8 @@ else:
     run = big[0]
     lines += ["| target | measured | met |", "|---|---|---|"]
     ok = [t for t in targets if t[2] <= 20 and t[3] >= 0.99 and t[4] <= 2e9]
-    for name, nprobe, p50, r1, mem in targets:
-        lines.append(f"| Identify p50 <= 20 ms, recall@1 >= 99%, index <= 2 GB: {name} nprobe {nprobe} | "
+    for index_name, nprobe, p50, r1, mem in targets:
+        lines.append(f"| Identify p50 <= 20 ms, recall@1 >= 99%, index <= 2 GB: {index_name} nprobe {nprobe} | "
                      f"{ms(p50)} ms, {pct(r1)}, {mem / 1e9:.2f} GB | "
                      f"{'yes' if (p50 <= 20 and r1 >= 0.99 and mem <= 2e9) else 'no'} |")
     iv = run.get("int8_vs_fp32")
@@ -212,19 +218,29 @@ else:
     lines += ["", "Identify = Search(40) + fp32 re-scoring, as Collection::Identify does; the index memory excludes the "
               "collection's fp32 rows (5.1 GB at 10M), which Collection keeps. "
               f"Some configuration meets the first target: {'yes' if ok else 'no'}."]
-lines += ["", "Notes:", "",
-          "- faiss here is Debian's libfaiss 1.7.3, built for baseline x86-64 (its scalar-quantizer code uses SSE, "
-          "not AVX2), and its BLAS calls go to `BLAS_DIR`'s OpenBLAS: with Debian's default reference BLAS one "
-          "IVF4096 training alone would take most of an hour.",
-          "- FaissIndex takes nprobe at Create, so each nprobe is a build of its own; only the ones listed were run.",
-          "- IVF memory_bytes counts the spare capacity of faiss's inverted lists: IVF4096,SQ8 at 10M holds 136 B "
-          "of codes and ids per template (1.36 GB) but reports 2.19 GB, and the process grew by 2.2 GB.",
-          "- Remove on IVF scans every list (O(size) per call): tens of ms per delete at 10M.",
-          "- HNSW32 was run at 100k only: its build took 208 s there (about 2 ms per vector on these cores), so 1M "
-          "would take over half an hour and 10M most of a day; one enrolment into it costs O(size) in faiss 1.7.3."]
+kinds = {ix["index"].split(":")[0].split("-")[0] for r in runs for ix in r.get("indexes", [])}
+notes = []
+if "faiss" in kinds:
+    notes += ["- faiss here is Debian's libfaiss 1.7.3, built for baseline x86-64 (its scalar-quantizer code uses SSE, "
+              "not AVX2), and its BLAS calls go to `BLAS_DIR`'s OpenBLAS: with Debian's default reference BLAS one "
+              "IVF4096 training alone would take most of an hour.",
+              "- FaissIndex takes nprobe at Create, so each nprobe is a build of its own; only the ones listed were run.",
+              "- IVF memory_bytes counts the spare capacity of faiss's inverted lists: IVF4096,SQ8 at 10M holds 136 B "
+              "of codes and ids per template (1.36 GB) but reports 2.19 GB, and the process grew by 2.2 GB.",
+              "- Remove on IVF scans every list (O(size) per call): tens of ms per delete at 10M.",
+              "- HNSW32 was run at 100k only: its build took 208 s there (about 2 ms per vector on these cores), so 1M "
+              "would take over half an hour and 10M most of a day; one enrolment into it costs O(size) in faiss 1.7.3."]
+if any(k.startswith("ivf") for k in kinds):
+    notes += ["- ivfN-int8 (IvfInt8Index) is built once per size and searched at each nprobe listed (its build time is "
+              "repeated on each row); its k-means and list assignment run on the project's own AVX2 kernel, without "
+              "BLAS. Remove is O(1): the list's last entry takes the removed one's place."]
+if notes:
+    lines += ["", "Notes:", ""] + notes
 lines += ["", "50M templates: not run; the fp32 rows the collection keeps would be 25.6 GB, more than the 24 GB "
-          "of this machine. HNSW32 at 10M: not run (graph + fp32 copy ~7.7 GB, a build of hours on 2 cores)."]
-open("bench/results/index.md", "w").write("\n".join(lines) + "\n")
+          "of this machine."]
+if "faiss" in kinds:
+    lines[-1] += " HNSW32 at 10M: not run (graph + fp32 copy ~7.7 GB, a build of hours on 2 cores)."
+open(f"bench/results/{name}.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
-echo "wrote bench/results/index.json and bench/results/index.md" >&2
+echo "wrote bench/results/$results.json and bench/results/$results.md" >&2

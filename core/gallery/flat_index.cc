@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/gallery/dot_kernel.h"
+#include "core/gallery/int8_codes.h"
+#include "core/gallery/top_keeper.h"
 
 namespace veriface {
 namespace {
@@ -20,33 +22,6 @@ absl::Status CheckLabels(const SlotRows& rows, const int64_t* labels, int64_t n)
   }
   return absl::OkStatus();
 }
-
-// A bounded heap whose top is the worst kept; most rows are rejected by one comparison with it.
-class TopKeeper {
- public:
-  explicit TopKeeper(int64_t k) : k_(k) { heap_.reserve(static_cast<size_t>(k) + 1); }
-  void Offer(int64_t label, float score) {
-    if (static_cast<int64_t>(heap_.size()) < k_) {
-      heap_.push_back({label, score});
-      std::push_heap(heap_.begin(), heap_.end(), Better);
-    } else if (Better({label, score}, heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), Better);
-      heap_.back() = {label, score};
-      std::push_heap(heap_.begin(), heap_.end(), Better);
-    }
-  }
-  std::vector<IndexHit> Take() {
-    std::sort_heap(heap_.begin(), heap_.end(), Better);
-    return std::move(heap_);
-  }
-
- private:
-  static bool Better(const IndexHit& a, const IndexHit& b) {
-    return a.score != b.score ? a.score > b.score : a.label < b.label;
-  }
-  const int64_t k_;
-  std::vector<IndexHit> heap_;
-};
 
 }  // namespace
 
@@ -90,14 +65,7 @@ absl::Status Int8FlatIndex::Add(const float* vectors, const int64_t* labels, int
       scales_.resize(static_cast<size_t>(slot) + 1, 0.0F);
       codes_.resize(scales_.size() * dim, 0);
     }
-    const float* v = vectors + i * rows.dim;
-    float max_abs = 0;
-    for (size_t j = 0; j < dim; ++j) max_abs = std::max(max_abs, std::abs(v[j]));
-    // Symmetric 8-bit codes scaled to the vector's own largest value: its error is a fraction of a
-    // percent of each coordinate, whatever the vector's spread.
-    const float scale = max_abs > 0 ? max_abs / 127.0F : 1.0F;
-    int8_t* code = codes_.data() + static_cast<size_t>(slot) * dim;
-    for (size_t j = 0; j < dim; ++j) code[j] = static_cast<int8_t>(std::lround(v[j] / scale));
+    const float scale = EncodeInt8(vectors + i * rows.dim, rows.dim, codes_.data() + static_cast<size_t>(slot) * dim);
     if (scales_[static_cast<size_t>(slot)] == 0) ++live_;
     scales_[static_cast<size_t>(slot)] = scale;
   }
@@ -118,11 +86,8 @@ absl::Status Int8FlatIndex::Remove(const int64_t* labels, int64_t n) {
 absl::StatusOr<std::vector<IndexHit>> Int8FlatIndex::Search(const float* query, int64_t k) const {
   if (k < 1) return absl::InvalidArgumentError(absl::StrCat("k must be at least 1, got ", k));
   const int64_t dim = rows_->dim;
-  float max_abs = 0;
-  for (int64_t j = 0; j < dim; ++j) max_abs = std::max(max_abs, std::abs(query[j]));
-  const float q_scale = max_abs > 0 ? max_abs / 127.0F : 1.0F;
   std::vector<int8_t> q(static_cast<size_t>(dim));
-  for (int64_t j = 0; j < dim; ++j) q[j] = static_cast<int8_t>(std::lround(query[j] / q_scale));
+  const float q_scale = EncodeInt8(query, dim, q.data());
 
   const int64_t slots = static_cast<int64_t>(scales_.size());
   TopKeeper candidates(k * std::max(1, rerank_factor_));
@@ -135,14 +100,7 @@ absl::StatusOr<std::vector<IndexHit>> Int8FlatIndex::Search(const float* query, 
       if (scale != 0) candidates.Offer(start + i, static_cast<float>(sums[i]) * scale * q_scale);
     }
   }
-  // Re-scored in fp32, so the order among the candidates (the top-1 above all) is the exact one.
-  TopKeeper best(k);
-  for (const IndexHit& c : candidates.Take()) {
-    float score = 0;
-    DotRows(rows_->row(c.label), 1, dim, query, &score);
-    best.Offer(c.label, score);
-  }
-  return best.Take();
+  return RescoreInFp32(*rows_, query, candidates.Take(), k);
 }
 
 }  // namespace veriface

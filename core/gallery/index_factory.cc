@@ -6,12 +6,18 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
 #include "core/gallery/faiss_index.h"
+#include "core/gallery/ivf_int8_index.h"
 
 namespace veriface {
 namespace {
 
 // Training an IVF index on more than this many vectors buys little: faiss itself samples 256 per list.
 constexpr int64_t kMaxTrainingVectors = 500'000;
+// IvfInt8Index's k-means is ours (no BLAS), so it trains on fewer: 64 per list is plenty for centroids
+// that only route queries (the scores are the codes' and then fp32's).
+constexpr int64_t kIvfTrainingPerList = 64;
+// More lists than this would cost more to route a query (one dot product per centroid) than they save.
+constexpr int64_t kMaxIvfLists = 1 << 20;
 
 std::vector<int64_t> LiveSlots(const SlotRows& rows) {
   std::vector<int64_t> live;
@@ -21,12 +27,26 @@ std::vector<int64_t> LiveSlots(const SlotRows& rows) {
   return live;
 }
 
+// At most `count` of the live rows, a fixed-seed sample, so that a restart over the same gallery trains
+// the same index.
+std::vector<float> TrainingSample(const SlotRows& rows, const std::vector<int64_t>& live, int64_t count) {
+  std::vector<int64_t> sample = live;
+  std::mt19937_64 rng(20261202);
+  std::shuffle(sample.begin(), sample.end(), rng);
+  sample.resize(std::min<size_t>(sample.size(), static_cast<size_t>(count)));
+  std::vector<float> training;
+  training.reserve(sample.size() * static_cast<size_t>(rows.dim));
+  for (int64_t s : sample) training.insert(training.end(), rows.row(s), rows.row(s) + rows.dim);
+  return training;
+}
+
 }  // namespace
 
 absl::Status CheckIndexOptions(const IndexOptions& options, int64_t dim) {
-  if (options.type != "exact" && options.type != "exact-int8" && options.type != "faiss") {
+  if (options.type != "exact" && options.type != "exact-int8" && options.type != "ivf-int8" &&
+      options.type != "faiss") {
     return absl::InvalidArgumentError(
-        absl::StrCat("gallery.index.type '", options.type, "' is not one of exact, exact-int8, faiss"));
+        absl::StrCat("gallery.index.type '", options.type, "' is not one of exact, exact-int8, ivf-int8, faiss"));
   }
   if (options.exact_below < 0) {
     return absl::InvalidArgumentError(absl::StrCat("gallery.index.exact_below ", options.exact_below, " < 0"));
@@ -34,6 +54,17 @@ absl::Status CheckIndexOptions(const IndexOptions& options, int64_t dim) {
   if (options.rerank_factor < 1 || options.rerank_factor > 1000) {
     return absl::InvalidArgumentError(
         absl::StrCat("gallery.index.rerank_factor ", options.rerank_factor, " is not in [1, 1000]"));
+  }
+  if (options.type == "ivf-int8") {
+    if (options.ivf_lists < 1 || options.ivf_lists > kMaxIvfLists) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gallery.index.ivf_lists ", options.ivf_lists, " is not in [1, ", kMaxIvfLists, "]"));
+    }
+    if (options.ivf_nprobe < 1 || options.ivf_nprobe > options.ivf_lists) {
+      return absl::InvalidArgumentError(absl::StrCat("gallery.index.ivf_nprobe ", options.ivf_nprobe,
+                                                     " is not in [1, gallery.index.ivf_lists = ", options.ivf_lists,
+                                                     "]"));
+    }
   }
   if (options.type == "faiss") VF_RETURN_IF_ERROR(CheckFaissOptions(options, dim));
   return absl::OkStatus();
@@ -50,18 +81,19 @@ absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& opt
   std::unique_ptr<GalleryIndex> index;
   if (options.type == "exact-int8") {
     index = std::make_unique<Int8FlatIndex>(rows, options.rerank_factor);
+  } else if (options.type == "ivf-int8") {
+    const std::vector<float> training =
+        TrainingSample(*rows, live, std::min(kMaxTrainingVectors, options.ivf_lists * kIvfTrainingPerList));
+    IvfInt8Options ivf;
+    ivf.lists = options.ivf_lists;
+    ivf.nprobe = options.ivf_nprobe;
+    ivf.rerank_factor = options.rerank_factor;
+    VF_ASSIGN_OR_RETURN(
+        index, IvfInt8Index::Create(rows, ivf, training.data(), static_cast<int64_t>(training.size()) / rows->dim));
   } else {
     VF_ASSIGN_OR_RETURN(const bool needs_training, FaissIndex::NeedsTraining(options, rows->dim));
-    std::vector<float> training;
-    if (needs_training) {
-      // A fixed-seed sample, so that a restart over the same gallery builds the same index.
-      std::vector<int64_t> sample = live;
-      std::mt19937_64 rng(20261202);
-      std::shuffle(sample.begin(), sample.end(), rng);
-      sample.resize(std::min<size_t>(sample.size(), kMaxTrainingVectors));
-      training.reserve(sample.size() * static_cast<size_t>(rows->dim));
-      for (int64_t s : sample) training.insert(training.end(), rows->row(s), rows->row(s) + rows->dim);
-    }
+    const std::vector<float> training =
+        needs_training ? TrainingSample(*rows, live, kMaxTrainingVectors) : std::vector<float>();
     VF_ASSIGN_OR_RETURN(index, FaissIndex::Create(options, rows->dim, training.data(),
                                                   static_cast<int64_t>(training.size()) / rows->dim));
   }

@@ -10,13 +10,19 @@ namespace veriface {
 
 struct IndexOptions {
   // "exact": the fp32 scan of every template; "exact-int8": the same over int8 codes with a per-vector
-  // scale (4x fewer bytes read, candidates re-scored in fp32); "faiss": an approximate faiss index built
-  // from `faiss_factory`.
+  // scale (4x fewer bytes read, candidates re-scored in fp32); "ivf-int8": those codes in inverted lists
+  // (IvfInt8Index), of which a query reads ivf_nprobe / ivf_lists; "faiss": an approximate faiss index
+  // built from `faiss_factory`.
   std::string type = "exact";
+  // ivf-int8: k-means lists, and lists visited per query (more: slower, closer to exact). An eighth of
+  // the lists found the exact top-1 for 99.5% of queries at 1M and 10M templates (bench/results/
+  // index_ivf.md); 1024 lists build in about a minute at 10M, 4096 in about six.
+  int64_t ivf_lists = 1024;
+  int ivf_nprobe = 128;
   // A faiss index_factory description, e.g. "IVF4096,SQ8" (inverted lists over 8-bit codes), "HNSW32"
   // (a graph over the fp32 vectors), "IVF4096,PQ32" (32-byte codes, where memory is short).
   std::string faiss_factory = "IVF1024,SQ8";
-  int nprobe = 32;     // IVF: inverted lists visited per query
+  int nprobe = 32;     // faiss IVF: inverted lists visited per query
   int ef_search = 64;  // HNSW: candidate list size per query
   // Galleries with fewer templates than this are searched exactly whatever `type` says: an approximate
   // index buys nothing there and needs data to train on.

@@ -243,34 +243,71 @@ TEST_F(CollectionIndexTest, BadIndexOptionsAreRefusedAtOpenByKey) {
   g = Open(bad_faiss);
   EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(g.status().message(), HasSubstr("gallery.index.faiss_factory"));
+  IndexOptions bad_ivf;
+  bad_ivf.type = "ivf-int8";
+  bad_ivf.ivf_lists = 64;
+  bad_ivf.ivf_nprobe = 65;
+  g = Open(bad_ivf);
+  EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(g.status().message(), HasSubstr("gallery.index.ivf_nprobe 65"));
+  bad_ivf.ivf_lists = 0;
+  g = Open(bad_ivf);
+  EXPECT_THAT(g.status().message(), HasSubstr("gallery.index.ivf_lists 0"));
 }
 
-TEST_F(CollectionIndexTest, AFaissGalleryFindsItsPeopleAndForgetsTheDeleted) {
-  IndexOptions options;
-  options.type = "faiss";
-  options.faiss_factory = "IVF16,Flat";
-  options.nprobe = 16;  // every list: exact on this small gallery
-  options.exact_below = 1000;
-  auto gallery = Open(options);
-  ASSERT_TRUE(gallery.ok()) << gallery.status();
-  std::vector<std::vector<float>> people;
-  for (int i = 0; i < 40; ++i) {
-    std::vector<std::vector<float>> batch = RandomUnits(rng_, 50);
-    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "q" + std::to_string(i), {}, batch, ""}).ok());
-    people.push_back(batch[0]);
+TEST_F(CollectionIndexTest, ApproximateGalleriesFindTheirPeopleAndForgetTheDeleted) {
+  IndexOptions faiss;
+  faiss.type = "faiss";
+  faiss.faiss_factory = "IVF16,Flat";
+  faiss.nprobe = 16;  // every list: exact on this small gallery
+  IndexOptions ivf;
+  ivf.type = "ivf-int8";
+  ivf.ivf_lists = 16;
+  ivf.ivf_nprobe = 4;
+  for (IndexOptions options : {faiss, ivf}) {
+    SCOPED_TRACE(options.type);
+    options.exact_below = 1000;
+    TempDir dir;
+    auto gallery = Gallery::Open(*SqliteGalleryStore::Open(dir.File("g.db")), kModel, kDim, GalleryLimits{}, options);
+    ASSERT_TRUE(gallery.ok()) << gallery.status();
+    std::vector<std::vector<float>> people;
+    for (int i = 0; i < 40; ++i) {
+      std::vector<std::vector<float>> batch = RandomUnits(rng_, 50);
+      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "q" + std::to_string(i), {}, batch, ""}).ok());
+      people.push_back(batch[0]);
+    }
+    SearchInfo info;
+    std::vector<IdentityMatch> before;
+    for (int i = 0; i < 40; i += 3) {
+      auto found = (*(*gallery)->Find(""))->Identify(people[i], 1, -2, &info);
+      ASSERT_TRUE(found.ok()) << found.status();
+      EXPECT_EQ(info.index, options.type == "faiss" ? "faiss:IVF16,Flat" : "ivf16-int8");
+      EXPECT_FALSE(info.exact);
+      ASSERT_EQ(found->size(), 1u);
+      EXPECT_EQ((*found)[0].identity_id, "q" + std::to_string(i)) << "a template finds itself in its own list";
+      before.push_back((*found)[0]);
+    }
+    ASSERT_TRUE((*gallery)->Delete("", "q3").ok());
+    auto found = (*(*gallery)->Find(""))->Identify(people[3], 10, -2);
+    ASSERT_TRUE(found.ok());
+    for (const auto& m : *found) EXPECT_NE(m.identity_id, "q3");
+    // A restart rebuilds the index from the store: the same answers, and the deleted stay deleted.
+    gallery->reset();
+    gallery = Gallery::Open(*SqliteGalleryStore::Open(dir.File("g.db")), kModel, kDim, GalleryLimits{}, options);
+    ASSERT_TRUE(gallery.ok()) << gallery.status();
+    found = (*(*gallery)->Find(""))->Identify(people[3], 10, -2, &info);
+    ASSERT_TRUE(found.ok());
+    EXPECT_FALSE(info.exact) << "a gallery already past exact_below is indexed at start-up";
+    for (const auto& m : *found) EXPECT_NE(m.identity_id, "q3");
+    for (int i = 0, b = 0; i < 40; i += 3, ++b) {
+      if (i == 3) continue;
+      auto again = (*(*gallery)->Find(""))->Identify(people[i], 1, -2);
+      ASSERT_TRUE(again.ok());
+      ASSERT_EQ(again->size(), 1u);
+      EXPECT_EQ((*again)[0].identity_id, before[static_cast<size_t>(b)].identity_id);
+      EXPECT_FLOAT_EQ((*again)[0].similarity, before[static_cast<size_t>(b)].similarity);
+    }
   }
-  SearchInfo info;
-  for (int i = 0; i < 40; i += 3) {
-    auto found = (*(*gallery)->Find(""))->Identify(people[i], 1, -2, &info);
-    ASSERT_TRUE(found.ok()) << found.status();
-    EXPECT_EQ(info.index, "faiss:IVF16,Flat");
-    ASSERT_EQ(found->size(), 1u);
-    EXPECT_EQ((*found)[0].identity_id, "q" + std::to_string(i));
-  }
-  ASSERT_TRUE((*gallery)->Delete("", "q3").ok());
-  auto found = (*(*gallery)->Find(""))->Identify(people[3], 10, -2);
-  ASSERT_TRUE(found.ok());
-  for (const auto& m : *found) EXPECT_NE(m.identity_id, "q3");
 }
 
 }  // namespace

@@ -157,7 +157,9 @@ class WriteControlsTest : public ::testing::Test {
     server_ = server->release();
   }
   static void TearDownTestSuite() {
-    if (server_ != nullptr) EXPECT_EQ(server_->Stop(), 0) << server_->log();
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Stop(), 0) << server_->log();
+    }
     delete server_;
     server_ = nullptr;
     delete keys_;
@@ -316,7 +318,9 @@ class ReloadTest : public ::testing::Test {
     server_ = *std::move(server);
   }
   void TearDown() override {
-    if (server_ != nullptr) EXPECT_EQ(server_->Stop(), 0) << server_->log();
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Stop(), 0) << server_->log();
+    }
   }
 
   grpc::StatusCode InfoWith(const std::string& key) {

@@ -57,5 +57,23 @@ TEST(ConfigParseTest, ConcurrentCallsAreBoundedByDefaultAndConfigurable) {
   EXPECT_THAT(std::string(negative.status().message()), HasSubstr("limits.max_concurrent_calls"));
 }
 
+TEST(ConfigParseTest, TheIvfIndexKeysAreReadAndRangeChecked) {
+  const auto ivf =
+      ParseConfig("gallery:\n  index:\n    type: ivf-int8\n    ivf_lists: 4096\n    ivf_nprobe: 512\n", "ivf.yaml", {});
+  ASSERT_TRUE(ivf.ok()) << ivf.status();
+  EXPECT_EQ(ivf->gallery_index.type, "ivf-int8");
+  EXPECT_EQ(ivf->gallery_index.ivf_lists, 4096);
+  EXPECT_EQ(ivf->gallery_index.ivf_nprobe, 512);
+  EXPECT_THAT(ConfigToYaml(*ivf), HasSubstr("ivf_nprobe: 512"));
+  for (const char* bad : {"ivf_lists: 0", "ivf_nprobe: -2"}) {
+    SCOPED_TRACE(bad);
+    const auto config = ParseConfig(std::string("gallery:\n  index:\n    ") + bad + "\n", "bad.yaml", {});
+    ASSERT_FALSE(config.ok());
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(config.status().message()),
+                HasSubstr(std::string("gallery.index.") + std::string(bad).substr(0, std::string(bad).find(':'))));
+  }
+}
+
 }  // namespace
 }  // namespace veriface::server
