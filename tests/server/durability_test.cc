@@ -257,6 +257,15 @@ TEST(ConfigurationTest, BadConfigurationStopsTheServerWithAClearMessage) {
                   "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("no-model"));
+
+  // Index options that only make sense together are checked when the gallery opens, before serving.
+  std::vector<std::string> argv = ServerCommandLine(dir.File("g.db"));
+  for (const char* set : {"gallery.index.type=ivf-int8", "gallery.index.ivf_lists=64", "gallery.index.ivf_nprobe=65"}) {
+    argv.insert(argv.end(), {"--set", set});
+  }
+  r = RunCommand(argv);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("gallery.index.ivf_nprobe 65 is not in [1, gallery.index.ivf_lists = 64]"));
 }
 
 // gRPC's SO_REUSEPORT default would let a second server share the port and the kernel split the calls
