@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the unit, batcher, gallery and service suites under a sanitizer preset (CMakePresets.json: asan
+# Builds the unit, batcher, gallery, serving and gRPC server suites under a sanitizer preset (CMakePresets.json: asan
 # is ASan + UBSan, tsan is ThreadSanitizer) and runs them, as issue 15 asks. Too long for the test
 # command on 2 cores (each preset is a build of its own), so it is run by hand and recorded: the ctest
 # summary, the sanitizer reports found in the output (there must be none) and the time each step took
