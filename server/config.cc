@@ -256,12 +256,12 @@ constexpr RetiredKey kRetiredKeys[] = {
 
 absl::Status Apply(const Schema& schema, const std::string& name, const YAML::Node& value, const std::string& where) {
   const Key* key = schema.Find(name);
-  for (const RetiredKey& retired : kRetiredKeys) {
-    if (key == nullptr && name == retired.name) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' is no longer a key: ", retired.instead));
-    }
-  }
   if (key == nullptr) {
+    for (const RetiredKey& retired : kRetiredKeys) {
+      if (name == retired.name) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": '", name, "' is no longer a key: ", retired.instead));
+      }
+    }
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": unknown configuration key '", name, "' (known keys: ", schema.KnownKeys(), ")"));
   }
