@@ -16,8 +16,6 @@ constexpr int64_t kMaxTrainingVectors = 500'000;
 // IvfInt8Index's k-means is ours (no BLAS), so it trains on fewer: 64 per list is plenty for centroids
 // that only route queries (the scores are the codes' and then fp32's).
 constexpr int64_t kIvfTrainingPerList = 64;
-// More lists than this would cost more to route a query (one dot product per centroid) than they save.
-constexpr int64_t kMaxIvfLists = 1 << 20;
 
 std::vector<int64_t> LiveSlots(const SlotRows& rows) {
   std::vector<int64_t> live;
@@ -40,6 +38,14 @@ std::vector<float> TrainingSample(const SlotRows& rows, const std::vector<int64_
   return training;
 }
 
+IvfInt8Options IvfOptions(const IndexOptions& options) {
+  IvfInt8Options ivf;
+  ivf.lists = options.ivf_lists;
+  ivf.nprobe = options.ivf_nprobe;
+  ivf.rerank_factor = options.rerank_factor;
+  return ivf;
+}
+
 }  // namespace
 
 absl::Status CheckIndexOptions(const IndexOptions& options, int64_t dim) {
@@ -55,17 +61,7 @@ absl::Status CheckIndexOptions(const IndexOptions& options, int64_t dim) {
     return absl::InvalidArgumentError(
         absl::StrCat("gallery.index.rerank_factor ", options.rerank_factor, " is not in [1, 1000]"));
   }
-  if (options.type == "ivf-int8") {
-    if (options.ivf_lists < 1 || options.ivf_lists > kMaxIvfLists) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("gallery.index.ivf_lists ", options.ivf_lists, " is not in [1, ", kMaxIvfLists, "]"));
-    }
-    if (options.ivf_nprobe < 1 || options.ivf_nprobe > options.ivf_lists) {
-      return absl::InvalidArgumentError(absl::StrCat("gallery.index.ivf_nprobe ", options.ivf_nprobe,
-                                                     " is not in [1, gallery.index.ivf_lists = ", options.ivf_lists,
-                                                     "]"));
-    }
-  }
+  if (options.type == "ivf-int8") VF_RETURN_IF_ERROR(IvfInt8Index::CheckOptions(IvfOptions(options)));
   if (options.type == "faiss") VF_RETURN_IF_ERROR(CheckFaissOptions(options, dim));
   return absl::OkStatus();
 }
@@ -84,12 +80,8 @@ absl::StatusOr<std::unique_ptr<GalleryIndex>> BuildIndex(const IndexOptions& opt
   } else if (options.type == "ivf-int8") {
     const std::vector<float> training =
         TrainingSample(*rows, live, std::min(kMaxTrainingVectors, options.ivf_lists * kIvfTrainingPerList));
-    IvfInt8Options ivf;
-    ivf.lists = options.ivf_lists;
-    ivf.nprobe = options.ivf_nprobe;
-    ivf.rerank_factor = options.rerank_factor;
-    VF_ASSIGN_OR_RETURN(
-        index, IvfInt8Index::Create(rows, ivf, training.data(), static_cast<int64_t>(training.size()) / rows->dim));
+    VF_ASSIGN_OR_RETURN(index, IvfInt8Index::Create(rows, IvfOptions(options), training.data(),
+                                                    static_cast<int64_t>(training.size()) / rows->dim));
   } else {
     VF_ASSIGN_OR_RETURN(const bool needs_training, FaissIndex::NeedsTraining(options, rows->dim));
     const std::vector<float> training =

@@ -16,7 +16,7 @@ struct IndexOptions {
   std::string type = "exact";
   // ivf-int8: k-means lists, and lists visited per query (more: slower, closer to exact). An eighth of
   // the lists found the exact top-1 for 99.5% of queries at 1M and 10M templates (bench/results/
-  // index_ivf.md); 1024 lists build in about a minute at 10M, 4096 in about six.
+  // index_ivf.md); 1024 lists build in about a minute at 10M, 4096 in about five.
   int64_t ivf_lists = 1024;
   int ivf_nprobe = 128;
   // A faiss index_factory description, e.g. "IVF4096,SQ8" (inverted lists over 8-bit codes), "HNSW32"

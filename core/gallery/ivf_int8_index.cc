@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/gallery/dot_kernel.h"
 #include "core/gallery/int8_codes.h"
 #include "core/gallery/top_keeper.h"
@@ -77,15 +78,21 @@ std::vector<float> TrainCentroids(const float* training, int64_t n, int64_t dim,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<IvfInt8Index>> IvfInt8Index::Create(const SlotRows* rows, const IvfInt8Options& options,
-                                                                   const float* training, int64_t n_training) {
-  if (options.lists < 1 || options.lists > (int64_t{1} << 24)) {
-    return absl::InvalidArgumentError(absl::StrCat("gallery.index.ivf_lists ", options.lists, " is not in [1, 2^24]"));
+absl::Status IvfInt8Index::CheckOptions(const IvfInt8Options& options) {
+  if (options.lists < 1 || options.lists > kMaxLists) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gallery.index.ivf_lists ", options.lists, " is not in [1, ", kMaxLists, "]"));
   }
   if (options.nprobe < 1 || options.nprobe > options.lists) {
-    return absl::InvalidArgumentError(absl::StrCat("gallery.index.ivf_nprobe ", options.nprobe, " is not in [1, ",
-                                                   options.lists, "] (the number of lists, gallery.index.ivf_lists)"));
+    return absl::InvalidArgumentError(absl::StrCat("gallery.index.ivf_nprobe ", options.nprobe,
+                                                   " is not in [1, gallery.index.ivf_lists = ", options.lists, "]"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<IvfInt8Index>> IvfInt8Index::Create(const SlotRows* rows, const IvfInt8Options& options,
+                                                                   const float* training, int64_t n_training) {
+  VF_RETURN_IF_ERROR(CheckOptions(options));
   if (options.rerank_factor < 1) {
     return absl::InvalidArgumentError(absl::StrCat("gallery.index.rerank_factor ", options.rerank_factor, " < 1"));
   }

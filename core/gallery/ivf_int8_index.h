@@ -38,10 +38,15 @@ struct IvfInt8Options {
 
 class IvfInt8Index : public GalleryIndex {
  public:
+  // Beyond this many lists, routing a query (one dot product per centroid) costs more than it saves.
+  static constexpr int64_t kMaxLists = int64_t{1} << 20;
+
   // Trains options.lists centroids on `training` (n_training x rows->dim unit vectors). `rows` (the
   // collection's) must outlive the index: Search re-scores its candidates there. INVALID_ARGUMENT for
   // lists < 1, nprobe outside [1, lists], rerank_factor < 1 or iterations < 0; FAILED_PRECONDITION
   // when there are fewer training vectors than lists.
+  // INVALID_ARGUMENT naming gallery.index.ivf_lists or ivf_nprobe when either is out of range.
+  static absl::Status CheckOptions(const IvfInt8Options& options);
   static absl::StatusOr<std::unique_ptr<IvfInt8Index>> Create(const SlotRows* rows, const IvfInt8Options& options,
                                                               const float* training, int64_t n_training);
 
