@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "core/common/file_util.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/ivf_int8_index.h"
 #include "core/quality/face_quality.h"
 #include "core/serving/operating_point.h"
 #include "server/audit_log.h"
@@ -91,8 +92,8 @@ class Schema {
     Str("gallery.index.faiss_factory", c.gallery_index.faiss_factory, false);
     Int("gallery.index.nprobe", c.gallery_index.nprobe, 1, 1'000'000);
     Int("gallery.index.ef_search", c.gallery_index.ef_search, 1, 1'000'000);
-    Int("gallery.index.ivf_lists", c.gallery_index.ivf_lists, 1, 1 << 20);
-    Int("gallery.index.ivf_nprobe", c.gallery_index.ivf_nprobe, 1, 1 << 20);
+    Int("gallery.index.ivf_lists", c.gallery_index.ivf_lists, 1, IvfInt8Index::kMaxLists);
+    Int("gallery.index.ivf_nprobe", c.gallery_index.ivf_nprobe, 1, IvfInt8Index::kMaxLists);
     Int("gallery.index.exact_below", c.gallery_index.exact_below, 0, std::numeric_limits<int64_t>::max());
     Int("gallery.index.rerank_factor", c.gallery_index.rerank_factor, 1, 1000);
     Str("gallery.postgres.dsn", c.postgres_dsn, true);

@@ -4,9 +4,9 @@
 // the AVX2 int8 kernel over a list, and the candidates are re-scored in fp32 over the collection's rows.
 //
 // Why not faiss's IVF: Debian's libfaiss is built for baseline x86-64, so its scalar-quantizer scan
-// decodes each code to float with SSE (about 1 ns per dimension per vector on these cores). The int8
-// kernel here reads the same bytes at memory speed: 10M templates in ~94 ms on 2 cores where faiss's IVF
-// scan covered about one sixth of that many in the same time (bench/results/index.md). A query visits
+// decodes each code to float with SSE (about 1.5 ns per dimension per vector on these cores). The int8
+// kernel here reads the same bytes at memory speed: 10M templates in ~94 ms on 2 cores, where faiss's
+// IVF4096,SQ8 scan covered about a twentieth of that many in the same time (bench/results/index.md). A query visits
 // `nprobe` of the `lists` lists, so it reads about nprobe / lists of the codes.
 //
 // Remove is O(1): each label's list and position are kept, and the removed entry's place is taken by
@@ -41,12 +41,12 @@ class IvfInt8Index : public GalleryIndex {
   // Beyond this many lists, routing a query (one dot product per centroid) costs more than it saves.
   static constexpr int64_t kMaxLists = int64_t{1} << 20;
 
-  // Trains options.lists centroids on `training` (n_training x rows->dim unit vectors). `rows` (the
-  // collection's) must outlive the index: Search re-scores its candidates there. INVALID_ARGUMENT for
-  // lists < 1, nprobe outside [1, lists], rerank_factor < 1 or iterations < 0; FAILED_PRECONDITION
-  // when there are fewer training vectors than lists.
   // INVALID_ARGUMENT naming gallery.index.ivf_lists or ivf_nprobe when either is out of range.
   static absl::Status CheckOptions(const IvfInt8Options& options);
+  // Trains options.lists centroids on `training` (n_training x rows->dim unit vectors). `rows` (the
+  // collection's) must outlive the index: Search re-scores its candidates there. CheckOptions' errors,
+  // INVALID_ARGUMENT for rerank_factor < 1 or iterations < 0; FAILED_PRECONDITION when there are fewer
+  // training vectors than lists.
   static absl::StatusOr<std::unique_ptr<IvfInt8Index>> Create(const SlotRows* rows, const IvfInt8Options& options,
                                                               const float* training, int64_t n_training);
 
@@ -65,7 +65,6 @@ class IvfInt8Index : public GalleryIndex {
   // in fp32: the scores returned are exact.
   absl::StatusOr<std::vector<IndexHit>> Search(const float* query, int64_t k) const override;
 
-  int nprobe() const { return nprobe_; }
   // For benchmarks that sweep nprobe over one build; not while searches run.
   absl::Status set_nprobe(int nprobe);
   // The largest list's length over the mean (1 when balanced): a probe costs its lists' lengths.
