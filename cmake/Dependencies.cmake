@@ -12,6 +12,7 @@ find_package(spdlog REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)  # reading npm tarballs in the importer
 if(VERIFACE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

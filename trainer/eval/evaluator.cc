@@ -195,7 +195,7 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
         if (rgb.empty()) {
           VF_ASSIGN_OR_RETURN(rgb, LoadImage(r.path));
         }
-        chips.push_back(MakeChip(rgb, r.face.landmarks, size, out.tta.views[v]));
+        chips.push_back(MakeChip(rgb, r.face.landmarks, size, out.tta.views[v], model.chip_template()));
         chip_owner.emplace_back(i - s, v);
       }
     }
