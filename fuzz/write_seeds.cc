@@ -16,6 +16,7 @@
 #include "proto/veriface/v1/veriface.pb.h"
 #include "server/config.h"
 #include "tests/serving/fake_engine.h"
+#include "tests/testing/tflite_writer.h"
 
 namespace veriface::fuzz {
 namespace {
@@ -59,6 +60,47 @@ void TfjsSeeds() {
       R"([{"paths":["a","b"],"weights":[{"name":"w","shape":[2],"quantization":{"dtype":"uint16","scale":1,"min":0}}]}])";
   Write("tfjs_manifest_fuzzer", "uint16_two_shards",
         uint16 + std::string(1, '\0') + std::string("\x01\x00\x02\x00", 4));
+}
+
+// Two small graphs: one convolution; and a convolution with the PReLU pattern of MobileFaceNet's file
+// (relu(x) + m * (x - |x|)) and a final reshape, so that the importer's graph walk is reached.
+void TfliteSeeds() {
+  const auto op = [](TfliteOp code, std::vector<int32_t> in, std::vector<int32_t> out) {
+    TfliteOperator o;
+    o.code = static_cast<int32_t>(code);
+    o.inputs = std::move(in);
+    o.outputs = std::move(out);
+    return o;
+  };
+  const auto tensor = [](const char* name, std::vector<int64_t> shape, bool constant) {
+    TfliteTensor t{name, shape, 0, torch::Tensor()};
+    int64_t n = 1;
+    for (const int64_t d : shape) n *= d;
+    if (constant) t.value = torch::linspace(-1, 1, n).reshape(shape);
+    return t;
+  };
+  testing::TfliteGraph g;
+  g.tensors = {tensor("input", {1, 4, 4, 3}, false), tensor("w", {4, 3, 3, 3}, true), tensor("b", {4}, true),
+               tensor("conv", {1, 2, 2, 4}, false)};
+  TfliteOperator conv = op(TfliteOp::kConv2d, {0, 1, 2}, {3});
+  conv.conv.stride_h = conv.conv.stride_w = 2;
+  g.operators = {conv};
+  g.inputs = {0};
+  g.outputs = {3};
+  Write("tflite_model_fuzzer", "conv", testing::WriteTflite(g));
+
+  for (const char* name : {"relu", "abs", "sub"}) g.tensors.push_back(tensor(name, {1, 2, 2, 4}, false));
+  g.tensors.push_back(tensor("m", {4}, true));
+  for (const char* name : {"mul", "add"}) g.tensors.push_back(tensor(name, {1, 2, 2, 4}, false));
+  g.tensors.push_back(tensor("out", {1, 16}, false));
+  g.operators.push_back(op(TfliteOp::kRelu, {3}, {4}));
+  g.operators.push_back(op(TfliteOp::kAbs, {3}, {5}));
+  g.operators.push_back(op(TfliteOp::kSub, {3, 5}, {6}));
+  g.operators.push_back(op(TfliteOp::kMul, {7, 6}, {8}));
+  g.operators.push_back(op(TfliteOp::kAdd, {4, 8}, {9}));
+  g.operators.push_back(op(TfliteOp::kReshape, {9}, {10}));
+  g.outputs = {10};
+  Write("tflite_model_fuzzer", "conv_prelu", testing::WriteTflite(g));
 }
 
 void ModelSpecSeeds() {
@@ -172,6 +214,7 @@ int main() {
   }
   veriface::fuzz::ImageSeeds();
   veriface::fuzz::TfjsSeeds();
+  veriface::fuzz::TfliteSeeds();
   veriface::fuzz::ModelSpecSeeds();
   veriface::fuzz::ConfigSeeds();
   veriface::fuzz::PageTokenSeeds();

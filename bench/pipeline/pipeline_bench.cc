@@ -1,9 +1,11 @@
 // Inference-core speed: the descriptor per batch size, MTCNN per image size and stage, and the one
-// large 3x3 convolution whose GFLOP/s serves as this machine's measured peak (same run, same threads).
+// large 3x3 convolution whose GFLOP/s serves as this machine's measured peak (same run, same threads);
+// and a whole face embedding (every chip of the bundle's test-time setting, every network of a fusion)
+// for each bundle in VERIFACE_BENCH_BUNDLES (colon-separated folders; default: the default model).
 //
 //   build/bench/pipeline/pipeline_bench [--threads N] [google-benchmark flags]
 //
-// Counters: ms_per_face / ms_per_image (wall time per item), gflops (achieved), stage_*_ms.
+// Counters: ms_per_face / ms_per_image (wall time per item), gflops (achieved), stage_*_ms, chips_per_face.
 
 #include <benchmark/benchmark.h>
 
@@ -171,6 +173,31 @@ BENCHMARK(BM_Mtcnn)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// One LFW face embedded by `bundle` exactly as the server embeds it (FaceModel::Cut, then Embed), 8 faces
+// per call as the embed batcher would group them.
+void BM_FaceEmbedding(benchmark::State& state, const std::string& bundle) {
+  auto loaded = FaceModel::Load(bundle, torch::kCPU);
+  if (!loaded.ok()) {
+    state.SkipWithError(std::string(loaded.status().message()).c_str());
+    return;
+  }
+  const FaceModel& model = **loaded;
+  const cv::Mat rgb = Image("data/lfw/Abel_Pacheco/Abel_Pacheco_0001.jpg");
+  const auto detected = model.Detect(rgb, {});
+  if (!detected.ok() || detected->empty()) {
+    state.SkipWithError("no face");
+    return;
+  }
+  const std::vector<FaceViews> faces(8, model.Cut(rgb, detected->front()));
+  const auto start = Clock::now();
+  for (auto _ : state) benchmark::DoNotOptimize(model.Embed(faces));
+  const double seconds = Seconds(start);
+  state.counters["ms_per_face"] = 1e3 * seconds / (static_cast<double>(state.iterations()) * 8);
+  state.counters["chips_per_face"] =
+      static_cast<double>(faces[0].crops.size()) * (model.spec().flip_average ? 2.0 : 1.0);
+  state.SetLabel(model.model_id());
+}
+
 }  // namespace
 }  // namespace veriface
 
@@ -181,6 +208,17 @@ int main(int argc, char** argv) {
     if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
   }
   veriface::SetTorchThreads(threads);
+  const std::string bundles = veriface::EnvOr("VERIFACE_BENCH_BUNDLES", veriface::SourceDir() + "/models/default");
+  for (size_t start = 0; start <= bundles.size();) {
+    const size_t end = std::min(bundles.find(':', start), bundles.size());
+    const std::string bundle = bundles.substr(start, end - start);
+    if (!bundle.empty()) {
+      benchmark::RegisterBenchmark(("BM_FaceEmbedding/" + bundle).c_str(), veriface::BM_FaceEmbedding, bundle)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+    start = end + 1;
+  }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

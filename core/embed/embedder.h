@@ -1,7 +1,8 @@
 #pragma once
 // Backbone + head + L2 normalisation: the views of each face in, one unit-length embedding per face out.
 // Each view's features (and, with flip averaging, its mirror's) are averaged into the face's embedding by
-// ReduceViews (core/embed/view_reduction.h), the one reduction every tool uses.
+// ReduceViews (core/embed/view_reduction.h), the one reduction every tool uses. A fusion bundle has several
+// backbones ("members"), each with its own chips; their features meet in ReduceViews.
 
 #include <torch/torch.h>
 
@@ -31,27 +32,38 @@ struct EmbedderOptions {
 
 class Embedder {
  public:
-  Embedder(std::shared_ptr<Backbone> backbone, std::shared_ptr<Head> head, torch::Device device,
+  // `backbones`: one, or a fusion's members in order; the head takes the sum of their feature widths.
+  Embedder(std::vector<std::shared_ptr<Backbone>> backbones, std::shared_ptr<Head> head, torch::Device device,
            EmbedderOptions options);
 
   // One embedding per face: float [N, output_dim()] on the CPU, unit rows. Every face must have the same
-  // number of views, all CV_8UC3 squares of one size; INVALID_ARGUMENT otherwise.
+  // number of views, all CV_8UC3 squares; with several members, each member's views in turn (as
+  // FaceModel::Cut lays them out), the same number for each, each of its member's input size.
+  // INVALID_ARGUMENT otherwise.
   absl::StatusOr<torch::Tensor> Embed(const std::vector<FaceViews>& faces) const;
 
-  // The backbone alone on the chips as given (no flip, no head, no normalisation): [N, feature_dim].
-  absl::StatusOr<torch::Tensor> Features(const std::vector<cv::Mat>& chips) const;
+  // One member's backbone alone on the chips as given (no flip, no head, no normalisation): [N, its dim].
+  absl::StatusOr<torch::Tensor> Features(const std::vector<cv::Mat>& chips, size_t member = 0) const;
 
-  int64_t input_size() const { return backbone_->input_size(); }
+  int64_t input_size(size_t member = 0) const { return backbones_[member]->input_size(); }
   int64_t output_dim() const { return head_->output_dim(); }
   const EmbedderOptions& options() const { return options_; }
-  const std::shared_ptr<Backbone>& backbone() const { return backbone_; }
+  // The first (for a bundle of one network, the only) backbone.
+  const std::shared_ptr<Backbone>& backbone() const { return backbones_.front(); }
+  const std::vector<std::shared_ptr<Backbone>>& backbones() const { return backbones_; }
+  // Each member's feature width, in order: ReduceViews' member_dims.
+  const std::vector<int64_t>& member_dims() const { return member_dims_; }
   const std::shared_ptr<Head>& head() const { return head_; }
 
  private:
-  // The backbone on [N, 3, W, W], in passes of at most options_.max_chips_per_pass chips.
-  torch::Tensor ForwardInPasses(const torch::Tensor& x) const;
+  // A backbone on [N, 3, W, W], in passes of at most options_.max_chips_per_pass chips.
+  torch::Tensor ForwardInPasses(Backbone& backbone, const torch::Tensor& x) const;
+  // One member's features of every view of every face (with mirrors when flipping): [N, V, its dim].
+  absl::StatusOr<torch::Tensor> MemberViewFeatures(const std::vector<FaceViews>& faces, size_t member,
+                                                   size_t views) const;
 
-  std::shared_ptr<Backbone> backbone_;
+  std::vector<std::shared_ptr<Backbone>> backbones_;
+  std::vector<int64_t> member_dims_;
   std::shared_ptr<Head> head_;
   torch::Device device_;
   EmbedderOptions options_;

@@ -58,9 +58,17 @@ absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::stri
   auto parent = MtcnnParent(nets);
   VF_RETURN_IF_ERROR(LoadWeights(*parent, bundle_dir, spec.detector));
 
-  VF_ASSIGN_OR_RETURN(auto backbone, MakeBackbone(spec.backbone.arch, spec.backbone.params));
-  VF_RETURN_IF_ERROR(LoadWeights(*backbone, bundle_dir, spec.backbone));
-  VF_ASSIGN_OR_RETURN(auto head, MakeHead(spec.head.arch, backbone->feature_dim(), spec.head.params));
+  std::vector<ComponentSpec> members = {spec.backbone};
+  members.insert(members.end(), spec.fused_backbones.begin(), spec.fused_backbones.end());
+  std::vector<std::shared_ptr<Backbone>> backbones;
+  int64_t features = 0;
+  for (const ComponentSpec& c : members) {
+    VF_ASSIGN_OR_RETURN(auto backbone, MakeBackbone(c.arch, c.params));
+    VF_RETURN_IF_ERROR(LoadWeights(*backbone, bundle_dir, c));
+    features += backbone->feature_dim();
+    backbones.push_back(std::move(backbone));
+  }
+  VF_ASSIGN_OR_RETURN(auto head, MakeHead(spec.head.arch, features, spec.head.params));
   VF_RETURN_IF_ERROR(LoadWeights(*head, bundle_dir, spec.head));
   if (head->output_dim() != spec.embedding_dim) {
     return absl::InvalidArgumentError(
@@ -71,7 +79,7 @@ absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::stri
   options.flip_average = spec.flip_average;
   options.max_chips_per_pass = device.is_cpu() ? kCpuChipsPerPass : 0;
   auto detector = std::make_unique<MtcnnDetector>(std::move(nets), device);
-  auto embedder = std::make_unique<Embedder>(std::move(backbone), std::move(head), device, options);
+  auto embedder = std::make_unique<Embedder>(std::move(backbones), std::move(head), device, options);
   if (device.is_cuda()) {
     // LibTorch lets cuDNN and cuBLAS use TF32 (10 mantissa bits) on Ampere and later GPUs. On an H200 that
     // moved P-Net's outputs by 7e-4 and end-to-end descriptors by 0.035, past the goldens' 1e-4 and 0.03
@@ -82,10 +90,19 @@ absl::StatusOr<std::shared_ptr<const FaceModel>> FaceModel::Load(const std::stri
   if (device.is_cpu()) {
     // oneDNN's blocked weight layout once here, rather than a reorder in every call (core/nn/conv2d.h).
     PrepackConvolutions(*parent);
-    PrepackConvolutions(*embedder->backbone());
+    for (const auto& b : embedder->backbones()) PrepackConvolutions(*b);
   }
   return std::shared_ptr<const FaceModel>(new FaceModel(std::move(spec), bundle_dir, device, std::move(detector),
                                                         std::move(embedder), std::move(test_time)));
+}
+
+FaceViews FaceModel::Cut(const cv::Mat& rgb, const FaceDetection& face) const {
+  FaceViews views = CutCrops(rgb, face.landmarks, chip_size(), test_time_.crops, chip_template());
+  for (size_t m = 1; m < members(); ++m) {
+    FaceViews more = CutCrops(rgb, face.landmarks, chip_size(m), test_time_.crops, chip_template(m));
+    views.crops.insert(views.crops.end(), more.crops.begin(), more.crops.end());
+  }
+  return views;
 }
 
 }  // namespace veriface

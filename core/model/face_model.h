@@ -1,6 +1,6 @@
 #pragma once
-// A loaded model bundle: detector, backbone and head on one device, and the operations the service,
-// the evaluator and the trainer share (detect, align, embed).
+// A loaded model bundle: detector, backbone (or a fusion's backbones) and head on one device, and the
+// operations the service, the evaluator and the trainer share (detect, align, embed).
 
 #include <torch/torch.h>
 
@@ -29,23 +29,23 @@ class FaceModel {
   torch::Device device() const { return device_; }
   const MtcnnDetector& detector() const { return *detector_; }
   const Embedder& embedder() const { return *embedder_; }
-  int chip_size() const { return static_cast<int>(embedder_->input_size()); }
-  // The face template the backbone's chips are aligned to.
-  ChipTemplate chip_template() const { return embedder_->backbone()->chip_template(); }
+  // How many backbones embed each face: 1, or a fusion's members.
+  size_t members() const { return embedder_->backbones().size(); }
+  // A backbone's chip side and the face template its chips are aligned to.
+  int chip_size(size_t member = 0) const { return static_cast<int>(embedder_->input_size(member)); }
+  ChipTemplate chip_template(size_t member = 0) const { return embedder_->backbones()[member]->chip_template(); }
 
   absl::StatusOr<std::vector<FaceDetection>> Detect(const cv::Mat& rgb, const DetectorOptions& options) const {
     return detector_->Detect(rgb, options);
   }
-  // The plain template chip (chip_size() square): what a person looks at, and the descriptor's own input.
+  // The plain template chip of the first backbone (chip_size() square): what a person looks at.
   cv::Mat Align(const cv::Mat& rgb, const FaceDetection& face) const {
     return AlignFace(rgb, face.landmarks, chip_size(), chip_template()).chip;
   }
   // What Embed needs for one face under the bundle's test-time setting: its crops, each chip_size() square
-  // (with crops "none", the template chip alone, as Align cuts it). Use this, not Align, for anything
-  // compared against the bundle's thresholds.
-  FaceViews Cut(const cv::Mat& rgb, const FaceDetection& face) const {
-    return CutCrops(rgb, face.landmarks, chip_size(), test_time_.crops, chip_template());
-  }
+  // (with crops "none", the template chip alone, as Align cuts it); in a fusion, every member's crops in
+  // turn, each cut for that member. Use this, not Align, for anything compared against the thresholds.
+  FaceViews Cut(const cv::Mat& rgb, const FaceDetection& face) const;
   // Unit-length embeddings [N, embedding_dim] (CPU) of faces from Cut (or plain aligned chips), with the
   // bundle's test-time flip.
   absl::StatusOr<torch::Tensor> Embed(const std::vector<FaceViews>& faces) const { return embedder_->Embed(faces); }

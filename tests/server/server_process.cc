@@ -136,7 +136,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
   server->dir_ = pattern;
   server->log_path_ = server->dir_ + "/server.log";
   const std::string ready = server->dir_ + "/ready.json";
-  std::vector<std::string> argv = ServerCommandLine(gallery_path);
+  std::vector<std::string> argv = ServerCommandLine(gallery_path, options.model_dir);
   argv.insert(argv.end(), {"--ready-file", ready});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server->pid_ = Spawn(argv, server->log_path_, server->log_path_, options.env);
@@ -253,9 +253,10 @@ void SharedServerTest::TearDownTestSuite() {
   dir_ = nullptr;
 }
 
-std::vector<std::string> ServerCommandLine(const std::string& gallery_path) {
-  return {ServerBinary(), "--model",     DefaultModelDir(),  "--gallery",  gallery_path,
-          "--listen",     "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"};
+std::vector<std::string> ServerCommandLine(const std::string& gallery_path, const std::string& model_dir) {
+  return {ServerBinary(), "--model",          model_dir.empty() ? DefaultModelDir() : model_dir,
+          "--gallery",    gallery_path,       "--listen",
+          "127.0.0.1:0",  "--metrics-listen", "127.0.0.1:0"};
 }
 
 std::string PngHeader(uint32_t width, uint32_t height) {

@@ -30,6 +30,7 @@ struct ServerOptions {
   // carry when that is not the dialled 127.0.0.1.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string server_name;
+  std::string model_dir;  // empty: the default model
 };
 
 // A channel to `address` with the test's message-size limits; plaintext when `credentials` is null.
@@ -99,9 +100,9 @@ class SharedServerTest : public ::testing::Test {
   static ServerProcess* server_;
 };
 
-// veriface-server with the default model and `gallery_path`, listening on loopback ports the system
-// picks; a test appends its own flags.
-std::vector<std::string> ServerCommandLine(const std::string& gallery_path);
+// veriface-server with `model_dir` (empty: the default model) and `gallery_path`, listening on loopback ports
+// the system picks; a test appends its own flags.
+std::vector<std::string> ServerCommandLine(const std::string& gallery_path, const std::string& model_dir = "");
 
 // A PNG whose header claims `width` x `height` pixels, with no pixel data behind it.
 std::string PngHeader(uint32_t width, uint32_t height);

@@ -38,35 +38,56 @@ std::string ModuleContentHash(const std::string& arch, const torch::nn::Module& 
 }
 
 absl::StatusOr<ModelSpec> SaveBundle(const std::string& bundle_dir, ModelSpec spec, const MtcnnNets& detector,
-                                     const std::shared_ptr<Backbone>& backbone, const std::shared_ptr<Head>& head) {
+                                     const std::vector<std::shared_ptr<Backbone>>& backbones,
+                                     const std::shared_ptr<Head>& head) {
+  if (backbones.empty()) return absl::InvalidArgumentError("a bundle needs a backbone");
+  int64_t features = 0;
+  for (const auto& b : backbones) features += b->feature_dim();
+  if (head->input_dim() != features) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the head takes ", head->input_dim(), " features, the backbones give ", features));
+  }
   std::error_code ec;
   fs::create_directories(bundle_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create '", bundle_dir, "': ", ec.message()));
   const auto parent = MtcnnParent(detector);
   spec.detector.arch = "mtcnn";
   spec.detector.weights = "detector.pt";
-  spec.backbone.arch = backbone->arch();
-  spec.backbone.params = backbone->params();
-  spec.backbone.weights = "backbone.pt";
+  // The first backbone keeps the file name of a bundle of one network; a fusion's others are numbered.
+  std::vector<ComponentSpec> members;
+  for (size_t i = 0; i < backbones.size(); ++i) {
+    members.push_back(ComponentSpec{backbones[i]->arch(),
+                                    i == 0 ? std::string("backbone.pt") : absl::StrCat("backbone_", i, ".pt"),
+                                    backbones[i]->params()});
+  }
+  spec.backbone = members.front();
+  spec.fused_backbones.assign(members.begin() + 1, members.end());
   spec.head.arch = head->arch();
   spec.head.params = head->params();
   const bool head_has_weights = !head->parameters().empty() || !head->buffers().empty();
   spec.head.weights = head_has_weights ? "head.pt" : "";
   spec.embedding_dim = head->output_dim();
   VF_RETURN_IF_ERROR(SaveWeights(*parent, (fs::path(bundle_dir) / spec.detector.weights).string()));
-  VF_RETURN_IF_ERROR(SaveWeights(*backbone, (fs::path(bundle_dir) / spec.backbone.weights).string()));
+  for (size_t i = 0; i < backbones.size(); ++i) {
+    VF_RETURN_IF_ERROR(SaveWeights(*backbones[i], (fs::path(bundle_dir) / members[i].weights).string()));
+  }
   if (head_has_weights) VF_RETURN_IF_ERROR(SaveWeights(*head, (fs::path(bundle_dir) / spec.head.weights).string()));
   VF_ASSIGN_OR_RETURN(const TtaConfig test_time, ParseTta(spec.crops));
   if (test_time.flip) return absl::InvalidArgumentError("crops must not name 'flip' (that is flip_average)");
   spec.crops = test_time.spec;
-  // The id names what the embedding depends on: backbone and head, with their parameters, and the test-time
+  // The id names what the embedding depends on: backbones and head, with their parameters, and the test-time
   // setting. The crops enter only when there are more than the template's, so that the ids of bundles made
-  // before crops existed (and the galleries that record them) stay valid.
+  // before crops existed (and the galleries that record them) stay valid; a single backbone hashes as it did
+  // before fusions existed, for the same reason.
+  std::string content, name;
+  for (const auto& b : backbones) {
+    absl::StrAppend(&content, ModuleContentHash(b->arch() + b->params().dump(), *b));
+    absl::StrAppend(&name, b->arch(), "+");
+  }
   const std::string digest = Sha256Hex(absl::StrCat(
-      ModuleContentHash(backbone->arch() + backbone->params().dump(), *backbone),
-      ModuleContentHash(head->arch() + head->params().dump(), *head), spec.flip_average ? "flip" : "noflip",
+      content, ModuleContentHash(head->arch() + head->params().dump(), *head), spec.flip_average ? "flip" : "noflip",
       spec.crops == "none" ? "" : absl::StrCat("crops:", spec.crops)));
-  spec.model_id = absl::StrCat(backbone->arch(), "+", head->arch(), "-", digest.substr(0, 12));
+  spec.model_id = absl::StrCat(name, head->arch(), "-", digest.substr(0, 12));
   VF_RETURN_IF_ERROR(WriteModelSpec(bundle_dir, spec));
   return spec;
 }

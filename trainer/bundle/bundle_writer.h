@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/detect/mtcnn.h"
@@ -17,10 +18,12 @@
 namespace veriface {
 
 // Writes the networks' weights and model.json into `bundle_dir` (created if needed), after filling in the
-// spec's architecture fields and setting spec.model_id from the networks' content. Returns the spec as
-// written; FaceModel::Load reads it back.
+// spec's architecture fields and setting spec.model_id from the networks' content. `backbones`: one, or a
+// fusion's members in order (the head takes their features side by side). Returns the spec as written;
+// FaceModel::Load reads it back.
 absl::StatusOr<ModelSpec> SaveBundle(const std::string& bundle_dir, ModelSpec spec, const MtcnnNets& detector,
-                                     const std::shared_ptr<Backbone>& backbone, const std::shared_ptr<Head>& head);
+                                     const std::vector<std::shared_ptr<Backbone>>& backbones,
+                                     const std::shared_ptr<Head>& head);
 
 // A stable digest of a module's architecture name and every parameter and buffer (names and values).
 std::string ModuleContentHash(const std::string& arch, const torch::nn::Module& module);

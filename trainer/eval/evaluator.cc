@@ -36,13 +36,15 @@ absl::StatusOr<std::string> DetectorKey(const FaceModel& model) {
                          d.score_thresholds[2]);
 }
 
-// What the backbone features depend on: its architecture, parameters and weights (not the head, so a
-// newly trained head reuses them).
-absl::StatusOr<std::string> BackboneKey(const FaceModel& model) {
+// What a backbone's features depend on: its architecture, parameters and weights (not the head, so a
+// newly trained head reuses them, nor the other members of a fusion, so that each network's features are
+// shared by every bundle that has it).
+absl::StatusOr<std::string> BackboneKey(const FaceModel& model, size_t member) {
   const ModelSpec& spec = model.spec();
+  const ComponentSpec& c = member == 0 ? spec.backbone : spec.fused_backbones.at(member - 1);
   VF_ASSIGN_OR_RETURN(const std::string sha,
-                      Sha256HexOfFile((std::filesystem::path(model.bundle_dir()) / spec.backbone.weights).string()));
-  return absl::StrCat(spec.backbone.arch, spec.backbone.params.dump(), ":", sha.substr(0, 16));
+                      Sha256HexOfFile((std::filesystem::path(model.bundle_dir()) / c.weights).string()));
+  return absl::StrCat(c.arch, c.params.dump(), ":", sha.substr(0, 16));
 }
 
 absl::StatusOr<cv::Mat> LoadImage(const std::string& path) {
@@ -110,7 +112,12 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
   EmbeddedImages out;
   VF_ASSIGN_OR_RETURN(out.tta, ParseTta(options.tta.empty() ? model.spec().TestTimeSpec() : options.tta));
   VF_ASSIGN_OR_RETURN(const std::string detector_key, DetectorKey(model));
-  VF_ASSIGN_OR_RETURN(const std::string backbone_key, BackboneKey(model));
+  const size_t members = model.members();
+  std::vector<std::string> backbone_keys;
+  for (size_t m = 0; m < members; ++m) {
+    VF_ASSIGN_OR_RETURN(std::string key, BackboneKey(model, m));
+    backbone_keys.push_back(std::move(key));
+  }
   FeatureCache* cache = options.cache;
   std::ostream* progress_out = options.progress ? &std::cerr : nullptr;
 
@@ -168,77 +175,88 @@ absl::StatusOr<EmbeddedImages> EmbedImages(const FaceModel& model, const std::ve
     r.face.landmarks = FallbackLandmarks(out.images, r.width, r.height);
   }
 
-  // ---- features of every view, in batches of images ----
-  const int size = model.chip_size();
+  // ---- features of every view (of every member of a fusion), in batches of images ----
   const size_t views = out.tta.views.size();
+  const std::vector<int64_t>& member_dims = model.embedder().member_dims();
+  int64_t dim = 0;
+  for (const int64_t d : member_dims) dim += d;
   out.embeddings.resize(out.images.size());
   ProgressBar progress("embed", static_cast<int64_t>(out.images.size()), "images", progress_out);
   CacheWriter writer(cache, 512);
   for (size_t s = 0; s < out.images.size(); s += static_cast<size_t>(options.batch)) {
     const size_t e = std::min(out.images.size(), s + static_cast<size_t>(options.batch));
-    std::vector<std::vector<std::vector<float>>> features(e - s, std::vector<std::vector<float>>(views));
-    std::vector<cv::Mat> chips;
-    std::vector<std::pair<size_t, size_t>> chip_owner;  // (image in batch, view)
+    // features[image in batch][member][view]
+    std::vector<std::vector<std::vector<std::vector<float>>>> features(
+        e - s, std::vector<std::vector<std::vector<float>>>(members, std::vector<std::vector<float>>(views)));
+    std::vector<std::vector<cv::Mat>> chips(members);
+    std::vector<std::vector<std::pair<size_t, size_t>>> chip_owner(members);  // (image in batch, view)
     for (size_t i = s; i < e; ++i) {
       const ImageRecord& r = out.images[i];
       const std::string face_key = LandmarksKey(r.face.landmarks);
       cv::Mat rgb;
-      for (size_t v = 0; v < views; ++v) {
-        if (cache) {
-          VF_ASSIGN_OR_RETURN(auto hit, cache->GetFeature(hashes[i], backbone_key, out.tta.views[v].Key(), face_key));
-          if (hit) {
-            features[i - s][v] = std::move(*hit);
-            ++out.chips_cached;
-            continue;
+      for (size_t m = 0; m < members; ++m) {
+        for (size_t v = 0; v < views; ++v) {
+          if (cache) {
+            VF_ASSIGN_OR_RETURN(auto hit,
+                                cache->GetFeature(hashes[i], backbone_keys[m], out.tta.views[v].Key(), face_key));
+            if (hit) {
+              features[i - s][m][v] = std::move(*hit);
+              ++out.chips_cached;
+              continue;
+            }
           }
+          if (rgb.empty()) {
+            VF_ASSIGN_OR_RETURN(rgb, LoadImage(r.path));
+          }
+          chips[m].push_back(
+              MakeChip(rgb, r.face.landmarks, model.chip_size(m), out.tta.views[v], model.chip_template(m)));
+          chip_owner[m].emplace_back(i - s, v);
         }
-        if (rgb.empty()) {
-          VF_ASSIGN_OR_RETURN(rgb, LoadImage(r.path));
-        }
-        chips.push_back(MakeChip(rgb, r.face.landmarks, size, out.tta.views[v], model.chip_template()));
-        chip_owner.emplace_back(i - s, v);
       }
     }
-    if (!chips.empty()) {
+    for (size_t m = 0; m < members; ++m) {
+      if (chips[m].empty()) continue;
       const auto start = Clock::now();
-      auto computed = model.embedder().Features(chips);
+      auto computed = model.embedder().Features(chips[m], m);
       if (!computed.ok()) {
         return absl::Status(computed.status().code(),
                             absl::StrCat("images ", out.images[s].path, " ..: ", computed.status().message()));
       }
       const torch::Tensor f = computed->to(torch::kFloat32).contiguous();
       out.embed_seconds += Seconds(start);
-      out.chips_computed += static_cast<int64_t>(chips.size());
-      const int64_t dim = f.size(1);
-      for (size_t c = 0; c < chips.size(); ++c) {
-        const float* row = f.data_ptr<float>() + static_cast<int64_t>(c) * dim;
-        const auto [b, v] = chip_owner[c];
-        features[b][v].assign(row, row + dim);
+      out.chips_computed += static_cast<int64_t>(chips[m].size());
+      const int64_t d = f.size(1);
+      for (size_t c = 0; c < chips[m].size(); ++c) {
+        const float* row = f.data_ptr<float>() + static_cast<int64_t>(c) * d;
+        const auto [b, v] = chip_owner[m][c];
+        features[b][m][v].assign(row, row + d);
         if (cache) {
           const ImageRecord& r = out.images[s + b];
-          cache->PutFeature(hashes[s + b], backbone_key, out.tta.views[v].Key(), LandmarksKey(r.face.landmarks),
-                            features[b][v]);
+          cache->PutFeature(hashes[s + b], backbone_keys[m], out.tta.views[v].Key(), LandmarksKey(r.face.landmarks),
+                            features[b][m][v]);
           VF_RETURN_IF_ERROR(writer.Tick());
         }
       }
     }
-    // Every view's features, [images, views, dim], reduced as the server's embedder reduces them (mean over
-    // views, head, unit length), so that thresholds calibrated here hold there.
-    const auto dim = static_cast<int64_t>(features[0][0].size());
+    // Every view's features, [images, views, dim] (a fusion's members side by side), reduced as the server's
+    // embedder reduces them (mean over views, head, unit length), so that thresholds calibrated here hold there.
     auto view_features = torch::empty({static_cast<int64_t>(e - s), static_cast<int64_t>(views), dim});
     for (size_t b = 0; b < e - s; ++b) {
       for (size_t v = 0; v < views; ++v) {
-        if (static_cast<int64_t>(features[b][v].size()) != dim) {
-          return absl::DataLossError(absl::StrCat("cached features of ", out.images[s + b].path,
-                                                  " have the wrong size; delete the cache to rebuild it"));
+        float* at = view_features.data_ptr<float>() + static_cast<int64_t>(b * views + v) * dim;
+        for (size_t m = 0; m < members; ++m) {
+          const std::vector<float>& f = features[b][m][v];
+          if (static_cast<int64_t>(f.size()) != member_dims[m]) {
+            return absl::DataLossError(absl::StrCat("cached features of ", out.images[s + b].path,
+                                                    " have the wrong size; delete the cache to rebuild it"));
+          }
+          at = std::copy(f.begin(), f.end(), at);
         }
-        std::copy(features[b][v].begin(), features[b][v].end(),
-                  view_features.data_ptr<float>() + static_cast<int64_t>(b * views + v) * dim);
       }
     }
     VF_ASSIGN_OR_RETURN(const torch::Tensor emb, Guarded("the head", [&]() -> absl::StatusOr<torch::Tensor> {
                           torch::NoGradGuard no_grad;
-                          return ReduceViews(view_features.to(model.device()), *model.embedder().head())
+                          return ReduceViews(view_features.to(model.device()), *model.embedder().head(), member_dims)
                               .to(torch::kCPU, torch::kFloat32)
                               .contiguous();
                         }));

@@ -180,6 +180,12 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
 
 absl::Status Trainer::Build() {
   VF_ASSIGN_OR_RETURN(source_, FaceModel::Load(config_.source_bundle, device_));
+  if (source_->members() > 1) {
+    // The face cache and the frozen-feature path know one backbone's chips; a fusion's head does not train here.
+    return absl::UnimplementedError(absl::StrCat("the source bundle '", config_.source_bundle, "' fuses ",
+                                                 source_->members(),
+                                                 " backbones; training from a fusion bundle is not supported"));
+  }
   FaceCacheOptions cache_options;
   cache_options.dir = config_.cache_dir;
   cache_options.detector = source_->spec().detector_defaults;
@@ -779,7 +785,7 @@ absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec
     }
     backbone_->to(torch::kCPU);
     head_->to(torch::kCPU);
-    auto saved = SaveBundle(dir, spec, cpu_source->detector().nets(), backbone_, head_);
+    auto saved = SaveBundle(dir, spec, cpu_source->detector().nets(), {backbone_}, head_);
     backbone_->to(device_);
     head_->to(device_);
     if (!saved.ok()) return saved.status();
