@@ -5,19 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/common/status_macros.h"
+#include "core/nn/tf_ops.h"
 #include "core/tfjs/tfjs_weights.h"
 
 namespace veriface {
 namespace mobilefacenet {
 namespace {
-
-// TensorFlow's SAME padding along one axis: the output is ceil(in / stride), and the extra row or column
-// that an even split cannot place goes after (bottom/right).
-std::pair<int64_t, int64_t> SamePadding(int64_t in, int64_t kernel, int64_t stride) {
-  const int64_t out = (in + stride - 1) / stride;
-  const int64_t total = std::max<int64_t>((out - 1) * stride + kernel - in, 0);
-  return {total / 2, total - total / 2};
-}
 
 Conv2dSpec ConvSpec(const UnitSpec& s) {
   Conv2dSpec c;
@@ -39,14 +32,8 @@ UnitImpl::UnitImpl(const UnitSpec& spec) : spec_(spec), conv_(register_module("c
 }
 
 torch::Tensor UnitImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = x;
-  if (!spec_.valid && spec_.stride > 1) {
-    const auto [top, bottom] = SamePadding(x.size(2), spec_.kernel, spec_.stride);
-    const auto [left, right] = SamePadding(x.size(3), spec_.kernel, spec_.stride);
-    y = torch::constant_pad_nd(y, {left, right, top, bottom});
-  }
-  y = conv_(y);
-  return spec_.prelu ? torch::prelu(y, slope_) : y;
+  const torch::Tensor y = conv_(!spec_.valid && spec_.stride > 1 ? PadTfSame(x, spec_.kernel, spec_.stride) : x);
+  return spec_.prelu ? PRelu(y, slope_) : y;
 }
 
 absl::Status UnitImpl::Load(const torch::Tensor& weights, const torch::Tensor& bias, const torch::Tensor& slope,
