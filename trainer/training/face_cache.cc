@@ -118,10 +118,14 @@ FaceCache::FaceCache(std::shared_ptr<const FaceModel> model, FaceCacheOptions op
                    model_->model_id(), ";min", d.min_face_size, ";scale", d.scale_factor, ";levels", d.max_scales, ";t",
                    d.score_thresholds[0], ",", d.score_thresholds[1], ",", d.score_thresholds[2], ";central");
   pipeline_key_ = Sha256Hex(pipeline).substr(0, 16);
-  const auto& backbone = model_->embedder().backbone();
-  feature_key_ = Sha256Hex(absl::StrCat(pipeline_key_, ";", ModuleContentHash(backbone->arch(), *backbone), ";chip",
-                                        model_->chip_size()))
-                     .substr(0, 16);
+  // Every network of the bundle (one, or a fusion's members), with its chip side and template.
+  std::string networks;
+  for (size_t m = 0; m < model_->members(); ++m) {
+    const auto& backbone = model_->embedder().backbones()[m];
+    absl::StrAppend(&networks, ";", ModuleContentHash(backbone->arch(), *backbone), ";chip", model_->chip_size(m),
+                    m == 0 ? "" : absl::StrCat(";template", static_cast<int>(model_->chip_template(m))));
+  }
+  feature_key_ = Sha256Hex(absl::StrCat(pipeline_key_, networks)).substr(0, 16);
 }
 
 std::string FaceCache::EntryPath(const std::string& kind_key, const std::string& sha, const std::string& suffix) const {
@@ -195,8 +199,8 @@ absl::StatusOr<torch::Tensor> FaceCache::Features(const std::vector<std::string>
                                                   const std::vector<FaceRecord>& faces, int views) {
   if (paths.size() != faces.size()) return absl::InvalidArgumentError("features: paths and faces differ in number");
   if (views < 1 || views > 64) return absl::InvalidArgumentError(absl::StrCat("views ", views, " is not in 1..64"));
-  const int64_t dim = model_->embedder().backbone()->feature_dim();
-  const int size = model_->chip_size();
+  int64_t dim = 0;
+  for (const int64_t d : model_->embedder().member_dims()) dim += d;
   auto out = torch::empty({static_cast<int64_t>(paths.size()), views, dim}, torch::kFloat32);
   ProgressBar bar("features", static_cast<int64_t>(paths.size()), "img", options_.progress);
   std::atomic<int64_t> done{0};
@@ -210,24 +214,31 @@ absl::StatusOr<torch::Tensor> FaceCache::Features(const std::vector<std::string>
       std::memcpy(out[i].data_ptr<float>(), cached.data(), static_cast<size_t>(views) * row_bytes);
     } else {
       VF_ASSIGN_OR_RETURN(const cv::Mat rgb, LoadImageFile(paths[i]));
-      std::vector<cv::Mat> chips;
-      const cv::Mat plain = face.found ? AlignFace(rgb, face.landmarks, size).chip : CentredCrop(rgb, size);
-      for (int v = 0; v < views; ++v) {
-        if (v == kPlainView) {
-          chips.push_back(plain);
-        } else if (v == kMirrorView || !face.found) {
-          chips.push_back(v % 2 == 1 ? Mirror(plain) : plain);
-        } else {
-          const Jitter j = ViewJitter(v);
-          const cv::Mat chip = AlignFaceJittered(rgb, face.landmarks, size, j.offset, j.zoom).chip;
-          chips.push_back(j.mirror ? Mirror(chip) : chip);
+      // Each network's features of the views, side by side: [views, dim].
+      std::vector<torch::Tensor> parts;
+      for (size_t m = 0; m < model_->members(); ++m) {
+        const int size = model_->chip_size(m);
+        const ChipTemplate kind = model_->chip_template(m);
+        std::vector<cv::Mat> chips;
+        const cv::Mat plain = face.found ? AlignFace(rgb, face.landmarks, size, kind).chip : CentredCrop(rgb, size);
+        for (int v = 0; v < views; ++v) {
+          if (v == kPlainView) {
+            chips.push_back(plain);
+          } else if (v == kMirrorView || !face.found) {
+            chips.push_back(v % 2 == 1 ? Mirror(plain) : plain);
+          } else {
+            const Jitter j = ViewJitter(v);
+            const cv::Mat chip = AlignFaceJittered(rgb, face.landmarks, size, j.offset, j.zoom, kind).chip;
+            chips.push_back(j.mirror ? Mirror(chip) : chip);
+          }
         }
+        auto computed = model_->embedder().Features(chips, m);
+        if (!computed.ok()) {
+          return absl::Status(computed.status().code(), absl::StrCat(paths[i], ": ", computed.status().message()));
+        }
+        parts.push_back(*std::move(computed));
       }
-      auto computed = model_->embedder().Features(chips);
-      if (!computed.ok()) {
-        return absl::Status(computed.status().code(), absl::StrCat(paths[i], ": ", computed.status().message()));
-      }
-      const torch::Tensor f = computed->contiguous();
+      const torch::Tensor f = (parts.size() == 1 ? parts[0] : torch::cat(parts, 1)).contiguous();
       out[i].copy_(f);
       ++features_computed_;
       if (!entry.empty()) {

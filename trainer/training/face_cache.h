@@ -60,7 +60,9 @@ class FaceCache {
   absl::StatusOr<std::vector<cv::Mat>> Chips(const std::vector<std::string>& paths,
                                              const std::vector<FaceRecord>& faces, int size);
 
-  // The model's backbone features of `views` views of each face: [N, views, feature_dim] float, CPU.
+  // The model's backbone features of `views` views of each face: [N, views, feature_dim] float, CPU. For a
+  // fusion bundle, every network's features of a view side by side (the order of Embedder::member_dims),
+  // each network's view cut with its own chip side and template.
   absl::StatusOr<torch::Tensor> Features(const std::vector<std::string>& paths, const std::vector<FaceRecord>& faces,
                                          int views);
 

@@ -63,8 +63,9 @@ absl::Status TrainerConfig::Validate() const {
   if (head_init != "default" && head_init != "whiten") {
     return bad(absl::StrCat("head init '", head_init, "' is not 'default' or 'whiten'"));
   }
-  if (head_init == "whiten" && !(backbone == "face-resnet" && freeze_backbone)) {
-    return bad("head init 'whiten' needs the frozen face-resnet backbone (its features are fitted once)");
+  const bool pretrained = backbone == "face-resnet" || backbone == "source";
+  if (head_init == "whiten" && !(pretrained && freeze_backbone)) {
+    return bad("head init 'whiten' needs a frozen pretrained backbone (its features are fitted once)");
   }
   // A closed-form head needs no epoch; every other head does.
   const int min_epochs = head_init == "whiten" ? 0 : 1;
@@ -82,10 +83,11 @@ absl::Status TrainerConfig::Validate() const {
     return bad(absl::StrCat("warm-up epochs must be in [0, epochs), got ", warmup_epochs));
   }
   if (clip_grad_norm < 0) return bad(absl::StrCat("gradient clipping norm must be >= 0, got ", clip_grad_norm));
-  if (freeze_backbone && backbone != "face-resnet") {
-    return bad(absl::StrCat("only the pretrained 'face-resnet' backbone can be frozen; '", backbone,
+  if (freeze_backbone && !pretrained) {
+    return bad(absl::StrCat("only the pretrained 'face-resnet' or 'source' backbones can be frozen; '", backbone,
                             "' trains from scratch (drop --freeze-backbone)"));
   }
+  if (backbone == "source" && !freeze_backbone) return bad("the 'source' backbone is always frozen");
   if (feature_views < 2 || feature_views > 64) {
     return bad(absl::StrCat("feature views must be in 2..64, got ", feature_views));
   }
@@ -180,11 +182,10 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainerConfig& co
 
 absl::Status Trainer::Build() {
   VF_ASSIGN_OR_RETURN(source_, FaceModel::Load(config_.source_bundle, device_));
-  if (source_->members() > 1) {
-    // The face cache and the frozen-feature path know one backbone's chips; a fusion's head does not train here.
-    return absl::UnimplementedError(absl::StrCat("the source bundle '", config_.source_bundle, "' fuses ",
-                                                 source_->members(),
-                                                 " backbones; training from a fusion bundle is not supported"));
+  if (source_->members() > 1 && config_.backbone != "source") {
+    return absl::InvalidArgumentError(absl::StrCat("the source bundle '", config_.source_bundle, "' fuses ",
+                                                   source_->members(),
+                                                   " networks; train its fusion head with --backbone source"));
   }
   FaceCacheOptions cache_options;
   cache_options.dir = config_.cache_dir;
@@ -194,8 +195,11 @@ absl::Status Trainer::Build() {
   cache_ = std::make_unique<FaceCache>(source_, cache_options);
 
   torch::manual_seed(config_.seed);
-  frozen_features_ = config_.backbone == "face-resnet" && config_.freeze_backbone;
-  if (config_.backbone == "face-resnet") {
+  frozen_features_ = (config_.backbone == "face-resnet" || config_.backbone == "source") && config_.freeze_backbone;
+  if (config_.backbone == "source") {
+    members_ = source_->embedder().backbones();
+    backbone_ = members_.front();
+  } else if (config_.backbone == "face-resnet") {
     const auto& pretrained = source_->embedder().backbone();
     if (pretrained->arch() != "face-resnet") {
       return absl::InvalidArgumentError(
@@ -216,7 +220,13 @@ absl::Status Trainer::Build() {
   } else {
     VF_ASSIGN_OR_RETURN(backbone_, MakeBackbone(config_.backbone, config_.backbone_params));
   }
-  VF_ASSIGN_OR_RETURN(head_, MakeHead(config_.head, backbone_->feature_dim(), config_.head_params));
+  if (members_.empty()) members_ = {backbone_};
+  int64_t features = 0;
+  for (const auto& m : members_) {
+    member_dims_.push_back(m->feature_dim());
+    features += m->feature_dim();
+  }
+  VF_ASSIGN_OR_RETURN(head_, MakeHead(config_.head, features, config_.head_params));
   backbone_->to(device_);
   head_->to(device_);
   if (frozen_features_) {
@@ -338,7 +348,7 @@ absl::Status Trainer::InitialiseHead() {
   if (dense == nullptr) return absl::InvalidArgumentError("head init 'whiten' needs the 'dense' head");
   // Fitted on the features the head sees at test time (the flip average), one row per image.
   const auto& f = data_->train_features;
-  const auto test_time = FlipViews(f).mean(1);
+  const auto test_time = NormalizeMembers(FlipViews(f).mean(1), member_dims_);
   VF_ASSIGN_OR_RETURN(const AffineMap map, FitWhitening(test_time, data_->train.labels, config_.whitening));
   VF_RETURN_IF_ERROR(dense->SetAffine(map.weight, map.bias));
   if (config_.progress) {
@@ -411,7 +421,7 @@ absl::StatusOr<torch::Tensor> Trainer::EmbedBatches(
       const auto both = backbone_->forward(torch::cat({x, x.flip({3})}));
       views = torch::stack({both.slice(0, 0, n), both.slice(0, n, 2 * n)}, 1);
     }
-    out.push_back(ReduceViews(views, *head_).to(torch::kCPU));
+    out.push_back(ReduceViews(views, *head_, member_dims_).to(torch::kCPU));
   }
   if (out.empty()) return torch::empty({0, head_->output_dim()});
   return torch::cat(out);
@@ -449,7 +459,9 @@ absl::StatusOr<VerificationScores> Trainer::ScorePairsWithSource(const PairsFile
   torch::Tensor embeddings;
   VF_RETURN_IF_ERROR(Guarded("embedding with the source bundle", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
-    embeddings = ReduceViews(FlipViews(features).to(device_), *source_->embedder().head()).to(torch::kCPU);
+    embeddings =
+        ReduceViews(FlipViews(features).to(device_), *source_->embedder().head(), source_->embedder().member_dims())
+            .to(torch::kCPU);
     return absl::OkStatus();
   }));
   return CosineScores(embeddings, resolved);
@@ -495,7 +507,8 @@ absl::Status Trainer::RunEpoch(int epoch, EpochRecord* record) {
     std::vector<int64_t> labels;
     for (int64_t item : batches[step]) labels.push_back(data_->train.labels[static_cast<size_t>(item)]);
     const auto x = inputs.to(device_);
-    const auto features = frozen_features_ ? x : backbone_->forward(x);
+    // The frozen path's features are those of every member side by side, each scaled as ReduceViews scales it.
+    const auto features = frozen_features_ ? NormalizeMembers(x, member_dims_) : backbone_->forward(x);
     const auto embeddings = Normalize(head_->forward(features));
     std::mt19937_64 rng(MixSeed(config_.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(step), 0x726e64));
     VF_ASSIGN_OR_RETURN(const auto loss,
@@ -753,9 +766,11 @@ absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec
   spec.flip_average = true;
   spec.crops = "none";
   if (spec.description.empty()) {
-    spec.description = absl::StrCat("MTCNN + ", backbone_->arch(), frozen_features_ ? " (pretrained, frozen)" : "",
-                                    " + ", head_->arch(), " head trained by veriface-train (",
-                                    MiningName(config_.loss.mining), " triplet loss)");
+    std::string networks;
+    for (const auto& m : members_) absl::StrAppend(&networks, networks.empty() ? "" : " fused with ", m->arch());
+    spec.description =
+        absl::StrCat("MTCNN + ", networks, frozen_features_ ? " (pretrained, frozen)" : "", " + ", head_->arch(),
+                     " head trained by veriface-train (", MiningName(config_.loss.mining), " triplet loss)");
   }
   json training = {{"trainer", "veriface-train"},
                    {"objective", MiningJson(config_.loss)},
@@ -783,10 +798,10 @@ absl::StatusOr<ModelSpec> Trainer::WriteBundle(const std::string& dir, ModelSpec
     if (!device_.is_cpu()) {
       VF_ASSIGN_OR_RETURN(cpu_source, FaceModel::Load(config_.source_bundle, torch::kCPU));
     }
-    backbone_->to(torch::kCPU);
+    for (const auto& m : members_) m->to(torch::kCPU);
     head_->to(torch::kCPU);
-    auto saved = SaveBundle(dir, spec, cpu_source->detector().nets(), {backbone_}, head_);
-    backbone_->to(device_);
+    auto saved = SaveBundle(dir, spec, cpu_source->detector().nets(), members_, head_);
+    for (const auto& m : members_) m->to(device_);
     head_->to(device_);
     if (!saved.ok()) return saved.status();
     written = *std::move(saved);

@@ -49,6 +49,8 @@ struct TrainerConfig {
 
   // ---- model ----
   std::string source_bundle;  // detector, and face-resnet's pretrained weights
+  // "face-resnet" (the source's pretrained dlib ResNet), "source" (the source bundle's own network or
+  // networks, always frozen: over a fusion bundle this trains its fusion head), or a from-scratch one.
   std::string backbone = "face-resnet";
   nlohmann::json backbone_params = nlohmann::json::object();
   bool freeze_backbone = true;  // face-resnet only: train the head over cached features
@@ -200,6 +202,10 @@ class Trainer {
   std::shared_ptr<Backbone> backbone_;
   std::shared_ptr<Head> head_;
   bool frozen_features_ = false;  // the frozen-backbone path
+  // The networks whose features the head takes, and each one's width: the source's for --backbone source
+  // (several for a fusion), else backbone_ alone.
+  std::vector<std::shared_ptr<Backbone>> members_;
+  std::vector<int64_t> member_dims_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<Data> data_;
   TrainSummary summary_;
