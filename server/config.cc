@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/common/file_util.h"
@@ -28,11 +29,24 @@ struct Key {
   std::function<std::string()> show;
 };
 
+// A YAML double-quoted scalar that reads back as exactly `s`. Control characters are escaped: a raw line
+// break inside double quotes would read back folded into a space (found by config_fuzzer).
 std::string Quoted(const std::string& s) {
   std::string out = "\"";
   for (const char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (u < 0x20 || u == 0x7F) {
+      out += absl::StrFormat("\\x%02x", u);
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }

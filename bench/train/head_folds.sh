@@ -7,16 +7,18 @@
 #   [NAME=train_head_folds_x] [FINAL=dir] bench/train/head_folds.sh [extra veriface-train options]
 # NAME names the result (bench/results/NAME.json) and the work folder, so candidates can sit side by side;
 # FINAL= (empty) skips the final head trained on every fold's people.
-# Needs the default bundle (models/default) and LFW (../shared/data/lfw). First run: detects and caches
-# the faces of all 13,233 images and their backbone features (the long part); later runs take minutes.
+# SOURCE= names the source bundle (default models/default); a fusion bundle with --backbone source trains
+# its fusion head. Needs the bundle and LFW (../shared/data/lfw). First run: detects and caches the faces of
+# all 13,233 images and their backbone features (the long part); later runs take minutes.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 NAME=${NAME:-train_head_folds}
 WORK=$WORK_ROOT/$NAME
 FINAL=${FINAL-$ROOT/models/trained-head}
+SOURCE=${SOURCE:-$ROOT/models/default}
 start=$(date +%s)
 cmd=(nice -n 10 "$TRAIN" folds --data "$LFW" --people "$LFW/people.txt" --pairs "$LFW/pairs.txt"
-     --source-model "$ROOT/models/default" --cache-dir "$CACHE" --work-dir "$WORK" --resume
+     --source-model "$SOURCE" --cache-dir "$CACHE" --work-dir "$WORK" --resume
      ${FINAL:+--final-out "$FINAL"} --result "$WORK/result.json" "$@")
 "${cmd[@]}" >/dev/null
 record_result "$NAME" "$WORK/result.json" $(($(date +%s) - start)) "${cmd[@]}"

@@ -31,6 +31,21 @@ TEST(ConfigParseTest, PrintedConfigurationReadsBackTheSame) {
   EXPECT_EQ(ConfigToYaml(*again), printed);
 }
 
+// A string with a line break (a quoted scalar folded over a blank line), a tab and another control character:
+// --print-config must read back as the same string, not with the break folded into a space (config_fuzzer's
+// find, fuzz/regressions/config_fuzzer/).
+TEST(ConfigParseTest, StringsWithControlCharactersPrintAndReadBackTheSame) {
+  const auto config = ParseConfig("auth:\n  api_keys_env: 'first\n\n  second\tthird'\n", "f.yaml", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->api_keys_env, "first\nsecond\tthird");
+  const std::string printed = ConfigToYaml(*config);
+  EXPECT_THAT(printed, HasSubstr("api_keys_env: \"first\\nsecond\\tthird\""));
+  const auto again = ParseConfig(printed, "printed.yaml", {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->api_keys_env, config->api_keys_env);
+  EXPECT_EQ(ConfigToYaml(*again), printed);
+}
+
 TEST(ConfigParseTest, NotYamlNamesTheFile) {
   const auto config = ParseConfig("a: [1, 2\n", "broken.yaml", {});
   ASSERT_FALSE(config.ok());
