@@ -6,23 +6,15 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/file_util.h"
 #include "core/common/status_macros.h"
+#include "core/tflite/tflite_schema.h"
 
 namespace veriface {
 namespace {
 
-// Field numbers (declaration order in TFLite's schema) of the tables read here.
-namespace field {
-constexpr int kModelVersion = 0, kModelOperatorCodes = 1, kModelSubgraphs = 2, kModelBuffers = 4;
-constexpr int kCodeDeprecatedBuiltin = 0, kCodeBuiltin = 3;
-constexpr int kSubgraphTensors = 0, kSubgraphInputs = 1, kSubgraphOutputs = 2, kSubgraphOperators = 3;
-constexpr int kTensorShape = 0, kTensorType = 1, kTensorBuffer = 2, kTensorName = 3;
-constexpr int kBufferData = 0, kBufferOffset = 1, kBufferSize = 2;
-constexpr int kOpCodeIndex = 0, kOpInputs = 1, kOpOutputs = 2, kOpOptionsType = 3, kOpOptions = 4;
-}  // namespace field
-
-constexpr uint8_t kConv2dOptionsType = 1;  // BuiltinOptions union members, in schema order
-constexpr uint8_t kDepthwiseConv2dOptionsType = 2;
-constexpr int32_t kFloat32 = 0;
+namespace field = tflite_schema::field;
+using tflite_schema::kConv2dOptionsType;
+using tflite_schema::kDepthwiseConv2dOptionsType;
+using tflite_schema::kFloat32;
 
 // Bounds-checked access to FlatBuffer tables. Positions are byte offsets into the file; 0 means "absent"
 // (offset 0 holds the root offset, so no table or vector can start there). The first fault is kept and
@@ -129,39 +121,21 @@ class FlatReader {
   std::string error_;
 };
 
-TfliteActivation ToActivation(int8_t code) {
-  switch (code) {
-    case 0:
-      return TfliteActivation::kNone;
-    case 1:
-      return TfliteActivation::kRelu;
-    case 2:
-      return TfliteActivation::kReluN1To1;
-    case 3:
-      return TfliteActivation::kRelu6;
-    case 4:
-      return TfliteActivation::kTanh;
-    default:
-      return TfliteActivation::kOther;
-  }
-}
-
-// CONV_2D and DEPTHWISE_CONV_2D keep the same options in different field numbers.
 absl::StatusOr<TfliteConvOptions> ReadConvOptions(FlatReader& r, uint64_t op, bool depthwise, const std::string& what) {
   const uint8_t type = r.Scalar<uint8_t>(op, field::kOpOptionsType, 0);
   if (type != (depthwise ? kDepthwiseConv2dOptionsType : kConv2dOptionsType)) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": its options are missing or of the wrong kind"));
   }
   const uint64_t o = r.Table(op, field::kOpOptions);
-  const int shift = depthwise ? 1 : 0;  // depthwise has depth_multiplier at 3, before the activation
+  const tflite_schema::ConvOptionFields f = tflite_schema::ConvFields(depthwise);
   TfliteConvOptions c;
-  const int8_t padding = r.Scalar<int8_t>(o, 0, 0);
-  c.stride_w = r.Scalar<int32_t>(o, 1, 0);
-  c.stride_h = r.Scalar<int32_t>(o, 2, 0);
-  if (depthwise) c.depth_multiplier = r.Scalar<int32_t>(o, 3, 1);
-  c.activation = ToActivation(r.Scalar<int8_t>(o, 3 + shift, 0));
-  c.dilation_w = r.Scalar<int32_t>(o, 4 + shift, 1);
-  c.dilation_h = r.Scalar<int32_t>(o, 5 + shift, 1);
+  const int8_t padding = r.Scalar<int8_t>(o, f.padding, 0);
+  c.stride_w = r.Scalar<int32_t>(o, f.stride_w, 0);
+  c.stride_h = r.Scalar<int32_t>(o, f.stride_h, 0);
+  if (depthwise) c.depth_multiplier = r.Scalar<int32_t>(o, f.depth_multiplier, 1);
+  c.activation = tflite_schema::ActivationFromCode(r.Scalar<int8_t>(o, f.activation, 0));
+  c.dilation_w = r.Scalar<int32_t>(o, f.dilation_w, 1);
+  c.dilation_h = r.Scalar<int32_t>(o, f.dilation_h, 1);
   if (padding != 0 && padding != 1) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": unknown padding ", static_cast<int>(padding)));
   }
@@ -196,7 +170,9 @@ absl::StatusOr<TfliteModel> TfliteModel::Parse(std::string_view bytes, const std
   m.where_ = where;
   const uint64_t root = r.Deref(0);
   const uint32_t version = r.Scalar<uint32_t>(root, field::kModelVersion, 0);
-  if (r.ok() && version != 3) return error(absl::StrCat("schema version ", version, ", expected 3"));
+  if (r.ok() && version != tflite_schema::kSchemaVersion) {
+    return error(absl::StrCat("schema version ", version, ", expected ", tflite_schema::kSchemaVersion));
+  }
 
   std::vector<int32_t> codes;
   for (const uint64_t c : r.Tables(root, field::kModelOperatorCodes)) {

