@@ -135,7 +135,7 @@ void PageTokenSeeds() {
   for (const char* id : {"alice", "bob", "carol"}) {
     IdentityState state;
     state.record.identity_id = id;
-    state.templates.push_back({std::string("t-") + id, id, "m", {1.0F, 0.0F}, 0});
+    state.templates.push_back({std::string("t-") + id, id, "m", {1.0F, 0.0F}, 0, {}, false});
     if (!collection.Put(std::move(state)).ok()) std::abort();
   }
   const auto page = collection.List(1, "");

@@ -117,6 +117,7 @@ class Schema {
     Int("gallery.max_templates", c.gallery_limits.max_templates, 1, std::numeric_limits<int64_t>::max());
     Int("gallery.max_templates_per_identity", c.gallery_limits.max_templates_per_identity, 1,
         std::numeric_limits<int64_t>::max());
+    Bool("gallery.keep_face_crops", c.service.keep_face_crops);
     Level("quality.enroll_min_level", c.service.quality.enroll_min);
     Level("quality.probe_min_level", c.service.quality.probe_min);
     QualityPolicy& q = c.service.quality.policy;

@@ -25,6 +25,7 @@
 #include "server/audit_log.h"
 #include "server/call_guard.h"
 #include "server/config.h"
+#include "server/config_flags.h"
 #include "server/credentials.h"
 #include "server/health_service.h"
 #include "server/metrics.h"
@@ -34,12 +35,6 @@
 
 namespace veriface::server {
 namespace {
-
-struct Flags {
-  std::string config_path;
-  std::vector<std::string> sets;
-  bool print_config = false;
-};
 
 bool IsLoopback(const std::string& listen) {
   return listen.rfind("127.", 0) == 0 || listen.rfind("localhost:", 0) == 0 || listen.rfind("[::1]:", 0) == 0;
@@ -251,50 +246,18 @@ int main(int argc, char** argv) {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 4);
 
   CLI::App app{"veriface-server: face verification over gRPC"};
-  Flags flags;
+  ConfigFlags config_flags;
+  bool print_config = false;
   app.set_version_flag("--version", std::string(kVersion));
-  app.add_option("-c,--config", flags.config_path, "YAML configuration (config/veriface.yaml documents every key)");
-  app.add_option("--set", flags.sets, "Override any configuration key: --set inference.embed.max_batch=16")
-      ->type_name("KEY=VALUE");
-  const std::pair<const char*, const char*> shorthands[] = {{"--listen", "server.listen"},
-                                                            {"--metrics-listen", "metrics.listen"},
-                                                            {"--model", "model.dir"},
-                                                            {"--device", "model.device"},
-                                                            {"--gallery", "gallery.path"},
-                                                            {"--gallery-store", "gallery.store"},
-                                                            {"--postgres-dsn", "gallery.postgres.dsn"},
-                                                            {"--torch-threads", "inference.torch_threads"},
-                                                            {"--ready-file", "server.ready_file"},
-                                                            {"--log-level", "logging.level"}};
-  std::vector<std::string> values(std::size(shorthands));
-  for (size_t i = 0; i < std::size(shorthands); ++i) {
-    app.add_option(shorthands[i].first, values[i], absl::StrCat("Same as --set ", shorthands[i].second, "=..."));
-  }
-  app.add_flag("--print-config", flags.print_config, "Print the effective configuration as YAML and exit");
+  config_flags.AddTo(app);
+  app.add_flag("--print-config", print_config, "Print the effective configuration as YAML and exit");
   CLI11_PARSE(app, argc, argv);
-
-  std::vector<std::pair<std::string, std::string>> overrides;
-  // The environment sits between the file and the command line, so that a Secret can supply the DSN.
-  if (const char* dsn = std::getenv("VERIFACE_POSTGRES_DSN"); dsn != nullptr && *dsn != '\0') {
-    overrides.emplace_back("gallery.postgres.dsn", dsn);
-  }
-  for (const std::string& s : flags.sets) {
-    const size_t eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "veriface-server: --set '" << s << "' is not KEY=VALUE\n";
-      return 2;
-    }
-    overrides.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-  }
-  for (size_t i = 0; i < std::size(shorthands); ++i) {
-    if (app.count(shorthands[i].first) > 0) overrides.emplace_back(shorthands[i].second, values[i]);
-  }
-  const auto config = LoadConfig(flags.config_path, overrides);
+  const auto config = config_flags.Load(app);
   if (!config.ok()) {
     std::cerr << "veriface-server: " << config.status().message() << "\n";
     return 2;
   }
-  if (flags.print_config) {
+  if (print_config) {
     std::cout << ConfigToYaml(*config) << "\n";
     return 0;
   }

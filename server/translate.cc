@@ -376,6 +376,7 @@ void ToProto(const IdentityInfo& info, v1::Identity* out) {
   out->set_created_unix_ms(info.record.created_unix_ms);
   out->set_updated_unix_ms(info.record.updated_unix_ms);
   out->set_gallery(info.gallery);
+  out->set_templates_without_face_crop(static_cast<int32_t>(info.templates_without_face_crop));
 }
 
 void ToProto(const ListAnswer& answer, v1::ListIdentitiesResponse* out) {

@@ -109,7 +109,7 @@ int Main(int argc, char** argv) {
   for (const bench::LfwEmbedding& r : *records) {
     IdentityState& state = people[r.person];
     state.record.identity_id = r.person;
-    state.templates.push_back(TemplateRecord{r.path, r.person, model_id, r.embedding, 0});
+    state.templates.push_back(TemplateRecord{r.path, r.person, model_id, r.embedding, 0, {}, false});
   }
   std::vector<IdentityState> states;
   for (auto& [name, state] : people) states.push_back(std::move(state));

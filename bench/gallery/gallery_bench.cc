@@ -82,8 +82,8 @@ Gallery& GalleryOfSize(int64_t templates) {
     // together as it loads them, so the matrix rows, and Identify's per-identity updates, stay in order.)
     for (int64_t t = 0; t < templates; ++t) {
       IdentityState& owner = contents.identities[t % identities];
-      owner.templates.push_back(
-          TemplateRecord{absl::StrFormat("%032x", t), owner.record.identity_id, "bench-model", RandomUnit(rng), 0});
+      owner.templates.push_back(TemplateRecord{
+          absl::StrFormat("%032x", t), owner.record.identity_id, "bench-model", RandomUnit(rng), 0, {}, false});
     }
     snapshot.galleries.push_back(std::move(contents));
     GalleryLimits limits;

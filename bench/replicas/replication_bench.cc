@@ -92,8 +92,8 @@ nlohmann::json EnrolThroughput(const std::vector<Gallery*>& replicas, int enrolm
       for (int i = next++; i < enrolments; i = next++) {
         Gallery* g = replicas[static_cast<size_t>(i) % replicas.size()];
         const Clock::time_point t0 = Clock::now();
-        auto r = g->Enroll(EnrollCommand{"", absl::StrCat(label, "-", i), {{"n", "1"}}, {RandomUnit(rng)},
-                                         absl::StrCat(label, "-req-", i)});
+        auto r = g->Enroll(EnrollCommand{
+            "", absl::StrCat(label, "-", i), {{"n", "1"}}, {RandomUnit(rng)}, absl::StrCat(label, "-req-", i), {}});
         if (!r.ok()) Die("enrol", r.status());
         mine.push_back(Ms(Clock::now() - t0));
       }
@@ -147,7 +147,7 @@ nlohmann::json PropagationLag(const PostgresServer& pg, int enrolments, double r
     std::this_thread::sleep_until(due);
     due += period;
     const std::string id = absl::StrCat("lag-", i);
-    auto r = writer->Enroll(EnrollCommand{"", id, {}, {RandomUnit(rng)}, ""});
+    auto r = writer->Enroll(EnrollCommand{"", id, {}, {RandomUnit(rng)}, "", {}});
     if (!r.ok()) Die("enrol", r.status());
     const Clock::time_point acked = Clock::now();
     Gallery* follower = (i % 2 == 0) ? b.get() : c.get();
@@ -177,7 +177,7 @@ nlohmann::json IdentifyOverStores(const PostgresServer& pg, const std::string& s
     std::vector<std::vector<float>> e;
     for (int k = 0; k < kPerEnrol; ++k) e.push_back(RandomUnit(rng));
     for (Gallery* g : {lite.get(), shared.get()}) {
-      auto r = g->Enroll(EnrollCommand{"identify", absl::StrCat("id-", i), {}, e, ""});
+      auto r = g->Enroll(EnrollCommand{"identify", absl::StrCat("id-", i), {}, e, "", {}});
       if (!r.ok()) Die("enrol", r.status());
     }
   }
@@ -219,11 +219,16 @@ int Main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
-    if (flag == "--enrolments") enrolments = std::stoi(value);
-    else if (flag == "--threads") threads = std::stoi(value);
-    else if (flag == "--rate") rate = std::stod(value);
-    else if (flag == "--lag-enrolments") lag_enrolments = std::stoi(value);
-    else if (flag == "--identify-templates") identify_templates = std::stoi(value);
+    if (flag == "--enrolments")
+      enrolments = std::stoi(value);
+    else if (flag == "--threads")
+      threads = std::stoi(value);
+    else if (flag == "--rate")
+      rate = std::stod(value);
+    else if (flag == "--lag-enrolments")
+      lag_enrolments = std::stoi(value);
+    else if (flag == "--identify-templates")
+      identify_templates = std::stoi(value);
     else {
       std::cerr << "unknown flag " << flag << "\n";
       return 2;
@@ -244,8 +249,7 @@ int Main(int argc, char** argv) {
     }
     {
       auto a = OpenPostgres(**pg), b = OpenPostgres(**pg), c = OpenPostgres(**pg);
-      out["enrolment"]["postgres_3_replicas"] =
-          EnrolThroughput({a.get(), b.get(), c.get()}, enrolments, threads, "p3");
+      out["enrolment"]["postgres_3_replicas"] = EnrolThroughput({a.get(), b.get(), c.get()}, enrolments, threads, "p3");
     }
   }
   {

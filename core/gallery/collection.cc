@@ -72,6 +72,7 @@ absl::Status Collection::Put(IdentityState state) {
     template_slot_.emplace(t.template_id, slot);
     slot_template_[slot] = t.template_id;
     identities_[index].template_ids.push_back(std::move(t.template_id));
+    if (!t.has_face_crop) ++identities_[index].templates_without_face_crop;
     added.push_back(slot);
   }
   live_templates_ += static_cast<int64_t>(added.size());

@@ -39,6 +39,9 @@ struct IdentityInfo {
   IdentityRecord record;
   std::vector<std::string> template_ids;  // in enrolment order
   std::string gallery;
+  // Templates that keep no face crop: another model cannot re-embed them, so a model migration needs
+  // this person re-enrolled (or drops those templates).
+  int64_t templates_without_face_crop = 0;
 };
 
 // Which index answered an Identify.

@@ -122,9 +122,10 @@ absl::Status Gallery::CheckStored(const std::string& gallery, const IdentityStat
                                               Quote(t.identity_id)));
     }
     if (t.model_id != model_id_) {
-      return absl::DataLossError(absl::StrCat("gallery template '", t.template_id, "' of identity ", Quote(id),
-                                              " was made with model '", t.model_id, "', not the serving model '",
-                                              model_id_, "'"));
+      // Not damage: the store was moved to another model (veriface-migrate) under this server.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "gallery template '", t.template_id, "' of identity ", Quote(id), " was made with model '", t.model_id,
+          "', not the serving model '", model_id_, "': if the gallery was moved to that model, restart with it"));
     }
     if (static_cast<int64_t>(t.embedding.size()) != embedding_dim_) {
       return absl::DataLossError(absl::StrCat("gallery template '", t.template_id, "' has ", t.embedding.size(),
@@ -244,6 +245,11 @@ absl::StatusOr<EnrollOutcome> Gallery::Enroll(const EnrollCommand& command) {
   if (command.embeddings.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("enrolment of ", Quote(identity_id), " has no embeddings"));
   }
+  if (!command.face_crops.empty() && command.face_crops.size() != command.embeddings.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("enrolment of ", Quote(identity_id), " has ",
+                                                   command.embeddings.size(), " embeddings but ",
+                                                   command.face_crops.size(), " face crops"));
+  }
   std::vector<std::vector<float>> rows;
   rows.reserve(command.embeddings.size());
   for (size_t i = 0; i < command.embeddings.size(); ++i) {
@@ -311,7 +317,12 @@ absl::StatusOr<EnrollOutcome> Gallery::Enroll(const EnrollCommand& command) {
       id = NewTemplateId();
     } while (collection->HasTemplate(id) || std::find(ids.begin(), ids.end(), id) != ids.end());
     ids.push_back(id);
-    w.templates.push_back(TemplateRecord{id, identity_id, model_id_, std::move(row), now});
+    TemplateRecord t{id, identity_id, model_id_, std::move(row), now, {}, false};
+    if (!command.face_crops.empty()) {
+      t.face_crop = command.face_crops[ids.size() - 1];
+      t.has_face_crop = !t.face_crop.jpeg.empty();
+    }
+    w.templates.push_back(std::move(t));
   }
   w.request_id = command.request_id;
   w.receipt = WriteReceipt{WriteReceipt::Kind::kEnroll, fingerprint, ids, 0, now};

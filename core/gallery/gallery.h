@@ -30,6 +30,8 @@ struct EnrollCommand {
   std::map<std::string, std::string> metadata;  // merged into the identity's, new values win
   std::vector<std::vector<float>> embeddings;
   std::string request_id;  // "" for none; a retry with the same id returns the first result
+  // Empty, or one per embedding: the face each came from, kept for re-embedding with another model.
+  std::vector<FaceCrop> face_crops;
 };
 
 struct EnrollOutcome {

@@ -5,6 +5,7 @@
 // reports the changes the others made (ChangesSince).
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "core/gallery/gallery_types.h"
 
 namespace veriface {
@@ -66,6 +68,36 @@ class GalleryStore {
   // Forgets receipts written before `unix_ms`: retries are expected within minutes, not forever.
   virtual absl::Status PruneReceipts(int64_t unix_ms) = 0;
 
+  // ---- Moving to another model. The model's templates stay in force (and are served) until SwitchModel;
+  // re-embedded values wait beside them, so a migration interrupted at any point resumes where it was.
+  // A store that cannot migrate answers UNIMPLEMENTED.
+
+  // Up to `limit` templates, in enrolment order, that keep a face crop and have no re-embedded value for
+  // `target` yet.
+  virtual absl::StatusOr<std::vector<StoredFace>> FacesToReembed(const ModelTarget& target, int64_t limit) {
+    return Unmigratable();
+  }
+  // Keeps the values for the switch to `target`, replacing earlier ones; a template deleted meanwhile is
+  // skipped. INVALID_ARGUMENT when a value's size is not target.embedding_dim.
+  virtual absl::Status PutReembedded(const ModelTarget& target, const std::vector<ReembeddedTemplate>& values) {
+    return Unmigratable();
+  }
+  // Where a migration to `target` stands; lists at most `max_listed` identities needing re-enrolment.
+  virtual absl::StatusOr<MigrationProgress> Progress(const ModelTarget& target, int64_t max_listed) {
+    return Unmigratable();
+  }
+  // In one transaction that excludes writers: embeds the templates no pass reached (`embed_rest` is
+  // called with them, as often as needed), replaces every template's embedding and model with its
+  // re-embedded value and rebinds the store to `target`. Templates without a crop make it FAILED_PRECONDITION
+  // unless `drop_without_crop`, which deletes them, and deletes as DeleteIdentity does the identities left
+  // with none (Progress lists them first, for re-enrolment). FAILED_PRECONDITION too when the store is bound
+  // to `target` already. Returns the number of templates dropped.
+  using EmbedFaces = std::function<absl::StatusOr<std::vector<ReembeddedTemplate>>(const std::vector<StoredFace>&)>;
+  virtual absl::StatusOr<int64_t> SwitchModel(const ModelTarget& target, bool drop_without_crop,
+                                              const EmbedFaces& embed_rest) {
+    return Unmigratable();
+  }
+
   // Shared stores: what changed since `cursor` (from Load or the previous ChangesSince).
   virtual absl::StatusOr<ChangeSet> ChangesSince(const std::string& cursor) {
     ChangeSet none;
@@ -76,6 +108,11 @@ class GalleryStore {
   virtual absl::Status WaitForChange(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(timeout);
     return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Unmigratable() const {
+    return absl::UnimplementedError(absl::StrCat("the ", kind(), " gallery store cannot move to another model"));
   }
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Plain values the gallery and its store exchange.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -13,6 +14,16 @@ namespace veriface {
 // written before named galleries keep working.
 inline constexpr char kDefaultGalleryName[] = "default";
 
+// What another model needs to embed a template's face again (core/align/face_crop.h makes and opens
+// it): the face with a margin, as JPEG, and where the detector found it in those pixels. Empty `jpeg`:
+// none was kept.
+struct FaceCrop {
+  std::string jpeg;
+  // The box (x1, y1, x2, y2), then the five landmarks (x, y): eyes, nose, mouth corners.
+  std::array<float, 14> points{};
+  float score = 0;  // the detector's confidence
+};
+
 // One enrolled face: a unit-length embedding of one image of one person. (Not "FaceTemplate": that
 // name is the alignment template in core/align/aligner.h.)
 struct TemplateRecord {
@@ -21,6 +32,10 @@ struct TemplateRecord {
   std::string model_id;  // the model bundle that produced the embedding
   std::vector<float> embedding;
   int64_t created_unix_ms = 0;
+  // Written with the template when the deployment keeps crops; Load never reads the images back (a
+  // gallery of millions would hold them all in memory for nothing), only whether there is one.
+  FaceCrop face_crop;
+  bool has_face_crop = false;
 };
 
 // A person: an id chosen by the caller (unique within its gallery), free-form display metadata, and one
@@ -93,6 +108,43 @@ struct ChangeSet {
   std::vector<IdentityChange> identities;
   // For each change another process made: seconds from its write to this read, on the store's clock.
   std::vector<double> lag_seconds;
+};
+
+// ---- Moving a store to another model (core/gallery/model_migration.h)
+
+// The model a store is moving to.
+struct ModelTarget {
+  std::string model_id;
+  int64_t embedding_dim = 0;
+};
+
+// A template's face, to embed with the target model.
+struct StoredFace {
+  std::string template_id;
+  std::string gallery;
+  std::string identity_id;
+  FaceCrop crop;
+};
+
+// A template's embedding under the target model, kept beside the template until the switch.
+struct ReembeddedTemplate {
+  std::string template_id;
+  std::vector<float> embedding;
+};
+
+struct MigrationProgress {
+  std::string from_model;  // what the store serves now
+  std::string to_model;
+  int64_t templates = 0;
+  int64_t reembedded = 0;    // templates with an embedding under to_model waiting for the switch
+  int64_t without_crop = 0;  // templates that cannot be re-embedded: their identities need re-enrolment
+  struct Identity {
+    std::string gallery;
+    std::string identity_id;
+    int64_t templates_without_crop = 0;
+  };
+  std::vector<Identity> identities_without_crop;  // at most the number asked for, by gallery and id
+  int64_t identities_without_crop_count = 0;      // all of them
 };
 
 }  // namespace veriface

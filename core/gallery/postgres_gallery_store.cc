@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/face_points.h"
 #include "core/gallery/receipt_fingerprint.h"
 #include "core/postgres/pg_connection.h"
 
@@ -82,6 +83,18 @@ CREATE TABLE changes(
 CREATE INDEX changes_by_txid ON changes(txid);
 CREATE INDEX changes_by_age ON changes(at);
 )sql",
+    // 2: the face crop another model re-embeds (NULL where none was kept), and the re-embedded values a
+    // migration keeps until it switches the store over.
+    R"sql(
+ALTER TABLE templates ADD COLUMN face_crop bytea;
+ALTER TABLE templates ADD COLUMN face_points bytea;
+CREATE TABLE reembedded(
+  template_id text NOT NULL REFERENCES templates(template_id) ON DELETE CASCADE,
+  model_id text NOT NULL,
+  embedding bytea NOT NULL,
+  PRIMARY KEY(model_id, template_id));
+CREATE INDEX reembedded_by_template ON reembedded(template_id);
+)sql",
 };
 static_assert(std::size(kMigrations) == PostgresGalleryStore::kSchemaVersion, "one migration per schema version");
 
@@ -118,8 +131,8 @@ int64_t KindNumber(WriteReceipt::Kind kind) { return kind == WriteReceipt::Kind:
 
 // The identities and templates of some galleries as one SQL source of (gallery, identity_id) pairs, in
 // the order of `templates_sql` (which must select gallery, identity_id, template_id, model_id, embedding,
-// created_unix_ms) and `identities_sql` (gallery, identity_id, created_unix_ms, updated_unix_ms,
-// metadata::text).
+// created_unix_ms, whether it keeps a face crop) and `identities_sql` (gallery, identity_id, created_unix_ms,
+// updated_unix_ms, metadata::text).
 struct StateReader {
   pg::Connection* db;
   int64_t embedding_dim;
@@ -144,6 +157,7 @@ struct StateReader {
       t.model_id = ts.Text(r, 3);
       const std::string bytes = ts.Bytes(r, 4);
       t.created_unix_ms = ts.Int64(r, 5);
+      t.has_face_crop = ts.Int64(r, 6) != 0;
       if (bytes.empty() || bytes.size() % sizeof(float) != 0 ||
           (embedding_dim > 0 && static_cast<int64_t>(bytes.size()) != embedding_dim * 4)) {
         return absl::DataLossError(absl::StrCat("template '", t.template_id, "' has an embedding of ", bytes.size(),
@@ -164,7 +178,7 @@ struct StateReader {
 
 constexpr char kIdentityColumns[] = "i.gallery, i.identity_id, i.created_unix_ms, i.updated_unix_ms, i.metadata::text";
 constexpr char kTemplateColumns[] =
-    "t.gallery, t.identity_id, t.template_id, t.model_id, t.embedding, t.created_unix_ms";
+    "t.gallery, t.identity_id, t.template_id, t.model_id, t.embedding, t.created_unix_ms, t.face_crop IS NOT NULL";
 
 // Everything, inside the caller's repeatable-read transaction.
 absl::StatusOr<StoreSnapshot> ReadEverything(pg::Connection* db) {
@@ -234,6 +248,74 @@ absl::Status ClaimRequestId(pg::Connection* db, const std::string& request_id, c
                                    .Text(gallery)));
   if (claimed.rows() == 0) return absl::AlreadyExistsError(absl::StrCat("request id '", request_id, "' has a receipt"));
   return absl::OkStatus();
+}
+
+// ---- Migration steps, on the caller's connection (and transaction, where it holds one).
+
+absl::StatusOr<std::vector<StoredFace>> FacesToReembedOn(pg::Connection* db, const ModelTarget& target, int64_t limit) {
+  VF_ASSIGN_OR_RETURN(
+      const Result r,
+      db->Exec("SELECT t.template_id, t.gallery, t.identity_id, t.face_crop, t.face_points FROM templates t "
+               "WHERE t.face_crop IS NOT NULL AND t.model_id <> $1 AND NOT EXISTS (SELECT 1 FROM reembedded x "
+               "WHERE x.model_id = $1 AND x.template_id = t.template_id) ORDER BY t.seq LIMIT $2",
+               Params().Text(target.model_id).Int64(limit), /*binary_results=*/true));
+  std::vector<StoredFace> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    StoredFace face{r.Text(i, 0), r.Text(i, 1), r.Text(i, 2), {}};
+    face.crop.jpeg = r.Bytes(i, 3);
+    const absl::Status points = ReadFacePoints(r.Bytes(i, 4), &face.crop);
+    if (!points.ok()) return absl::DataLossError(absl::StrCat("template '", face.template_id, "': ", points.message()));
+    out.push_back(std::move(face));
+  }
+  return out;
+}
+
+absl::Status PutReembeddedOn(pg::Connection* db, const ModelTarget& target,
+                             const std::vector<ReembeddedTemplate>& values) {
+  for (const ReembeddedTemplate& value : values) {
+    if (static_cast<int64_t>(value.embedding.size()) != target.embedding_dim) {
+      return absl::InvalidArgumentError(absl::StrCat("the re-embedding of template '", value.template_id, "' has ",
+                                                     value.embedding.size(), " values; model '", target.model_id,
+                                                     "' makes ", target.embedding_dim));
+    }
+    // A template deleted meanwhile has no row to join: nothing is kept for it.
+    VF_RETURN_IF_ERROR(db->Exec("INSERT INTO reembedded(template_id, model_id, embedding) SELECT template_id, $2, $3 "
+                                "FROM templates WHERE template_id = $1 ON CONFLICT (model_id, template_id) DO UPDATE "
+                                "SET embedding = excluded.embedding",
+                                Params()
+                                    .Text(value.template_id)
+                                    .Text(target.model_id)
+                                    .Bytes(value.embedding.data(), value.embedding.size() * sizeof(float)))
+                           .status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MigrationProgress> ProgressOn(pg::Connection* db, const ModelTarget& target, int64_t max_listed) {
+  MigrationProgress progress;
+  progress.to_model = target.model_id;
+  const Params model = Params().Text(target.model_id);
+  VF_ASSIGN_OR_RETURN(
+      const Result counts,
+      db->Exec("SELECT (SELECT value FROM veriface_meta WHERE key = 'model_id'), (SELECT count(*) FROM templates), "
+               "(SELECT count(*) FROM reembedded WHERE model_id = $1), "
+               "(SELECT count(*) FROM templates WHERE face_crop IS NULL AND model_id <> $1), "
+               "(SELECT count(*) FROM (SELECT DISTINCT gallery, identity_id FROM templates "
+               "WHERE face_crop IS NULL AND model_id <> $1) d)",
+               model));
+  progress.from_model = counts.Text(0, 0);
+  progress.templates = counts.Int64(0, 1);
+  progress.reembedded = counts.Int64(0, 2);
+  progress.without_crop = counts.Int64(0, 3);
+  progress.identities_without_crop_count = counts.Int64(0, 4);
+  VF_ASSIGN_OR_RETURN(const Result listed,
+                      db->Exec("SELECT gallery, identity_id, count(*) FROM templates WHERE face_crop IS NULL AND "
+                               "model_id <> $1 GROUP BY gallery, identity_id ORDER BY gallery, identity_id LIMIT $2",
+                               Params().Text(target.model_id).Int64(max_listed)));
+  for (int i = 0; i < listed.rows(); ++i) {
+    progress.identities_without_crop.push_back({listed.Text(i, 0), listed.Text(i, 1), listed.Int64(i, 2)});
+  }
+  return progress;
 }
 
 }  // namespace
@@ -434,15 +516,22 @@ absl::StatusOr<IdentityState> PostgresGalleryStore::AddTemplates(const TemplateW
         return absl::InvalidArgumentError(absl::StrCat("template '", t.template_id, "' belongs to identity '",
                                                        t.identity_id, "', not '", identity.identity_id, "'"));
       }
+      Params row = Params()
+                       .Text(t.template_id)
+                       .Text(write.gallery)
+                       .Text(t.identity_id)
+                       .Text(t.model_id)
+                       .Bytes(t.embedding.data(), t.embedding.size() * sizeof(float))
+                       .Int64(t.created_unix_ms);
+      if (t.face_crop.jpeg.empty()) {
+        row.Null().Null();
+      } else {
+        const std::string points = FacePointsBytes(t.face_crop);
+        row.Bytes(t.face_crop.jpeg.data(), t.face_crop.jpeg.size()).Bytes(points.data(), points.size());
+      }
       VF_RETURN_IF_ERROR(db->Exec("INSERT INTO templates(template_id, gallery, identity_id, model_id, embedding, "
-                                  "created_unix_ms) VALUES($1, $2, $3, $4, $5, $6)",
-                                  Params()
-                                      .Text(t.template_id)
-                                      .Text(write.gallery)
-                                      .Text(t.identity_id)
-                                      .Text(t.model_id)
-                                      .Bytes(t.embedding.data(), t.embedding.size() * sizeof(float))
-                                      .Int64(t.created_unix_ms))
+                                  "created_unix_ms, face_crop, face_points) VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
+                                  row)
                              .status());
     }
     const Params key = Params().Text(write.gallery).Text(identity.identity_id);
@@ -672,6 +761,131 @@ absl::StatusOr<ChangeSet> PostgresGalleryStore::ChangesSince(const std::string& 
   auto changes = run();
   VF_RETURN_IF_ERROR(Checked(changes.status()));
   return changes;
+}
+
+absl::StatusOr<std::vector<StoredFace>> PostgresGalleryStore::FacesToReembed(const ModelTarget& target, int64_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto run = [&]() -> absl::StatusOr<std::vector<StoredFace>> {
+    VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
+    return FacesToReembedOn(db, target, limit);
+  };
+  auto faces = run();
+  VF_RETURN_IF_ERROR(Checked(faces.status()));
+  return faces;
+}
+
+absl::Status PostgresGalleryStore::PutReembedded(const ModelTarget& target,
+                                                 const std::vector<ReembeddedTemplate>& values) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto run = [&]() -> absl::Status {
+    VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
+    Transaction tx(db);
+    VF_RETURN_IF_ERROR(tx.Begin());
+    VF_RETURN_IF_ERROR(PutReembeddedOn(db, target, values));
+    return tx.Commit();
+  };
+  return Checked(run());
+}
+
+absl::StatusOr<MigrationProgress> PostgresGalleryStore::Progress(const ModelTarget& target, int64_t max_listed) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto run = [&]() -> absl::StatusOr<MigrationProgress> {
+    VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
+    Transaction tx(db);
+    VF_RETURN_IF_ERROR(tx.Begin(Transaction::Isolation::kRepeatableRead, /*read_only=*/true));
+    VF_ASSIGN_OR_RETURN(MigrationProgress progress, ProgressOn(db, target, max_listed));
+    VF_RETURN_IF_ERROR(tx.Commit());
+    return progress;
+  };
+  auto progress = run();
+  VF_RETURN_IF_ERROR(Checked(progress.status()));
+  return progress;
+}
+
+absl::StatusOr<int64_t> PostgresGalleryStore::SwitchModel(const ModelTarget& target, bool drop_without_crop,
+                                                          const EmbedFaces& embed_rest) {
+  if (target.model_id.empty() || target.embedding_dim <= 0) {
+    return absl::InvalidArgumentError("the target model needs an id and a positive embedding size");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto run = [&]() -> absl::StatusOr<int64_t> {
+    VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
+    Transaction tx(db);
+    VF_RETURN_IF_ERROR(tx.Begin());
+    // Embedding the stragglers may take longer than one write is allowed to.
+    VF_RETURN_IF_ERROR(db->Exec("SET LOCAL statement_timeout = 0").status());
+    // Every replica's AddTemplates reads this row FOR SHARE: their enrolments wait here, then find the new
+    // model and are refused. Then the galleries' rows, in the order DeleteIdentity takes one, so that a
+    // concurrent delete either finishes first or waits for the switch.
+    VF_ASSIGN_OR_RETURN(const Result bound,
+                        db->Exec("SELECT value FROM veriface_meta WHERE key = 'model_id' FOR UPDATE"));
+    if (bound.rows() == 1 && bound.Text(0, 0) == target.model_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the gallery database ", db->describe(), " is bound to model '", target.model_id, "' already"));
+    }
+    VF_ASSIGN_OR_RETURN(const Result galleries, db->Exec("SELECT name FROM galleries ORDER BY name FOR UPDATE"));
+    for (;;) {
+      VF_ASSIGN_OR_RETURN(std::vector<StoredFace> rest, FacesToReembedOn(db, target, 64));
+      if (rest.empty()) break;
+      VF_ASSIGN_OR_RETURN(std::vector<ReembeddedTemplate> values, embed_rest(rest));
+      if (values.size() != rest.size()) {
+        return absl::InternalError(absl::StrCat("asked to embed ", rest.size(), " faces, got ", values.size()));
+      }
+      VF_RETURN_IF_ERROR(PutReembeddedOn(db, target, values));
+    }
+    VF_ASSIGN_OR_RETURN(const MigrationProgress progress, ProgressOn(db, target, 0));
+    int64_t dropped = 0;
+    if (progress.without_crop > 0) {
+      if (!drop_without_crop) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("the gallery database ", db->describe(), ": ", progress.without_crop, " templates of ",
+                         progress.identities_without_crop_count,
+                         " identities keep no face crop and cannot be re-embedded; re-enrol them, or drop them "
+                         "(--drop-templates-without-crop)"));
+      }
+      // Identities left with no template go as DeleteIdentity removes them, receipts too.
+      VF_ASSIGN_OR_RETURN(const Result emptied,
+                          db->Exec("DELETE FROM identities i WHERE NOT EXISTS (SELECT 1 FROM templates t WHERE "
+                                   "t.gallery = i.gallery AND t.identity_id = i.identity_id AND t.face_crop IS NOT "
+                                   "NULL) RETURNING gallery, identity_id"));
+      for (int i = 0; i < emptied.rows(); ++i) {
+        VF_RETURN_IF_ERROR(db->Exec("DELETE FROM receipts WHERE fingerprint = $1",
+                                    Params().Text(ReceiptFingerprint(WriteReceipt::Kind::kEnroll, emptied.Text(i, 0),
+                                                                     emptied.Text(i, 1))))
+                               .status());
+      }
+      VF_RETURN_IF_ERROR(db->Exec("DELETE FROM templates WHERE face_crop IS NULL").status());
+      dropped = progress.without_crop;  // the identities' templates went with them (ON DELETE CASCADE)
+      VF_RETURN_IF_ERROR(db->Exec("UPDATE galleries g SET template_count = (SELECT count(*) FROM templates t "
+                                  "WHERE t.gallery = g.name)")
+                             .status());
+    }
+    VF_ASSIGN_OR_RETURN(const Result swapped,
+                        db->Exec("UPDATE templates t SET model_id = $1, embedding = x.embedding FROM reembedded x "
+                                 "WHERE x.model_id = $1 AND x.template_id = t.template_id",
+                                 Params().Text(target.model_id)));
+    VF_ASSIGN_OR_RETURN(const Result total, db->Exec("SELECT count(*) FROM templates"));
+    if (swapped.affected_rows() != total.Int64(0, 0)) {
+      return absl::InternalError(absl::StrCat(total.Int64(0, 0) - swapped.affected_rows(),
+                                              " templates have no re-embedding after the last pass"));
+    }
+    VF_RETURN_IF_ERROR(db->Exec("DELETE FROM reembedded").status());
+    for (const auto& [key, value] : {std::pair<std::string, std::string>{"model_id", target.model_id},
+                                     {"embedding_dim", absl::StrCat(target.embedding_dim)}}) {
+      VF_RETURN_IF_ERROR(db->Exec("INSERT INTO veriface_meta(key, value) VALUES($1, $2) "
+                                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                  Params().Text(key).Text(value))
+                             .status());
+    }
+    // Every gallery changed: followers reload each and find it is another model's.
+    for (int i = 0; i < galleries.rows(); ++i)
+      VF_RETURN_IF_ERROR(LogChange(db, origin_, galleries.Text(i, 0), nullptr));
+    VF_RETURN_IF_ERROR(tx.Commit());
+    return dropped;
+  };
+  auto dropped = run();
+  VF_RETURN_IF_ERROR(Checked(dropped.status()));
+  return dropped;
 }
 
 absl::Status PostgresGalleryStore::WaitForChange(std::chrono::milliseconds timeout) {

@@ -71,13 +71,18 @@ class PostgresGalleryStore : public GalleryStore {
   absl::Status PruneReceipts(int64_t unix_ms) override;
   absl::StatusOr<ChangeSet> ChangesSince(const std::string& cursor) override;
   absl::Status WaitForChange(std::chrono::milliseconds timeout) override;
+  absl::StatusOr<std::vector<StoredFace>> FacesToReembed(const ModelTarget& target, int64_t limit) override;
+  absl::Status PutReembedded(const ModelTarget& target, const std::vector<ReembeddedTemplate>& values) override;
+  absl::StatusOr<MigrationProgress> Progress(const ModelTarget& target, int64_t max_listed) override;
+  absl::StatusOr<int64_t> SwitchModel(const ModelTarget& target, bool drop_without_crop,
+                                      const EmbedFaces& embed_rest) override;
 
   // Deletes change-log entries older than the retention. Run by ChangesSince now and then.
   absl::Status PruneChanges();
   // This store's tag in the change log: changes with another origin count towards replication lag.
   const std::string& origin() const { return origin_; }
-  // 1: galleries, identities, templates, receipts, change log.
-  static constexpr int kSchemaVersion = 1;
+  // 1: galleries, identities, templates, receipts, change log. 2: face crops and re-embedded values.
+  static constexpr int kSchemaVersion = 2;
 
  private:
   explicit PostgresGalleryStore(PostgresStoreOptions options);

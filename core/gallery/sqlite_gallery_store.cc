@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
+#include "core/gallery/face_points.h"
 #include "core/gallery/receipt_fingerprint.h"
 #include "core/sqlite/sqlite_util.h"
 
@@ -111,6 +112,18 @@ CREATE INDEX receipts_by_age ON receipts(created_unix_ms);
 CREATE INDEX receipts_by_fingerprint ON receipts(fingerprint);
 CREATE INDEX receipts_by_gallery ON receipts(gallery);
 )sql",
+    // 3: the face crop another model re-embeds (NULL where none was kept), and the re-embedded values a
+    // migration keeps until it switches the store over.
+    R"sql(
+ALTER TABLE templates ADD COLUMN face_crop BLOB;
+ALTER TABLE templates ADD COLUMN face_points BLOB;
+CREATE TABLE reembedded(
+  template_id TEXT NOT NULL REFERENCES templates(template_id) ON DELETE CASCADE,
+  model_id TEXT NOT NULL,
+  embedding BLOB NOT NULL,
+  PRIMARY KEY(model_id, template_id));
+CREATE INDEX reembedded_by_template ON reembedded(template_id);
+)sql",
 };
 static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == SqliteGalleryStore::kSchemaVersion,
               "one migration per schema version");
@@ -150,6 +163,12 @@ struct SqliteGalleryStore::Impl {
   absl::StatusOr<std::vector<IdentityState>> ReadIdentities(const std::string& gallery, const std::string* only,
                                                             int64_t embedding_dim);
   absl::Status CheckpointLocked();
+  // Removes the identity's rows and its enrolment receipts; the counts of templates and identities removed.
+  absl::StatusOr<std::pair<int64_t, int64_t>> DeleteIdentityRows(const std::string& gallery,
+                                                                 const std::string& identity_id);
+  absl::StatusOr<std::vector<StoredFace>> FacesToReembed(const ModelTarget& target, int64_t limit);
+  absl::Status PutReembedded(const ModelTarget& target, const std::vector<ReembeddedTemplate>& values);
+  absl::StatusOr<MigrationProgress> Progress(const ModelTarget& target, int64_t max_listed);
 };
 
 absl::Status SqliteGalleryStore::Impl::Configure(int busy_timeout_ms) {
@@ -211,7 +230,7 @@ absl::Status SqliteGalleryStore::Impl::PrepareStatements() {
                                   true));
   VF_ASSIGN_OR_RETURN(insert_template,
                       db->Prepare("INSERT INTO templates(template_id, gallery, identity_id, model_id, embedding, "
-                                  "created_unix_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                                  "created_unix_ms, face_crop, face_points) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                   true));
   VF_ASSIGN_OR_RETURN(insert_receipt, db->Prepare("INSERT INTO receipts(request_id, kind, fingerprint, template_ids, "
                                                   "templates_deleted, created_unix_ms, gallery) "
@@ -319,8 +338,8 @@ absl::StatusOr<std::vector<IdentityState>> SqliteGalleryStore::Impl::ReadIdentit
     return absl::OkStatus();
   }));
   VF_ASSIGN_OR_RETURN(sqlite::Statement templates,
-                      db->Prepare(absl::StrCat("SELECT template_id, identity_id, model_id, embedding, created_unix_ms "
-                                               "FROM templates WHERE ",
+                      db->Prepare(absl::StrCat("SELECT template_id, identity_id, model_id, embedding, created_unix_ms, "
+                                               "face_crop IS NOT NULL FROM templates WHERE ",
                                                filter, " ORDER BY seq")));
   bind(templates);
   VF_RETURN_IF_ERROR(sqlite::ForEachRow(templates, [&]() -> absl::Status {
@@ -329,6 +348,7 @@ absl::StatusOr<std::vector<IdentityState>> SqliteGalleryStore::Impl::ReadIdentit
     t.identity_id = templates.ColumnText(1);
     t.model_id = templates.ColumnText(2);
     t.created_unix_ms = templates.ColumnInt64(4);
+    t.has_face_crop = templates.ColumnInt64(5) != 0;
     const int bytes = templates.ColumnBytes(3);
     if (bytes <= 0 || bytes % sizeof(float) != 0 ||
         (embedding_dim > 0 && bytes != embedding_dim * static_cast<int64_t>(sizeof(float)))) {
@@ -347,6 +367,102 @@ absl::StatusOr<std::vector<IdentityState>> SqliteGalleryStore::Impl::ReadIdentit
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> SqliteGalleryStore::Impl::DeleteIdentityRows(
+    const std::string& gallery, const std::string& identity_id) {
+  int64_t changes[3] = {0, 0, 0};
+  int i = 0;
+  for (const char* sql : {"DELETE FROM templates WHERE gallery = ?1 AND identity_id = ?2",
+                          "DELETE FROM identity_metadata WHERE gallery = ?1 AND identity_id = ?2",
+                          "DELETE FROM identities WHERE gallery = ?1 AND identity_id = ?2"}) {
+    VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, db->Prepare(sql));
+    stmt.BindText(1, gallery).BindText(2, identity_id);
+    VF_RETURN_IF_ERROR(stmt.Run());
+    changes[i++] = sqlite3_changes(db->get());
+  }
+  // Its enrolments' receipts list its template ids: they go with it.
+  VF_ASSIGN_OR_RETURN(sqlite::Statement receipts, db->Prepare("DELETE FROM receipts WHERE fingerprint = ?1"));
+  receipts.BindText(1, ReceiptFingerprint(WriteReceipt::Kind::kEnroll, gallery, identity_id));
+  VF_RETURN_IF_ERROR(receipts.Run());
+  return std::make_pair(changes[0], changes[2]);
+}
+
+absl::StatusOr<std::vector<StoredFace>> SqliteGalleryStore::Impl::FacesToReembed(const ModelTarget& target,
+                                                                                 int64_t limit) {
+  VF_ASSIGN_OR_RETURN(
+      sqlite::Statement stmt,
+      db->Prepare("SELECT t.template_id, t.gallery, t.identity_id, t.face_crop, t.face_points FROM templates t "
+                  "WHERE t.face_crop IS NOT NULL AND t.model_id <> ?1 AND NOT EXISTS (SELECT 1 FROM reembedded r "
+                  "WHERE r.model_id = ?1 AND r.template_id = t.template_id) ORDER BY t.seq LIMIT ?2"));
+  stmt.BindText(1, target.model_id).BindInt64(2, limit);
+  std::vector<StoredFace> out;
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(stmt, [&]() -> absl::Status {
+    StoredFace face{stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2), {}};
+    const auto blob = [&](int column) {
+      const char* data = static_cast<const char*>(stmt.ColumnBlob(column));
+      return data == nullptr ? std::string() : std::string(data, static_cast<size_t>(stmt.ColumnBytes(column)));
+    };
+    face.crop.jpeg = blob(3);
+    const absl::Status points = ReadFacePoints(blob(4), &face.crop);
+    if (!points.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("gallery database '", path, "': template '", face.template_id, "': ", points.message()));
+    }
+    out.push_back(std::move(face));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status SqliteGalleryStore::Impl::PutReembedded(const ModelTarget& target,
+                                                     const std::vector<ReembeddedTemplate>& values) {
+  VF_ASSIGN_OR_RETURN(
+      sqlite::Statement stmt,
+      db->Prepare("INSERT INTO reembedded(template_id, model_id, embedding) SELECT ?1, ?2, ?3 WHERE EXISTS "
+                  "(SELECT 1 FROM templates WHERE template_id = ?1) ON CONFLICT(model_id, template_id) DO UPDATE "
+                  "SET embedding = excluded.embedding"));
+  for (const ReembeddedTemplate& value : values) {
+    if (static_cast<int64_t>(value.embedding.size()) != target.embedding_dim) {
+      return absl::InvalidArgumentError(absl::StrCat("the re-embedding of template '", value.template_id, "' has ",
+                                                     value.embedding.size(), " values; model '", target.model_id,
+                                                     "' makes ", target.embedding_dim));
+    }
+    stmt.BindText(1, value.template_id)
+        .BindText(2, target.model_id)
+        .BindBlob(3, value.embedding.data(), value.embedding.size() * sizeof(float));
+    VF_RETURN_IF_ERROR(stmt.Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MigrationProgress> SqliteGalleryStore::Impl::Progress(const ModelTarget& target, int64_t max_listed) {
+  MigrationProgress progress;
+  progress.to_model = target.model_id;
+  VF_ASSIGN_OR_RETURN(progress.from_model, Meta("model_id"));
+  const auto count = [&](const char* sql) -> absl::StatusOr<int64_t> {
+    VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, db->Prepare(sql));
+    stmt.BindText(1, target.model_id);
+    VF_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? stmt.ColumnInt64(0) : 0;
+  };
+  VF_ASSIGN_OR_RETURN(progress.templates, TemplateCount());
+  VF_ASSIGN_OR_RETURN(progress.reembedded, count("SELECT count(*) FROM reembedded WHERE model_id = ?1"));
+  VF_ASSIGN_OR_RETURN(progress.without_crop,
+                      count("SELECT count(*) FROM templates WHERE face_crop IS NULL AND model_id <> ?1"));
+  VF_ASSIGN_OR_RETURN(progress.identities_without_crop_count,
+                      count("SELECT count(*) FROM (SELECT DISTINCT gallery, identity_id FROM templates "
+                            "WHERE face_crop IS NULL AND model_id <> ?1)"));
+  VF_ASSIGN_OR_RETURN(sqlite::Statement listed,
+                      db->Prepare("SELECT gallery, identity_id, count(*) FROM templates WHERE face_crop IS NULL AND "
+                                  "model_id <> ?1 GROUP BY gallery, identity_id ORDER BY gallery, identity_id "
+                                  "LIMIT ?2"));
+  listed.BindText(1, target.model_id).BindInt64(2, max_listed);
+  VF_RETURN_IF_ERROR(sqlite::ForEachRow(listed, [&]() -> absl::Status {
+    progress.identities_without_crop.push_back({listed.ColumnText(0), listed.ColumnText(1), listed.ColumnInt64(2)});
+    return absl::OkStatus();
+  }));
+  return progress;
 }
 
 absl::Status SqliteGalleryStore::Impl::CheckpointLocked() {
@@ -492,6 +608,15 @@ absl::StatusOr<IdentityState> SqliteGalleryStore::AddTemplates(const TemplateWri
       return absl::AlreadyExistsError(absl::StrCat("request id '", write.request_id, "' has a receipt"));
     }
   }
+  // A migration may have switched the file to another model since this process opened it.
+  VF_ASSIGN_OR_RETURN(const std::string bound_model, impl.Meta("model_id"));
+  for (const TemplateRecord& t : write.templates) {
+    if (!bound_model.empty() && t.model_id != bound_model) {
+      return absl::FailedPreconditionError(absl::StrCat("gallery database '", path_, "' is bound to model '",
+                                                        bound_model, "', not this server's '", t.model_id,
+                                                        "' (a migration switched it): restart with that model"));
+    }
+  }
   impl.upsert_identity.BindText(1, write.gallery)
       .BindText(2, identity.identity_id)
       .BindInt64(3, identity.created_unix_ms)
@@ -515,6 +640,13 @@ absl::StatusOr<IdentityState> SqliteGalleryStore::AddTemplates(const TemplateWri
         .BindText(4, t.model_id)
         .BindBlob(5, t.embedding.data(), t.embedding.size() * sizeof(float))
         .BindInt64(6, t.created_unix_ms);
+    if (t.face_crop.jpeg.empty()) {
+      impl.insert_template.BindNull(7).BindNull(8);
+    } else {
+      const std::string points = FacePointsBytes(t.face_crop);
+      impl.insert_template.BindBlob(7, t.face_crop.jpeg.data(), t.face_crop.jpeg.size())
+          .BindBlob(8, points.data(), points.size());
+    }
     VF_RETURN_IF_ERROR(impl.insert_template.Run());
   }
   if (!write.request_id.empty()) VF_RETURN_IF_ERROR(impl.InsertReceipt(write.request_id, write.gallery, write.receipt));
@@ -537,24 +669,11 @@ absl::StatusOr<int64_t> SqliteGalleryStore::DeleteIdentity(const std::string& ga
       if (earlier.has_value())
         return absl::AlreadyExistsError(absl::StrCat("request id '", request_id, "' has a receipt"));
     }
-    int changes[3] = {0, 0, 0};
-    int i = 0;
-    for (const char* sql : {"DELETE FROM templates WHERE gallery = ?1 AND identity_id = ?2",
-                            "DELETE FROM identity_metadata WHERE gallery = ?1 AND identity_id = ?2",
-                            "DELETE FROM identities WHERE gallery = ?1 AND identity_id = ?2"}) {
-      VF_ASSIGN_OR_RETURN(sqlite::Statement stmt, impl.db->Prepare(sql));
-      stmt.BindText(1, gallery).BindText(2, identity_id);
-      VF_RETURN_IF_ERROR(stmt.Run());
-      changes[i++] = sqlite3_changes(impl.db->get());
-    }
-    // Its enrolments' receipts list its template ids: they go with it.
-    VF_ASSIGN_OR_RETURN(sqlite::Statement receipts, impl.db->Prepare("DELETE FROM receipts WHERE fingerprint = ?1"));
-    receipts.BindText(1, ReceiptFingerprint(WriteReceipt::Kind::kEnroll, gallery, identity_id));
-    VF_RETURN_IF_ERROR(receipts.Run());
-    if (changes[2] == 0) {
+    VF_ASSIGN_OR_RETURN(const auto removed, impl.DeleteIdentityRows(gallery, identity_id));
+    if (removed.second == 0) {
       return absl::NotFoundError(absl::StrCat("no identity '", identity_id, "' in gallery '", gallery, "'"));
     }
-    deleted = changes[0];
+    deleted = removed.first;
     if (!request_id.empty()) {
       WriteReceipt done = receipt;
       done.templates_deleted = deleted;
@@ -582,6 +701,108 @@ absl::Status SqliteGalleryStore::PruneReceipts(int64_t unix_ms) {
   VF_RETURN_IF_ERROR(stmt.Run());
   (void)impl_->CheckpointLocked();  // as in DeleteIdentity: no copy of a pruned receipt stays in the WAL
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<StoredFace>> SqliteGalleryStore::FacesToReembed(const ModelTarget& target, int64_t limit) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->FacesToReembed(target, limit);
+}
+
+absl::Status SqliteGalleryStore::PutReembedded(const ModelTarget& target,
+                                               const std::vector<ReembeddedTemplate>& values) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  sqlite::Transaction tx(impl_->db.get());
+  VF_RETURN_IF_ERROR(tx.Begin());
+  VF_RETURN_IF_ERROR(impl_->PutReembedded(target, values));
+  return tx.Commit();
+}
+
+absl::StatusOr<MigrationProgress> SqliteGalleryStore::Progress(const ModelTarget& target, int64_t max_listed) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  sqlite::Transaction tx(impl_->db.get());  // one consistent view of the counts
+  VF_RETURN_IF_ERROR(tx.Begin());
+  VF_ASSIGN_OR_RETURN(MigrationProgress progress, impl_->Progress(target, max_listed));
+  VF_RETURN_IF_ERROR(tx.Commit());
+  return progress;
+}
+
+absl::StatusOr<int64_t> SqliteGalleryStore::SwitchModel(const ModelTarget& target, bool drop_without_crop,
+                                                        const EmbedFaces& embed_rest) {
+  if (target.model_id.empty() || target.embedding_dim <= 0) {
+    return absl::InvalidArgumentError("the target model needs an id and a positive embedding size");
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  Impl& impl = *impl_;
+  sqlite::Db& db = *impl.db;
+  int64_t dropped = 0;
+  {
+    // BEGIN IMMEDIATE: the server's writes wait (busy timeout) or fail until this commits, and then find
+    // the file bound to the new model.
+    sqlite::Transaction tx(&db);
+    VF_RETURN_IF_ERROR(tx.Begin());
+    VF_ASSIGN_OR_RETURN(const std::string bound, impl.Meta("model_id"));
+    if (bound == target.model_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("gallery database '", path_, "' is bound to model '", target.model_id, "' already"));
+    }
+    // What the server enrolled since the last pass.
+    for (;;) {
+      VF_ASSIGN_OR_RETURN(std::vector<StoredFace> rest, impl.FacesToReembed(target, 64));
+      if (rest.empty()) break;
+      VF_ASSIGN_OR_RETURN(std::vector<ReembeddedTemplate> values, embed_rest(rest));
+      if (values.size() != rest.size()) {
+        return absl::InternalError(absl::StrCat("asked to embed ", rest.size(), " faces, got ", values.size()));
+      }
+      VF_RETURN_IF_ERROR(impl.PutReembedded(target, values));
+    }
+    VF_ASSIGN_OR_RETURN(const MigrationProgress progress, impl.Progress(target, 10));
+    if (progress.without_crop > 0) {
+      if (!drop_without_crop) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("gallery database '", path_, "': ", progress.without_crop, " templates of ",
+                         progress.identities_without_crop_count,
+                         " identities keep no face crop and cannot be re-embedded; re-enrol them, or drop them "
+                         "(--drop-templates-without-crop)"));
+      }
+      // Identities left with no template go as DeleteIdentity removes them.
+      VF_ASSIGN_OR_RETURN(sqlite::Statement emptied,
+                          db.Prepare("SELECT gallery, identity_id FROM identities i WHERE NOT EXISTS (SELECT 1 FROM "
+                                     "templates t WHERE t.gallery = i.gallery AND t.identity_id = i.identity_id "
+                                     "AND t.face_crop IS NOT NULL)"));
+      std::vector<std::pair<std::string, std::string>> gone;
+      VF_RETURN_IF_ERROR(sqlite::ForEachRow(emptied, [&]() -> absl::Status {
+        gone.emplace_back(emptied.ColumnText(0), emptied.ColumnText(1));
+        return absl::OkStatus();
+      }));
+      for (const auto& [gallery, identity_id] : gone) {
+        VF_ASSIGN_OR_RETURN(const auto removed, impl.DeleteIdentityRows(gallery, identity_id));
+        dropped += removed.first;
+      }
+      VF_RETURN_IF_ERROR(db.Exec("DELETE FROM templates WHERE face_crop IS NULL"));
+      dropped += sqlite3_changes(db.get());
+    }
+    VF_ASSIGN_OR_RETURN(sqlite::Statement missing,
+                        db.Prepare("SELECT count(*) FROM templates t WHERE NOT EXISTS (SELECT 1 FROM reembedded r "
+                                   "WHERE r.model_id = ?1 AND r.template_id = t.template_id)"));
+    missing.BindText(1, target.model_id);
+    VF_ASSIGN_OR_RETURN(bool row, missing.Step());
+    if (row && missing.ColumnInt64(0) > 0) {
+      return absl::InternalError(
+          absl::StrCat(missing.ColumnInt64(0), " templates have no re-embedding after the last pass"));
+    }
+    missing.Reset();
+    VF_ASSIGN_OR_RETURN(sqlite::Statement swap,
+                        db.Prepare("UPDATE templates SET model_id = ?1, embedding = (SELECT r.embedding FROM "
+                                   "reembedded r WHERE r.model_id = ?1 AND r.template_id = templates.template_id)"));
+    swap.BindText(1, target.model_id);
+    VF_RETURN_IF_ERROR(swap.Run());
+    VF_RETURN_IF_ERROR(db.Exec("DELETE FROM reembedded"));
+    VF_RETURN_IF_ERROR(impl.SetMeta("model_id", target.model_id));
+    VF_RETURN_IF_ERROR(impl.SetMeta("embedding_dim", absl::StrCat(target.embedding_dim)));
+    VF_RETURN_IF_ERROR(tx.Commit());
+  }
+  (void)impl.CheckpointLocked();  // as in DeleteIdentity: the old embeddings and dropped rows leave the WAL
+  return dropped;
 }
 
 absl::Status SqliteGalleryStore::Checkpoint() {

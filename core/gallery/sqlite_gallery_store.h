@@ -41,13 +41,18 @@ class SqliteGalleryStore : public GalleryStore {
                                          const std::string& request_id, const WriteReceipt& receipt) override;
   absl::StatusOr<std::optional<WriteReceipt>> FindReceipt(const std::string& request_id) override;
   absl::Status PruneReceipts(int64_t unix_ms) override;
+  absl::StatusOr<std::vector<StoredFace>> FacesToReembed(const ModelTarget& target, int64_t limit) override;
+  absl::Status PutReembedded(const ModelTarget& target, const std::vector<ReembeddedTemplate>& values) override;
+  absl::StatusOr<MigrationProgress> Progress(const ModelTarget& target, int64_t max_listed) override;
+  absl::StatusOr<int64_t> SwitchModel(const ModelTarget& target, bool drop_without_crop,
+                                      const EmbedFaces& embed_rest) override;
 
   // Copies every WAL frame into the database and truncates the WAL to zero bytes.
   absl::Status Checkpoint();
 
   const std::string& path() const { return path_; }
   // 1: one gallery. 2: named galleries and request receipts (a version-1 file is upgraded when opened).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   struct Impl;

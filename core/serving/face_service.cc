@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/align/face_crop.h"
 #include "core/common/retry_after.h"
 #include "core/common/status_macros.h"
 #include "core/detect/detection_scale.h"
@@ -108,6 +109,7 @@ struct FaceService::GalleryThresholdCache {
 struct FaceService::FaceResult {
   Embedding embedding;
   UsedFace used;
+  FaceCrop crop;  // enrolments, when the service keeps crops
 };
 
 absl::StatusOr<std::unique_ptr<FaceService>> FaceService::Create(FaceServiceOptions options,
@@ -373,6 +375,7 @@ absl::StatusOr<std::vector<FaceService::FaceResult>> FaceService::EmbedOneFaceEa
                                rgb.cols, rgb.rows, AssessFace(rgb, face, options_.quality.policy)};
     VF_RETURN_IF_ERROR(CheckQuality(jobs[i], results[i].used.quality));
     chosen.push_back(FaceToEmbed{&rgb, face});
+    if (jobs[i].enrolment && options_.keep_face_crops) results[i].crop = CutFaceCrop(rgb, face);
   }
   VF_ASSIGN_OR_RETURN(auto embeddings, engine_->Embed(chosen, budget));
   for (size_t i = 0; i < jobs.size(); ++i) results[i].embedding = std::move(embeddings[i]);
@@ -546,14 +549,15 @@ absl::StatusOr<EnrollAnswer> FaceService::Enroll(const EnrollQuery& query, const
                            query.min_face_size, query.min_quality, true});
   }
   VF_ASSIGN_OR_RETURN(auto faces, EmbedOneFaceEach(jobs, budget));
-  std::vector<Embedding> embeddings;
-  embeddings.reserve(faces.size());
-  for (auto& f : faces) embeddings.push_back(std::move(f.embedding));
+  EnrollCommand command{query.gallery, query.identity_id, query.metadata, {}, query.request_id, {}};
+  command.embeddings.reserve(faces.size());
+  for (auto& f : faces) {
+    command.embeddings.push_back(std::move(f.embedding));
+    if (options_.keep_face_crops) command.face_crops.push_back(std::move(f.crop));
+  }
   // Past this point the work is done: enrol even if the caller has gone, so that a retry finds it.
   EnrollAnswer answer;
-  VF_ASSIGN_OR_RETURN(EnrollOutcome outcome,
-                      gallery_->Enroll(EnrollCommand{query.gallery, query.identity_id, query.metadata,
-                                                     std::move(embeddings), query.request_id}));
+  VF_ASSIGN_OR_RETURN(EnrollOutcome outcome, gallery_->Enroll(command));
   PublishGallerySize();
   answer.template_ids = std::move(outcome.template_ids);
   answer.gallery = outcome.gallery;

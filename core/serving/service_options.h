@@ -65,6 +65,10 @@ struct FaceServiceOptions {
   FollowOptions follow;
   QualityOptions quality;
   GalleryCalibrationOptions gallery_calibration;
+  // Each template keeps its face (with a margin, as JPEG) and landmarks, so that another model can
+  // re-embed the gallery (veriface-migrate). Off where face images must not be stored: templates then
+  // hold only embeddings, and a new model needs their people re-enrolled.
+  bool keep_face_crops = true;
 };
 
 }  // namespace veriface

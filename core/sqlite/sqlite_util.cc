@@ -45,6 +45,12 @@ Statement& Statement::BindInt64(int index, int64_t value) {
   return *this;
 }
 
+Statement& Statement::BindNull(int index) {
+  int rc = sqlite3_bind_null(stmt_.get(), index);
+  if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = db_->Error(rc, absl::StrCat("binding NULL to ", sql_));
+  return *this;
+}
+
 Statement& Statement::BindBlob(int index, const void* data, size_t size) {
   int rc = sqlite3_bind_blob64(stmt_.get(), index, data, size, SQLITE_TRANSIENT);
   if (rc != SQLITE_OK && bind_status_.ok()) bind_status_ = db_->Error(rc, absl::StrCat("binding a blob to ", sql_));

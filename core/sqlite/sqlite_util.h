@@ -42,6 +42,7 @@ class Statement {
   Statement& BindText(int index, const std::string& value);
   Statement& BindInt64(int index, int64_t value);
   Statement& BindBlob(int index, const void* data, size_t size);
+  Statement& BindNull(int index);
   // True while a row is available, false when done; errors come back as a status.
   absl::StatusOr<bool> Step();
   // Runs to completion, ignoring rows.

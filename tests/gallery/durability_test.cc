@@ -57,8 +57,8 @@ TEST(DurabilityChild, DISABLED_EnrolUntilKilled) {
     const std::string request_id = "enrol-" + id;
     const std::string enrolling = "enrolling " + id + " " + request_id + "\n";
     if (::write(fd, enrolling.data(), enrolling.size()) != static_cast<ssize_t>(enrolling.size())) std::_Exit(6);
-    auto out =
-        (*gallery)->Enroll(EnrollCommand{"", id, {{"round", round}}, {RandomUnit(rng), RandomUnit(rng)}, request_id});
+    auto out = (*gallery)->Enroll(
+        EnrollCommand{"", id, {{"round", round}}, {RandomUnit(rng), RandomUnit(rng)}, request_id, {}});
     if (!out.ok() || out->replayed || out->template_ids.size() != 2) std::_Exit(4);
     // One write per acknowledgement; pipe writes up to PIPE_BUF bytes are atomic.
     const std::string line = id + " " + out->template_ids[0] + " " + out->template_ids[1] + "\n";
@@ -94,7 +94,7 @@ TEST(DurabilityChild, DISABLED_WriteOnceThenDie) {
   std::string line;
   if (op == "enrol") {
     auto out = (*gallery)->Enroll(
-        EnrollCommand{"site", "crash-victim", {{"k", "v"}}, {RandomUnit(rng), RandomUnit(rng)}, "req-crash-enrol"});
+        EnrollCommand{"site", "crash-victim", {{"k", "v"}}, {RandomUnit(rng), RandomUnit(rng)}, "req-crash-enrol", {}});
     if (!out.ok() || out->replayed) std::_Exit(4);
     line = out->template_ids[0] + " " + out->template_ids[1] + "\n";
   } else {
@@ -162,7 +162,7 @@ TEST(DurabilityTest, ARetryAfterAKillThatFollowedTheCommitIsReplayed) {
     ASSERT_TRUE(info.ok()) << "the committed enrolment was lost";
     EXPECT_EQ(info->template_ids, first);
     auto retry = (*gallery)->Enroll(
-        EnrollCommand{"site", "crash-victim", {{"k", "v"}}, {RandomUnit(rng), RandomUnit(rng)}, "req-crash-enrol"});
+        EnrollCommand{"site", "crash-victim", {{"k", "v"}}, {RandomUnit(rng), RandomUnit(rng)}, "req-crash-enrol", {}});
     ASSERT_TRUE(retry.ok()) << retry.status();
     EXPECT_TRUE(retry->replayed);
     EXPECT_EQ(retry->template_ids, first);
@@ -298,7 +298,7 @@ TEST(DurabilityTest, AcknowledgedEnrolmentsSurviveKill9) {
     if (!in_flight_enrol.first.empty()) {
       const auto& [id, request_id] = in_flight_enrol;
       auto before = collection->Get(id);
-      auto retry = (*gallery)->Enroll(EnrollCommand{"", id, {}, {RandomUnit(rng), RandomUnit(rng)}, request_id});
+      auto retry = (*gallery)->Enroll(EnrollCommand{"", id, {}, {RandomUnit(rng), RandomUnit(rng)}, request_id, {}});
       ASSERT_TRUE(retry.ok()) << retry.status();
       ASSERT_EQ(retry->template_ids.size(), 2u);
       EXPECT_EQ(retry->replayed, before.ok()) << id << ": replayed if and only if the first attempt committed";

@@ -42,7 +42,7 @@ class GalleryTest : public ::testing::Test {
   std::shared_ptr<const Collection> Default() const { return CollectionOrEmpty(*gallery_); }
   absl::StatusOr<EnrollOutcome> Enroll(const std::string& id, const std::map<std::string, std::string>& metadata,
                                        const std::vector<std::vector<float>>& embeddings) {
-    return gallery_->Enroll(EnrollCommand{"", id, metadata, embeddings, ""});
+    return gallery_->Enroll(EnrollCommand{"", id, metadata, embeddings, "", {}});
   }
   std::vector<std::string> MustEnroll(const std::string& id, const std::vector<std::vector<float>>& embeddings,
                                       const std::map<std::string, std::string>& metadata = {}) {
@@ -446,7 +446,7 @@ TEST_F(GalleryTest, AnEmptiedGalleryCanBeReboundToANewModel) {
   auto rebound = OpenGallery(DbPath(), "new-model", 64);
   ASSERT_TRUE(rebound.ok()) << rebound.status();
   EXPECT_EQ((*rebound)->model_id(), "new-model");
-  ASSERT_TRUE((*rebound)->Enroll(EnrollCommand{"", "bob", {}, {RandomUnit(rng_, 64)}, ""}).ok());
+  ASSERT_TRUE((*rebound)->Enroll(EnrollCommand{"", "bob", {}, {RandomUnit(rng_, 64)}, "", {}}).ok());
   rebound->reset();
   EXPECT_EQ(OpenGallery(DbPath()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
@@ -470,7 +470,7 @@ TEST_F(GalleryTest, AFailedCommitLeavesMemoryUnchanged) {
   EXPECT_EQ(blocked.status().code(), absl::StatusCode::kUnavailable) << blocked.status();
   EXPECT_EQ(Delete("alice").code(), absl::StatusCode::kUnavailable);
   // A write that carried a request id fails the same way and leaves no receipt behind.
-  auto blocked_with_id = gallery_->Enroll(EnrollCommand{"", "carol", {}, {RandomUnit(rng_)}, "req-blocked"});
+  auto blocked_with_id = gallery_->Enroll(EnrollCommand{"", "carol", {}, {RandomUnit(rng_)}, "req-blocked", {}});
   EXPECT_EQ(blocked_with_id.status().code(), absl::StatusCode::kUnavailable) << blocked_with_id.status();
   EXPECT_EQ(gallery_->Delete("", "alice", "del-blocked").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(gallery_->CreateGallery("blocked").status().code(), absl::StatusCode::kUnavailable);
@@ -485,7 +485,7 @@ TEST_F(GalleryTest, AFailedCommitLeavesMemoryUnchanged) {
 
   MustEnroll("bob", {RandomUnit(rng_)});
   // The retries do the work now: nothing of the failed attempts is replayed.
-  auto retried = gallery_->Enroll(EnrollCommand{"", "carol", {}, {RandomUnit(rng_)}, "req-blocked"});
+  auto retried = gallery_->Enroll(EnrollCommand{"", "carol", {}, {RandomUnit(rng_)}, "req-blocked", {}});
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_FALSE(retried->replayed);
   auto deleted = gallery_->Delete("", "alice", "del-blocked");

@@ -146,7 +146,7 @@ TEST_F(CollectionIndexTest, AGalleryGrowingPastExactBelowSwitchesToItsIndexAndSt
   std::vector<std::vector<float>> first;
   for (int i = 0; i < 150; ++i) {
     first.push_back(RandomUnit(rng_));
-    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {}, {first.back()}, ""}).ok());
+    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {}, {first.back()}, "", {}}).ok());
   }
   SearchInfo info;
   auto found = (*(*gallery)->Find(""))->Identify(first[7], 1, -2, &info);
@@ -155,7 +155,7 @@ TEST_F(CollectionIndexTest, AGalleryGrowingPastExactBelowSwitchesToItsIndexAndSt
   EXPECT_TRUE(info.exact);
   for (int i = 150; i < 400; ++i) {
     first.push_back(RandomUnit(rng_));
-    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {}, {first.back()}, ""}).ok());
+    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {}, {first.back()}, "", {}}).ok());
   }
   ASSERT_FALSE(progress.empty()) << "building the index reports its progress";
   EXPECT_EQ(progress.back().first, progress.back().second);
@@ -207,9 +207,9 @@ TEST_F(CollectionIndexTest, IdentitiesWithManyTemplatesStillGiveTheExactTopK) {
     for (float& x : v) x = static_cast<float>(x / std::sqrt(n));
     close.push_back(v);
   }
-  ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "crowd", {}, close, ""}).ok());
+  ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "crowd", {}, close, "", {}}).ok());
   for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "x" + std::to_string(i), {}, {RandomUnit(rng_)}, ""}).ok());
+    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "x" + std::to_string(i), {}, {RandomUnit(rng_)}, "", {}}).ok());
   }
   auto found = (*(*gallery)->Find(""))->Identify(q, 5, -2);
   ASSERT_TRUE(found.ok());
@@ -273,7 +273,7 @@ TEST_F(CollectionIndexTest, ApproximateGalleriesFindTheirPeopleAndForgetTheDelet
     std::vector<std::vector<float>> people;
     for (int i = 0; i < 40; ++i) {
       std::vector<std::vector<float>> batch = RandomUnits(rng_, 50);
-      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "q" + std::to_string(i), {}, batch, ""}).ok());
+      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "q" + std::to_string(i), {}, batch, "", {}}).ok());
       people.push_back(batch[0]);
     }
     SearchInfo info;

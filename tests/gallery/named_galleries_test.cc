@@ -39,12 +39,12 @@ class NamedGalleriesTest : public ::testing::Test {
   absl::StatusOr<EnrollOutcome> Enroll(const std::string& gallery, const std::string& id, int templates,
                                        const std::string& request_id = "",
                                        const std::map<std::string, std::string>& metadata = {}) {
-    return gallery_->Enroll(EnrollCommand{gallery, id, metadata, RandomUnits(rng_, templates), request_id});
+    return gallery_->Enroll(EnrollCommand{gallery, id, metadata, RandomUnits(rng_, templates), request_id, {}});
   }
   std::vector<std::string> MustEnroll(const std::string& gallery, const std::string& id,
                                       const std::vector<std::vector<float>>& embeddings,
                                       const std::map<std::string, std::string>& metadata = {}) {
-    auto out = gallery_->Enroll(EnrollCommand{gallery, id, metadata, embeddings, ""});
+    auto out = gallery_->Enroll(EnrollCommand{gallery, id, metadata, embeddings, "", {}});
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? out->template_ids : std::vector<std::string>{};
   }
@@ -445,7 +445,7 @@ TEST_F(NamedGalleriesTest, ReadersOfOneGalleryRunWhileOthersAreCreatedAndDeleted
     for (int i = 0; i < 15; ++i) {
       if (!gallery_->CreateGallery("churn").ok()) ++wrong;
       for (int j = 0; j < 3; ++j) {
-        if (!gallery_->Enroll(EnrollCommand{"churn", "c" + std::to_string(j), {}, {RandomUnit(local)}, ""}).ok()) {
+        if (!gallery_->Enroll(EnrollCommand{"churn", "c" + std::to_string(j), {}, {RandomUnit(local)}, "", {}}).ok()) {
           ++wrong;
         }
       }

@@ -12,6 +12,7 @@
 #include <iterator>
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "core/gallery/gallery.h"
 #include "core/gallery/sqlite_gallery_store.h"
 #include "tests/gallery/gallery_testing.h"
@@ -137,7 +138,7 @@ TEST(SqliteStoreTest, RoundTripsEverythingExactly) {
   IdentityRecord alice{"alice", {{"name", "Alice"}, {"note", "line1\nline2 ünïcode"}}, 111, 222};
   std::vector<TemplateRecord> templates;
   for (int i = 0; i < 3; ++i) {
-    templates.push_back(TemplateRecord{"t" + std::to_string(i), "alice", kModel, RandomUnit(rng), 1000 + i});
+    templates.push_back(TemplateRecord{"t" + std::to_string(i), "alice", kModel, RandomUnit(rng), 1000 + i, {}, false});
   }
   {
     auto store = MustOpen(dir.File("g.db"));
@@ -198,13 +199,14 @@ TEST(SqliteStoreTest, FileIsInWalModeAndADuplicateTemplateIdRollsBackTheWholeCal
   EXPECT_EQ(header[19], 2);
 
   IdentityRecord bob{"bob", {}, 1, 1};
-  ASSERT_TRUE(
-      store->AddTemplates(Write(kDefaultGalleryName, bob, {TemplateRecord{"dup", "bob", kModel, RandomUnit(rng), 1}}))
-          .ok());
+  ASSERT_TRUE(store
+                  ->AddTemplates(Write(kDefaultGalleryName, bob,
+                                       {TemplateRecord{"dup", "bob", kModel, RandomUnit(rng), 1, {}, false}}))
+                  .ok());
   IdentityRecord carol{"carol", {{"k", "v"}}, 2, 2};
   TemplateWrite write = Write(kDefaultGalleryName, carol,
-                              {TemplateRecord{"fresh", "carol", kModel, RandomUnit(rng), 2},
-                               TemplateRecord{"dup", "carol", kModel, RandomUnit(rng), 2}});
+                              {TemplateRecord{"fresh", "carol", kModel, RandomUnit(rng), 2, {}, false},
+                               TemplateRecord{"dup", "carol", kModel, RandomUnit(rng), 2, {}, false}});
   write.request_id = "req-carol";
   write.receipt = WriteReceipt{WriteReceipt::Kind::kEnroll, "fp", {"fresh", "dup"}, 0, 2};
   auto status = store->AddTemplates(write).status();
@@ -212,7 +214,8 @@ TEST(SqliteStoreTest, FileIsInWalModeAndADuplicateTemplateIdRollsBackTheWholeCal
   EXPECT_THAT(std::string(status.message()), HasSubstr("UNIQUE"));
   // Template ids are unique across galleries too.
   ASSERT_TRUE(store->CreateGallery(GalleryRecord{"other", 3, 0}).ok());
-  auto across = store->AddTemplates(Write("other", bob, {TemplateRecord{"dup", "bob", kModel, RandomUnit(rng), 1}}));
+  auto across =
+      store->AddTemplates(Write("other", bob, {TemplateRecord{"dup", "bob", kModel, RandomUnit(rng), 1, {}, false}}));
   EXPECT_FALSE(across.ok());
   auto snapshot = store->Load();
   ASSERT_TRUE(snapshot.ok());
@@ -237,14 +240,16 @@ TEST(SqliteStoreTest, DeleteLeavesNoTraceInTheFileBytes) {
     auto gallery = OpenGallery(path);
     ASSERT_TRUE(gallery.ok());
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "keeper-" + std::to_string(i), {}, {RandomUnit(rng)}, ""}).ok());
+      ASSERT_TRUE(
+          (*gallery)->Enroll(EnrollCommand{"", "keeper-" + std::to_string(i), {}, {RandomUnit(rng)}, "", {}}).ok());
     }
     auto out = (*gallery)->Enroll(
-        EnrollCommand{"", "victim-Zq7Xw", {{"secret-key", "secret-value-8uJ2"}}, victim_embeddings, ""});
+        EnrollCommand{"", "victim-Zq7Xw", {{"secret-key", "secret-value-8uJ2"}}, victim_embeddings, "", {}});
     ASSERT_TRUE(out.ok());
     victim_templates = out->template_ids;
     for (int i = 50; i < 100; ++i) {
-      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "keeper-" + std::to_string(i), {}, {RandomUnit(rng)}, ""}).ok());
+      ASSERT_TRUE(
+          (*gallery)->Enroll(EnrollCommand{"", "keeper-" + std::to_string(i), {}, {RandomUnit(rng)}, "", {}}).ok());
     }
   }
   // Gallery::Enroll renormalises, so look for the bytes the store actually holds.
@@ -297,7 +302,7 @@ TEST(SqliteStoreTest, ManyDeletesInAMultiLevelFileLeaveNoTrace) {
   }
   for (size_t start = 0; start < ids.size(); start += 100) {
     for (size_t i = start; i < start + 100; ++i) {
-      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", ids[i], {{"n", ids[i]}}, {RandomUnit(rng)}, ""}).ok());
+      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", ids[i], {{"n", ids[i]}}, {RandomUnit(rng)}, "", {}}).ok());
     }
   }
   // The point of this test: the id indexes really have interior pages.
@@ -357,19 +362,21 @@ TEST(SqliteStoreTest, GalleriesKeepTheirOwnIdentitiesAndDeletingOneRemovesAllItH
   EXPECT_EQ(store->CreateGallery(GalleryRecord{"site-b", 6000, 0}).code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(store->CreateGallery(GalleryRecord{kDefaultGalleryName, 6000, 0}).code(), absl::StatusCode::kAlreadyExists);
   IdentityRecord alice{"alice", {{"site", "a"}}, 10, 10};
-  EXPECT_EQ(store->AddTemplates(Write("site-c", alice, {TemplateRecord{"t0", "alice", kModel, RandomUnit(rng), 1}}))
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
-  // The same identity id in two galleries: two rows, two people.
-  ASSERT_TRUE(
+  EXPECT_EQ(
       store
-          ->AddTemplates(Write(kDefaultGalleryName, alice, {TemplateRecord{"ta", "alice", kModel, RandomUnit(rng), 1}}))
-          .ok());
+          ->AddTemplates(Write("site-c", alice, {TemplateRecord{"t0", "alice", kModel, RandomUnit(rng), 1, {}, false}}))
+          .status()
+          .code(),
+      absl::StatusCode::kNotFound);
+  // The same identity id in two galleries: two rows, two people.
+  ASSERT_TRUE(store
+                  ->AddTemplates(Write(kDefaultGalleryName, alice,
+                                       {TemplateRecord{"ta", "alice", kModel, RandomUnit(rng), 1, {}, false}}))
+                  .ok());
   IdentityRecord alice_b{"alice", {{"site", "b"}}, 20, 20};
   auto committed = store->AddTemplates(Write("site-b", alice_b,
-                                             {TemplateRecord{"tb1", "alice", kModel, RandomUnit(rng), 2},
-                                              TemplateRecord{"tb2", "alice", kModel, RandomUnit(rng), 2}}));
+                                             {TemplateRecord{"tb1", "alice", kModel, RandomUnit(rng), 2, {}, false},
+                                              TemplateRecord{"tb2", "alice", kModel, RandomUnit(rng), 2, {}, false}}));
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_EQ(committed->templates.size(), 2u) << "site-b's alice does not hold the default gallery's template";
   EXPECT_EQ(committed->record.metadata.at("site"), "b");
@@ -397,11 +404,14 @@ TEST(SqliteStoreTest, GalleriesKeepTheirOwnIdentitiesAndDeletingOneRemovesAllItH
   EXPECT_EQ(*deleted, 2);
   EXPECT_EQ(store->DeleteIdentity("site-b", "alice", "", {}).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->DeleteIdentity("site-c", "alice", "", {}).status().code(), absl::StatusCode::kNotFound);
-  ASSERT_TRUE(
-      store->AddTemplates(Write("site-b", alice_b, {TemplateRecord{"tb3", "alice", kModel, RandomUnit(rng), 3}})).ok());
+  ASSERT_TRUE(store
+                  ->AddTemplates(
+                      Write("site-b", alice_b, {TemplateRecord{"tb3", "alice", kModel, RandomUnit(rng), 3, {}, false}}))
+                  .ok());
   IdentityRecord bob{"bob", {{"k", "v"}}, 30, 30};
   ASSERT_TRUE(
-      store->AddTemplates(Write("site-b", bob, {TemplateRecord{"tb4", "bob", kModel, RandomUnit(rng), 3}})).ok());
+      store->AddTemplates(Write("site-b", bob, {TemplateRecord{"tb4", "bob", kModel, RandomUnit(rng), 3, {}, false}}))
+          .ok());
   // Deleting the gallery removes everything it holds, and reports its templates.
   auto gone = store->DeleteGallery("site-b");
   ASSERT_TRUE(gone.ok()) << gone.status();
@@ -432,13 +442,13 @@ TEST(SqliteStoreTest, ReceiptsAreWrittenWithTheirWriteSurviveReopeningAndArePrun
     auto store = MustOpen(path);
     ASSERT_TRUE(store->BindModel(kModel, kDim).ok());
     TemplateWrite write = Write(kDefaultGalleryName, IdentityRecord{"alice", {}, 1, 1},
-                                {TemplateRecord{"t1", "alice", kModel, RandomUnit(rng), 1},
-                                 TemplateRecord{"t2", "alice", kModel, RandomUnit(rng), 1}});
+                                {TemplateRecord{"t1", "alice", kModel, RandomUnit(rng), 1, {}, false},
+                                 TemplateRecord{"t2", "alice", kModel, RandomUnit(rng), 1, {}, false}});
     write.request_id = "req-1";
     write.receipt = enrol;
     ASSERT_TRUE(store->AddTemplates(write).ok());
     // The same request id again: refused as a whole, nothing written.
-    write.templates = {TemplateRecord{"t3", "alice", kModel, RandomUnit(rng), 2}};
+    write.templates = {TemplateRecord{"t3", "alice", kModel, RandomUnit(rng), 2, {}, false}};
     EXPECT_EQ(store->AddTemplates(write).status().code(), absl::StatusCode::kAlreadyExists);
     EXPECT_EQ(RawSql(path, "SELECT count(*) FROM templates"), 2);
     // A delete under a request id that has a receipt deletes nothing.
@@ -453,7 +463,7 @@ TEST(SqliteStoreTest, ReceiptsAreWrittenWithTheirWriteSurviveReopeningAndArePrun
     ASSERT_TRUE(none.ok());
     EXPECT_FALSE(none->has_value());
     TemplateWrite bob = Write(kDefaultGalleryName, IdentityRecord{"bob", {}, 1, 1},
-                              {TemplateRecord{"t4", "bob", kModel, RandomUnit(rng), 1}});
+                              {TemplateRecord{"t4", "bob", kModel, RandomUnit(rng), 1, {}, false}});
     ASSERT_TRUE(store->AddTemplates(bob).ok());
     // The delete's receipt records how many templates it removed, whatever the caller put there.
     auto deleted = store->DeleteIdentity(kDefaultGalleryName, "bob", "req-2", del);
@@ -512,22 +522,22 @@ TEST(SqliteStoreTest, DeleteGalleryLeavesNoTraceInTheFileBytes) {
       const std::string suffix = std::to_string(1000 + i);
       // Ids that only the deleted gallery uses, and one ("shared-...") that the kept galleries use too.
       const std::string victim = "victim-Mx3" + suffix;
-      auto out = (*gallery)->Enroll(
-          EnrollCommand{"tenant-Hq4Vb", victim, {{"secret-" + suffix, "value-Rk8" + suffix}}, RandomUnits(rng, 2), ""});
+      auto out = (*gallery)->Enroll(EnrollCommand{
+          "tenant-Hq4Vb", victim, {{"secret-" + suffix, "value-Rk8" + suffix}}, RandomUnits(rng, 2), "", {}});
       ASSERT_TRUE(out.ok()) << out.status();
       needles.push_back(victim);
       needles.push_back("secret-" + suffix);
       needles.push_back("value-Rk8" + suffix);
       for (const auto& id : out->template_ids) needles.push_back(id);
       for (const std::string g : {"", "tenant-keep"}) {
-        auto kept = (*gallery)->Enroll(EnrollCommand{g, "keeper-" + g + suffix, {}, RandomUnits(rng, 1), ""});
+        auto kept = (*gallery)->Enroll(EnrollCommand{g, "keeper-" + g + suffix, {}, RandomUnits(rng, 1), "", {}});
         ASSERT_TRUE(kept.ok());
         kept_needles.push_back("keeper-" + g + suffix);
         kept_needles.push_back(kept->template_ids[0]);
       }
     }
-    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "shared-id-Wq2", {}, RandomUnits(rng, 1), ""}).ok());
-    auto shared = (*gallery)->Enroll(EnrollCommand{"tenant-Hq4Vb", "shared-id-Wq2", {}, RandomUnits(rng, 1), ""});
+    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "shared-id-Wq2", {}, RandomUnits(rng, 1), "", {}}).ok());
+    auto shared = (*gallery)->Enroll(EnrollCommand{"tenant-Hq4Vb", "shared-id-Wq2", {}, RandomUnits(rng, 1), "", {}});
     ASSERT_TRUE(shared.ok());
     needles.push_back(shared->template_ids[0]);
     kept_needles.push_back("shared-id-Wq2");
@@ -589,12 +599,13 @@ TEST(SqliteStoreTest, ReceiptsKeepNoTraceOfDeletedTemplates) {
     ASSERT_TRUE((*gallery)->CreateGallery("tenant").ok());
     for (int i = 0; i < 10; ++i) {
       const std::string n = std::to_string(i);
-      auto in_default = (*gallery)->Enroll(EnrollCommand{"", "victim-" + n, {}, RandomUnits(rng, 2), "req-d" + n});
-      auto in_tenant = (*gallery)->Enroll(EnrollCommand{"tenant", "victim-" + n, {}, RandomUnits(rng, 2), "req-t" + n});
+      auto in_default = (*gallery)->Enroll(EnrollCommand{"", "victim-" + n, {}, RandomUnits(rng, 2), "req-d" + n, {}});
+      auto in_tenant =
+          (*gallery)->Enroll(EnrollCommand{"tenant", "victim-" + n, {}, RandomUnits(rng, 2), "req-t" + n, {}});
       ASSERT_TRUE(in_default.ok() && in_tenant.ok());
       for (const auto& id : in_default->template_ids) needles.push_back(id);
       for (const auto& id : in_tenant->template_ids) needles.push_back(id);
-      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "keeper-" + n, {}, RandomUnits(rng, 1), "req-k" + n}).ok());
+      ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"", "keeper-" + n, {}, RandomUnits(rng, 1), "req-k" + n, {}}).ok());
     }
     for (int i = 0; i < 10; ++i) {
       ASSERT_TRUE((*gallery)->Delete("", "victim-" + std::to_string(i), "req-del" + std::to_string(i)).ok());
@@ -700,12 +711,12 @@ void WriteVersion1File(const std::string& path, const std::vector<Version1Identi
 std::vector<Version1Identity> Version1People(std::mt19937& rng, std::vector<int64_t>* seqs) {
   std::vector<Version1Identity> people = {
       {IdentityRecord{"alice-v1", {{"name", "Alice"}, {"team", "red"}}, 1111, 2222},
-       {TemplateRecord{"tmpl-a1-v1", "alice-v1", kModel, RandomUnit(rng), 1111},
-        TemplateRecord{"tmpl-a2-v1", "alice-v1", kModel, RandomUnit(rng), 2222}}},
+       {TemplateRecord{"tmpl-a1-v1", "alice-v1", kModel, RandomUnit(rng), 1111, {}, false},
+        TemplateRecord{"tmpl-a2-v1", "alice-v1", kModel, RandomUnit(rng), 2222, {}, false}}},
       {IdentityRecord{"bob-v1", {{"note", "line1\nline2 ünïcode"}}, 1500, 1500},
-       {TemplateRecord{"tmpl-b1-v1", "bob-v1", kModel, RandomUnit(rng), 1500}}},
+       {TemplateRecord{"tmpl-b1-v1", "bob-v1", kModel, RandomUnit(rng), 1500, {}, false}}},
       {IdentityRecord{"carol-v1", {}, 3000, 3000},
-       {TemplateRecord{"tmpl-c1-v1", "carol-v1", kModel, RandomUnit(rng), 3000}}},
+       {TemplateRecord{"tmpl-c1-v1", "carol-v1", kModel, RandomUnit(rng), 3000, {}, false}}},
   };
   *seqs = {1, 3, 2, 4};  // alice's first, bob's, alice's second, carol's
   return people;
@@ -808,11 +819,12 @@ TEST(SqliteStoreTest, AnUpgradedFileWorksLikeANewOne) {
   {
     auto gallery = OpenGallery(path);
     ASSERT_TRUE(gallery.ok()) << gallery.status();
-    auto more = (*gallery)->Enroll(EnrollCommand{"", "alice-v1", {{"team", "blue"}}, RandomUnits(rng, 1), "req-1"});
+    auto more = (*gallery)->Enroll(EnrollCommand{"", "alice-v1", {{"team", "blue"}}, RandomUnits(rng, 1), "req-1", {}});
     ASSERT_TRUE(more.ok()) << more.status();
     new_ids = more->template_ids;
     ASSERT_TRUE((*gallery)->CreateGallery("after-upgrade", 10).ok());
-    ASSERT_TRUE((*gallery)->Enroll(EnrollCommand{"after-upgrade", "alice-v1", {}, RandomUnits(rng, 1), "req-2"}).ok());
+    ASSERT_TRUE(
+        (*gallery)->Enroll(EnrollCommand{"after-upgrade", "alice-v1", {}, RandomUnits(rng, 1), "req-2", {}}).ok());
   }
   std::vector<std::string> needles = {"bob-v1", "tmpl-b1-v1", "secret-v1", "secret-value-Jk5",
                                       FloatBytes(people[1].templates[0].embedding)};
@@ -828,7 +840,7 @@ TEST(SqliteStoreTest, AnUpgradedFileWorksLikeANewOne) {
     EXPECT_EQ(alice->record.metadata.at("team"), "blue");
     EXPECT_EQ(alice->record.metadata.at("name"), "Alice");
     EXPECT_EQ(alice->record.created_unix_ms, 1111);
-    auto retry = (*gallery)->Enroll(EnrollCommand{"", "alice-v1", {}, RandomUnits(rng, 1), "req-1"});
+    auto retry = (*gallery)->Enroll(EnrollCommand{"", "alice-v1", {}, RandomUnits(rng, 1), "req-1", {}});
     ASSERT_TRUE(retry.ok());
     EXPECT_TRUE(retry->replayed);
     EXPECT_EQ(retry->template_ids, new_ids);
@@ -883,12 +895,14 @@ TEST(SqliteStoreTest, AFutureSchemaVersionIsRefusedNamingIt) {
     ASSERT_TRUE(gallery.ok());
     ASSERT_TRUE((*gallery)->CreateGallery("kept").ok());
   }
-  RawSql(path, "UPDATE schema_version SET version = 3");
-  ExpectRefused(path, absl::StatusCode::kFailedPrecondition, "schema version '3'");
-  ExpectRefused(path, absl::StatusCode::kFailedPrecondition, "versions 1 to 2");
+  const int future = SqliteGalleryStore::kSchemaVersion + 1;
+  RawSql(path, absl::StrCat("UPDATE schema_version SET version = ", future));
+  ExpectRefused(path, absl::StatusCode::kFailedPrecondition, absl::StrCat("schema version '", future, "'"));
+  ExpectRefused(path, absl::StatusCode::kFailedPrecondition,
+                absl::StrCat("versions 1 to ", SqliteGalleryStore::kSchemaVersion));
   EXPECT_EQ(OpenGallery(path).status().code(), absl::StatusCode::kFailedPrecondition);
   // Refusing changed nothing.
-  EXPECT_EQ(RawSql(path, "SELECT version FROM schema_version"), 3);
+  EXPECT_EQ(RawSql(path, "SELECT version FROM schema_version"), future);
   EXPECT_EQ(RawSql(path, "SELECT count(*) FROM galleries"), 2);
 
   // The same for a version-1 file stamped with a future version: it is not half-migrated either.
@@ -896,8 +910,8 @@ TEST(SqliteStoreTest, AFutureSchemaVersionIsRefusedNamingIt) {
   const std::string v1 = dir.File("v1-future.db");
   std::vector<int64_t> seqs;
   WriteVersion1File(v1, Version1People(rng, &seqs), seqs);
-  RawSql(v1, "UPDATE schema_version SET version = 3");
-  ExpectRefused(v1, absl::StatusCode::kFailedPrecondition, "schema version '3'");
+  RawSql(v1, absl::StrCat("UPDATE schema_version SET version = ", future));
+  ExpectRefused(v1, absl::StatusCode::kFailedPrecondition, absl::StrCat("schema version '", future, "'"));
   EXPECT_EQ(RawSql(v1, "SELECT count(*) FROM sqlite_schema WHERE name = 'galleries'"), 0);
   EXPECT_EQ(RawSql(v1, "SELECT count(*) FROM identities"), 3);
 }
@@ -920,7 +934,7 @@ TEST(SqliteStoreTest, CorruptFilesGiveAStatusNotACrash) {
     ASSERT_TRUE(gallery.ok());
     for (int i = 0; i < 400; ++i) {
       ASSERT_TRUE(
-          (*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {{"k", "v"}}, {RandomUnit(rng)}, ""}).ok());
+          (*gallery)->Enroll(EnrollCommand{"", "p" + std::to_string(i), {{"k", "v"}}, {RandomUnit(rng)}, "", {}}).ok());
     }
   }
   {

@@ -67,7 +67,7 @@ class PostgresStoreTest : public ::testing::Test {
                                       const std::string& request_id = "") {
     std::vector<std::vector<float>> embeddings;
     for (int i = 0; i < n; ++i) embeddings.push_back(RandomUnit(rng_));
-    auto out = g.Enroll(EnrollCommand{gallery, id, {{"name", id}}, embeddings, request_id});
+    auto out = g.Enroll(EnrollCommand{gallery, id, {{"name", id}}, embeddings, request_id, {}});
     EXPECT_TRUE(out.ok()) << out.status();
     return out.ok() ? out->template_ids : std::vector<std::string>{};
   }
@@ -173,14 +173,14 @@ TEST_F(PostgresStoreTest, ARetriedRequestIdOnAnotherReplicaReturnsTheFirstResult
   ASSERT_EQ(first.size(), 2u);
   // The client lost the answer and retries on another replica, which has not synced yet.
   std::vector<std::vector<float>> again = {RandomUnit(rng_), RandomUnit(rng_)};
-  auto retry = b->Enroll(EnrollCommand{"", "carol", {}, again, "req-123"});
+  auto retry = b->Enroll(EnrollCommand{"", "carol", {}, again, "req-123", {}});
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->replayed);
   EXPECT_EQ(retry->template_ids, first);
   MustSync(*b);
   EXPECT_EQ(Templates(*b, "carol"), first) << "the retry added nothing";
   // The same id for another identity is a client bug, refused by name.
-  auto misuse = b->Enroll(EnrollCommand{"", "dave", {}, {RandomUnit(rng_)}, "req-123"});
+  auto misuse = b->Enroll(EnrollCommand{"", "dave", {}, {RandomUnit(rng_)}, "req-123", {}});
   EXPECT_EQ(misuse.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(misuse.status().message(), HasSubstr("already used for another request"));
   // Deletes too: the retry of a delete that succeeded is answered, not NOT_FOUND.
@@ -197,8 +197,8 @@ TEST_F(PostgresStoreTest, TheSameRequestIdOnTwoReplicasAtOnceEnrolsOnce) {
   ASSERT_TRUE(a && b);
   std::vector<std::vector<float>> ea = {RandomUnit(rng_)}, eb = {RandomUnit(rng_)};
   absl::StatusOr<EnrollOutcome> ra, rb;
-  std::thread ta([&] { ra = a->Enroll(EnrollCommand{"", "erin", {}, ea, "same-req"}); });
-  std::thread tb([&] { rb = b->Enroll(EnrollCommand{"", "erin", {}, eb, "same-req"}); });
+  std::thread ta([&] { ra = a->Enroll(EnrollCommand{"", "erin", {}, ea, "same-req", {}}); });
+  std::thread tb([&] { rb = b->Enroll(EnrollCommand{"", "erin", {}, eb, "same-req", {}}); });
   ta.join();
   tb.join();
   ASSERT_TRUE(ra.ok()) << ra.status();
@@ -218,7 +218,7 @@ TEST_F(PostgresStoreTest, ConcurrentEnrolmentsIntoOneIdentityFromTwoReplicasAllL
   const auto enrol = [&](Gallery* g, int seed) {
     std::mt19937 rng(seed);
     for (int i = 0; i < 20; ++i) {
-      auto r = g->Enroll(EnrollCommand{"", "frank", {{absl::StrCat("k", seed), "v"}}, {RandomUnit(rng)}, ""});
+      auto r = g->Enroll(EnrollCommand{"", "frank", {{absl::StrCat("k", seed), "v"}}, {RandomUnit(rng)}, "", {}});
       if (r.ok()) {
         ++ok;
       } else if (absl::IsResourceExhausted(r.status())) {
@@ -278,7 +278,8 @@ TEST_F(PostgresStoreTest, NamedGalleriesAreSeparateAndTheirCreationAndDeletionFo
                     "hank",
                     {},
                     {RandomUnit(rng_), RandomUnit(rng_), RandomUnit(rng_), RandomUnit(rng_), RandomUnit(rng_)},
-                    ""});
+                    "",
+                    {}});
   EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
   auto gone = b->DeleteGallery("shop-2");
   ASSERT_TRUE(gone.ok()) << gone.status();
@@ -311,7 +312,7 @@ TEST_F(PostgresStoreTest, WhileTheDatabaseIsDownWritesFailReadsServeAndItRecover
   GalleryFollower follower(b.get(), follow, nullptr);
 
   ASSERT_TRUE(server_->Stop().ok());
-  auto refused = a->Enroll(EnrollCommand{"", "kate", {}, {RandomUnit(rng_)}, "down-1"});
+  auto refused = a->Enroll(EnrollCommand{"", "kate", {}, {RandomUnit(rng_)}, "down-1", {}});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
   EXPECT_EQ(a->Delete("", "jack").status().code(), absl::StatusCode::kUnavailable);
   // Reads are served from memory.
@@ -330,7 +331,7 @@ TEST_F(PostgresStoreTest, WhileTheDatabaseIsDownWritesFailReadsServeAndItRecover
 
   ASSERT_TRUE(server_->Resume().ok());
   // The same retry now goes through, on the same Gallery objects: nothing was reopened.
-  auto retried = a->Enroll(EnrollCommand{"", "kate", {}, {RandomUnit(rng_)}, "down-1"});
+  auto retried = a->Enroll(EnrollCommand{"", "kate", {}, {RandomUnit(rng_)}, "down-1", {}});
   ASSERT_TRUE(retried.ok()) << retried.status();
   EXPECT_FALSE(retried->replayed) << "the refused attempt wrote nothing";
   const auto converge_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

@@ -25,7 +25,7 @@ std::vector<float> InPlane(int axis, double radians) {
 absl::StatusOr<std::vector<std::string>> Enrol(Gallery& gallery, const std::string& id,
                                                std::vector<std::vector<float>> embeddings,
                                                const std::string& name = "") {
-  auto out = gallery.Enroll(EnrollCommand{name, id, {}, std::move(embeddings), ""});
+  auto out = gallery.Enroll(EnrollCommand{name, id, {}, std::move(embeddings), "", {}});
   if (!out.ok()) return out.status();
   return out->template_ids;
 }
