@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.6
-# Veriface: veriface-server and the veriface client, with the converted default model baked in.
+# Veriface: veriface-server, veriface-migrate and the veriface client, with the converted default model baked in.
 #
 #   docker build -t veriface .
 #       CPU image. Built on Debian 12 by deploy/setup.sh exactly as the README does it; runs on debian:12-slim.
@@ -49,7 +49,7 @@ FROM build-${VARIANT} AS build
 ARG VERIFACE_JOBS
 # Only what the image carries (the server and the client) and the importer that converts the model: the tests
 # and benchmarks are neither configured nor built (setup.sh builds veriface-eval itself if it must calibrate).
-ARG VERIFACE_BUILD_TARGETS="veriface-server veriface veriface-import"
+ARG VERIFACE_BUILD_TARGETS="veriface-server veriface-migrate veriface veriface-import"
 ARG VERIFACE_CMAKE_ARGS="-DVERIFACE_BUILD_TESTS=OFF -DVERIFACE_BUILD_BENCH=OFF"
 COPY . .
 RUN --mount=type=bind,from=shared,target=/shared \

@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The server needs only itself, the client and the importer: the tests, benchmarks and offline tools are
 # deploy/test.sh's to build.
-VERIFACE_BUILD_TARGETS="${VERIFACE_BUILD_TARGETS-veriface-server veriface veriface-import}" "$ROOT/deploy/setup.sh"
+VERIFACE_BUILD_TARGETS="${VERIFACE_BUILD_TARGETS-veriface-server veriface-migrate veriface veriface-import}" "$ROOT/deploy/setup.sh"
 BUILD_DIR="${VERIFACE_BUILD_DIR:-$ROOT/build}"
 mkdir -p "$ROOT/var"
 cd "$ROOT"

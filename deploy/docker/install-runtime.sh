@@ -6,8 +6,8 @@
 # Usage: deploy/docker/install-runtime.sh --dest DIR --build BUILD_DIR --model MODEL_DIR [--prefix /opt/veriface]
 #
 # Writes, under DIR + PREFIX:
-#   libexec/veriface-server, libexec/veriface  the programs (ELF), as built
-#   bin/veriface-server, bin/veriface          launchers (deploy/docker/launcher.sh) that point the loader at lib/
+#   libexec/veriface-server, libexec/veriface-migrate, libexec/veriface  the programs (ELF), as built
+#   bin/veriface-server, bin/veriface-migrate, bin/veriface  launchers (deploy/docker/launcher.sh) that point the loader at lib/
 #   lib/                                       every shared library the programs load, except glibc's own
 #   models/default/                            the model bundle
 #   etc/veriface.yaml                          the container configuration (deploy/docker/veriface.yaml)
@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ALLOW_MISSING="${VERIFACE_ALLOW_MISSING:-^(libcuda\.so|libnvidia-)}"
-PROGRAMS=(server/veriface-server client/veriface)
+PROGRAMS=(server/veriface-server server/veriface-migrate client/veriface)
 
 dest="" build="" model="" prefix="/opt/veriface"
 while [ $# -gt 0 ]; do
@@ -49,7 +49,7 @@ while IFS= read -r f; do glibc["$(basename "$f")"]=1; done < <(dpkg-query -L lib
 elves=()
 for p in "${PROGRAMS[@]}"; do
   name="$(basename "$p")"
-  [ -x "$build/$p" ] || fail "'$build/$p' is missing; build the targets veriface-server and veriface first"
+  [ -x "$build/$p" ] || fail "'$build/$p' is missing; build the targets veriface-server, veriface-migrate and veriface first"
   install -m 0755 "$build/$p" "$home/libexec/$name"
   install -m 0755 "$ROOT/deploy/docker/launcher.sh" "$home/bin/$name"
   elves+=("$home/libexec/$name")

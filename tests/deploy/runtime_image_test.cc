@@ -288,8 +288,9 @@ TEST_F(RuntimeImageTest, ServesWithTheDockerfilesCommandsAsItsUserAndPassesItsHe
 namespace veriface::testing {
 namespace {
 
-// Builds `program` (C source) into BUILD/server/veriface-server and BUILD/client/veriface, linked against stub
-// libraries named `needs`, which are then deleted, so that ldd reports them "not found".
+// Builds `program` (C source) into BUILD/server/veriface-server, BUILD/server/veriface-migrate and
+// BUILD/client/veriface, linked against stub libraries named `needs`, which are then deleted, so that ldd reports them
+// "not found".
 void BuildProgramsNeeding(const TempDir& dir, const std::string& build, const std::vector<std::string>& needs) {
   const std::string cc = Which("cc");
   ASSERT_FALSE(cc.empty()) << "no C compiler (build-essential)";
@@ -309,6 +310,8 @@ void BuildProgramsNeeding(const TempDir& dir, const std::string& build, const st
   const CommandResult linked = RunCommand(link);
   ASSERT_EQ(linked.exit_code, 0) << linked.err;
   fs::copy_file(build + "/server/veriface-server", build + "/client/veriface", fs::copy_options::overwrite_existing);
+  fs::copy_file(build + "/server/veriface-server", build + "/server/veriface-migrate",
+                fs::copy_options::overwrite_existing);
   fs::remove_all(dir.File("stubs"));
 }
 
@@ -325,6 +328,7 @@ TEST(InstallRuntime, LetsOnlyTheGpuDriverBeMissing) {
       RunCommand({script, "--dest", dir.File("a"), "--build", dir.File("driver-only"), "--model", dir.File("model")});
   EXPECT_EQ(driver.exit_code, 0) << driver.err;
   EXPECT_TRUE(fs::exists(dir.File("a/opt/veriface/libexec/veriface-server")));
+  EXPECT_TRUE(fs::exists(dir.File("a/opt/veriface/libexec/veriface-migrate")));
 
   // Anything else missing stops the build, naming it.
   BuildProgramsNeeding(dir, dir.File("other"), {"libcuda.so.1", "libveriface_absent.so.1"});
