@@ -75,10 +75,11 @@ absl::StatusOr<std::unique_ptr<Gallery>> Gallery::Open(std::unique_ptr<GallerySt
   }
   if (!snapshot.model_id.empty() && templates > 0 &&
       (snapshot.model_id != model_id || snapshot.embedding_dim != embedding_dim)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the gallery was built with model '", snapshot.model_id, "' (", snapshot.embedding_dim,
-                     "-D embeddings) and cannot be used with model '", model_id, "' (", embedding_dim, "-D): its ",
-                     templates, " templates are not comparable; re-embed the gallery or use another gallery store"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the gallery was built with model '", snapshot.model_id, "' (", snapshot.embedding_dim,
+        "-D embeddings) and cannot be used with model '", model_id, "' (", embedding_dim, "-D): its ", templates,
+        " templates are not comparable; move the gallery to the new model with veriface-migrate, or use "
+        "another gallery store"));
   }
   for (const GalleryContents& g : snapshot.galleries) {
     for (const IdentityState& identity : g.identities) {

@@ -416,7 +416,7 @@ absl::Status PostgresGalleryStore::BindModel(const std::string& model_id, int64_
       return absl::FailedPreconditionError(absl::StrCat(
           "the gallery database ", db->describe(), " holds ", count.Int64(0, 0), " templates made with model '",
           stored_model, "' (", stored_dim, "-D); refusing to use it with model '", model_id, "' (", embedding_dim,
-          "-D): every replica of one gallery must serve the same model"));
+          "-D): every replica of one gallery must serve the same model (veriface-migrate moves a gallery to another)"));
     }
     for (const auto& [key, value] :
          {std::pair<std::string, std::string>{"model_id", model_id}, {"embedding_dim", dim_text}}) {

@@ -545,10 +545,10 @@ absl::Status SqliteGalleryStore::BindModel(const std::string& model_id, int64_t 
   if (stored_model == model_id && stored_dim == dim_text) return absl::OkStatus();
   VF_ASSIGN_OR_RETURN(int64_t templates, impl_->TemplateCount());
   if (templates > 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("gallery database '", path_, "' holds ", templates, " templates made with model '", stored_model,
-                     "' (", stored_dim, "-D); refusing to use it with model '", model_id, "' (", embedding_dim,
-                     "-D): re-embed the gallery or point the server at another gallery file"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "gallery database '", path_, "' holds ", templates, " templates made with model '", stored_model, "' (",
+        stored_dim, "-D); refusing to use it with model '", model_id, "' (", embedding_dim,
+        "-D): move it to the new model with veriface-migrate or point the server at another gallery file"));
   }
   VF_RETURN_IF_ERROR(impl_->SetMeta("model_id", model_id));
   VF_RETURN_IF_ERROR(impl_->SetMeta("embedding_dim", dim_text));
