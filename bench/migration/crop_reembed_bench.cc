@@ -124,15 +124,14 @@ int Run(const std::string& lfw, const std::string& source_dir, const std::vector
     for (const auto& [id, s] : seen) {
       if (s.rgb.empty()) continue;
       const Clock::time_point t0 = Clock::now();
-      const auto photo = (*target)->Embed({(*target)->Cut(s.rgb, s.face)});
+      const auto photo = (*target)->EmbedRows({(*target)->Cut(s.rgb, s.face)});
       const Clock::time_point t1 = Clock::now();
       const auto crop = EmbedFaceCrops(**target, {s.crop});
       const Clock::time_point t2 = Clock::now();
       if (!photo.ok() || !crop.ok()) return std::cerr << id.Key() << ": embedding failed\n", 1;
       photo_s += std::chrono::duration<double>(t1 - t0).count();
       crop_s += std::chrono::duration<double>(t2 - t1).count();
-      const float* row = photo->data_ptr<float>();
-      std::vector<float> from_photo(row, row + photo->size(1));
+      std::vector<float> from_photo = std::move(photo->front());
       agreement.push_back(Cosine(from_photo, crop->front()));
       embedded[id] = {std::move(from_photo), crop->front()};
     }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
 #include "core/gallery/gallery_limits.h"
+#include "core/gallery/model_switch.h"
 #include "core/gallery/validation.h"
 
 namespace veriface {
@@ -40,19 +41,11 @@ absl::StatusOr<std::vector<ReembeddedTemplate>> EmbedFaces(const std::vector<Sto
   return out;
 }
 
-absl::Status CheckTarget(const ModelTarget& target) {
-  if (target.model_id.empty()) return absl::InvalidArgumentError("the target model id is empty");
-  if (target.embedding_dim <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("the target embedding size is ", target.embedding_dim));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<MigrationProgress> ReembedPass(GalleryStore& store, const ModelTarget& target, const CropEmbedder& embed,
                                               const MigrationOptions& options) {
-  VF_RETURN_IF_ERROR(CheckTarget(target));
+  VF_RETURN_IF_ERROR(CheckModelTarget(target));
   if (options.batch_size <= 0) return absl::InvalidArgumentError("batch_size must be positive");
   VF_ASSIGN_OR_RETURN(MigrationProgress now, store.Progress(target, 0));
   const MigrationProgress& before = now;
@@ -74,7 +67,7 @@ absl::StatusOr<MigrationProgress> ReembedPass(GalleryStore& store, const ModelTa
 
 absl::StatusOr<int64_t> SwitchOver(GalleryStore& store, const ModelTarget& target, const CropEmbedder& embed,
                                    bool drop_without_crop) {
-  VF_RETURN_IF_ERROR(CheckTarget(target));
+  VF_RETURN_IF_ERROR(CheckModelTarget(target));
   return store.SwitchModel(target, drop_without_crop,
                            [&](const std::vector<StoredFace>& faces) { return EmbedFaces(faces, target, embed); });
 }

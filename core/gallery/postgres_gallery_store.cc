@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
 #include "core/gallery/face_points.h"
+#include "core/gallery/model_switch.h"
 #include "core/gallery/receipt_fingerprint.h"
 #include "core/postgres/pg_connection.h"
 
@@ -272,12 +273,8 @@ absl::StatusOr<std::vector<StoredFace>> FacesToReembedOn(pg::Connection* db, con
 
 absl::Status PutReembeddedOn(pg::Connection* db, const ModelTarget& target,
                              const std::vector<ReembeddedTemplate>& values) {
+  VF_RETURN_IF_ERROR(CheckReembeddedSizes(target, values));
   for (const ReembeddedTemplate& value : values) {
-    if (static_cast<int64_t>(value.embedding.size()) != target.embedding_dim) {
-      return absl::InvalidArgumentError(absl::StrCat("the re-embedding of template '", value.template_id, "' has ",
-                                                     value.embedding.size(), " values; model '", target.model_id,
-                                                     "' makes ", target.embedding_dim));
-    }
     // A template deleted meanwhile has no row to join: nothing is kept for it.
     VF_RETURN_IF_ERROR(db->Exec("INSERT INTO reembedded(template_id, model_id, embedding) SELECT template_id, $2, $3 "
                                 "FROM templates WHERE template_id = $1 ON CONFLICT (model_id, template_id) DO UPDATE "
@@ -804,9 +801,7 @@ absl::StatusOr<MigrationProgress> PostgresGalleryStore::Progress(const ModelTarg
 
 absl::StatusOr<int64_t> PostgresGalleryStore::SwitchModel(const ModelTarget& target, bool drop_without_crop,
                                                           const EmbedFaces& embed_rest) {
-  if (target.model_id.empty() || target.embedding_dim <= 0) {
-    return absl::InvalidArgumentError("the target model needs an id and a positive embedding size");
-  }
+  VF_RETURN_IF_ERROR(CheckModelTarget(target));
   std::lock_guard<std::mutex> lock(mutex_);
   const auto run = [&]() -> absl::StatusOr<int64_t> {
     VF_ASSIGN_OR_RETURN(pg::Connection * db, Db());
@@ -824,25 +819,14 @@ absl::StatusOr<int64_t> PostgresGalleryStore::SwitchModel(const ModelTarget& tar
           absl::StrCat("the gallery database ", db->describe(), " is bound to model '", target.model_id, "' already"));
     }
     VF_ASSIGN_OR_RETURN(const Result galleries, db->Exec("SELECT name FROM galleries ORDER BY name FOR UPDATE"));
-    for (;;) {
-      VF_ASSIGN_OR_RETURN(std::vector<StoredFace> rest, FacesToReembedOn(db, target, 64));
-      if (rest.empty()) break;
-      VF_ASSIGN_OR_RETURN(std::vector<ReembeddedTemplate> values, embed_rest(rest));
-      if (values.size() != rest.size()) {
-        return absl::InternalError(absl::StrCat("asked to embed ", rest.size(), " faces, got ", values.size()));
-      }
-      VF_RETURN_IF_ERROR(PutReembeddedOn(db, target, values));
-    }
+    VF_RETURN_IF_ERROR(EmbedRemaining(
+        [&](int64_t limit) { return FacesToReembedOn(db, target, limit); }, embed_rest,
+        [&](const std::vector<ReembeddedTemplate>& values) { return PutReembeddedOn(db, target, values); }));
     VF_ASSIGN_OR_RETURN(const MigrationProgress progress, ProgressOn(db, target, 0));
     int64_t dropped = 0;
     if (progress.without_crop > 0) {
-      if (!drop_without_crop) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the gallery database ", db->describe(), ": ", progress.without_crop, " templates of ",
-                         progress.identities_without_crop_count,
-                         " identities keep no face crop and cannot be re-embedded; re-enrol them, or drop them "
-                         "(--drop-templates-without-crop)"));
-      }
+      if (!drop_without_crop)
+        return CroplessTemplatesError(absl::StrCat("the gallery database ", db->describe()), progress);
       // Identities left with no template go as DeleteIdentity removes them, receipts too.
       VF_ASSIGN_OR_RETURN(const Result emptied,
                           db->Exec("DELETE FROM identities i WHERE NOT EXISTS (SELECT 1 FROM templates t WHERE "

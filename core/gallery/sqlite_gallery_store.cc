@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "core/common/status_macros.h"
 #include "core/gallery/face_points.h"
+#include "core/gallery/model_switch.h"
 #include "core/gallery/receipt_fingerprint.h"
 #include "core/sqlite/sqlite_util.h"
 
@@ -422,12 +423,8 @@ absl::Status SqliteGalleryStore::Impl::PutReembedded(const ModelTarget& target,
       db->Prepare("INSERT INTO reembedded(template_id, model_id, embedding) SELECT ?1, ?2, ?3 WHERE EXISTS "
                   "(SELECT 1 FROM templates WHERE template_id = ?1) ON CONFLICT(model_id, template_id) DO UPDATE "
                   "SET embedding = excluded.embedding"));
+  VF_RETURN_IF_ERROR(CheckReembeddedSizes(target, values));
   for (const ReembeddedTemplate& value : values) {
-    if (static_cast<int64_t>(value.embedding.size()) != target.embedding_dim) {
-      return absl::InvalidArgumentError(absl::StrCat("the re-embedding of template '", value.template_id, "' has ",
-                                                     value.embedding.size(), " values; model '", target.model_id,
-                                                     "' makes ", target.embedding_dim));
-    }
     stmt.BindText(1, value.template_id)
         .BindText(2, target.model_id)
         .BindBlob(3, value.embedding.data(), value.embedding.size() * sizeof(float));
@@ -728,9 +725,7 @@ absl::StatusOr<MigrationProgress> SqliteGalleryStore::Progress(const ModelTarget
 
 absl::StatusOr<int64_t> SqliteGalleryStore::SwitchModel(const ModelTarget& target, bool drop_without_crop,
                                                         const EmbedFaces& embed_rest) {
-  if (target.model_id.empty() || target.embedding_dim <= 0) {
-    return absl::InvalidArgumentError("the target model needs an id and a positive embedding size");
-  }
+  VF_RETURN_IF_ERROR(CheckModelTarget(target));
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Impl& impl = *impl_;
   sqlite::Db& db = *impl.db;
@@ -746,24 +741,12 @@ absl::StatusOr<int64_t> SqliteGalleryStore::SwitchModel(const ModelTarget& targe
           absl::StrCat("gallery database '", path_, "' is bound to model '", target.model_id, "' already"));
     }
     // What the server enrolled since the last pass.
-    for (;;) {
-      VF_ASSIGN_OR_RETURN(std::vector<StoredFace> rest, impl.FacesToReembed(target, 64));
-      if (rest.empty()) break;
-      VF_ASSIGN_OR_RETURN(std::vector<ReembeddedTemplate> values, embed_rest(rest));
-      if (values.size() != rest.size()) {
-        return absl::InternalError(absl::StrCat("asked to embed ", rest.size(), " faces, got ", values.size()));
-      }
-      VF_RETURN_IF_ERROR(impl.PutReembedded(target, values));
-    }
-    VF_ASSIGN_OR_RETURN(const MigrationProgress progress, impl.Progress(target, 10));
+    VF_RETURN_IF_ERROR(EmbedRemaining(
+        [&](int64_t limit) { return impl.FacesToReembed(target, limit); }, embed_rest,
+        [&](const std::vector<ReembeddedTemplate>& values) { return impl.PutReembedded(target, values); }));
+    VF_ASSIGN_OR_RETURN(const MigrationProgress progress, impl.Progress(target, 0));
     if (progress.without_crop > 0) {
-      if (!drop_without_crop) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("gallery database '", path_, "': ", progress.without_crop, " templates of ",
-                         progress.identities_without_crop_count,
-                         " identities keep no face crop and cannot be re-embedded; re-enrol them, or drop them "
-                         "(--drop-templates-without-crop)"));
-      }
+      if (!drop_without_crop) return CroplessTemplatesError(absl::StrCat("gallery database '", path_, "'"), progress);
       // Identities left with no template go as DeleteIdentity removes them.
       VF_ASSIGN_OR_RETURN(sqlite::Statement emptied,
                           db.Prepare("SELECT gallery, identity_id FROM identities i WHERE NOT EXISTS (SELECT 1 FROM "

@@ -105,4 +105,14 @@ FaceViews FaceModel::Cut(const cv::Mat& rgb, const FaceDetection& face) const {
   return views;
 }
 
+absl::StatusOr<std::vector<std::vector<float>>> FaceModel::EmbedRows(const std::vector<FaceViews>& faces) const {
+  VF_ASSIGN_OR_RETURN(const torch::Tensor embeddings, Embed(faces));
+  const int64_t dim = embeddings.size(1);
+  const float* data = embeddings.data_ptr<float>();
+  std::vector<std::vector<float>> rows;
+  rows.reserve(faces.size());
+  for (int64_t i = 0; i < embeddings.size(0); ++i) rows.emplace_back(data + i * dim, data + (i + 1) * dim);
+  return rows;
+}
+
 }  // namespace veriface

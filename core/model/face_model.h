@@ -49,6 +49,8 @@ class FaceModel {
   // Unit-length embeddings [N, embedding_dim] (CPU) of faces from Cut (or plain aligned chips), with the
   // bundle's test-time flip.
   absl::StatusOr<torch::Tensor> Embed(const std::vector<FaceViews>& faces) const { return embedder_->Embed(faces); }
+  // The same, one vector per face, in order.
+  absl::StatusOr<std::vector<std::vector<float>>> EmbedRows(const std::vector<FaceViews>& faces) const;
   // The bundle's test-time setting, parsed: test_time().views.size() chips go through the backbone per face.
   const TtaConfig& test_time() const { return test_time_; }
 

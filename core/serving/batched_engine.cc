@@ -64,17 +64,12 @@ EmbedBatcher::BatchFn EmbedBatch(const FaceModel& model) {
   return [&model](std::vector<FaceViews>& faces) {
     std::vector<absl::StatusOr<Embedding>> out;
     out.reserve(faces.size());
-    auto embeddings = model.Embed(faces);
+    auto embeddings = model.EmbedRows(faces);
     if (!embeddings.ok()) {
       out.assign(faces.size(), embeddings.status());
       return out;
     }
-    const int64_t dim = embeddings->size(1);
-    const float* data = embeddings->data_ptr<float>();
-    for (size_t i = 0; i < faces.size(); ++i) {
-      const float* row = data + static_cast<int64_t>(i) * dim;
-      out.emplace_back(Embedding(row, row + dim));
-    }
+    for (Embedding& row : *embeddings) out.emplace_back(std::move(row));
     return out;
   };
 }
